@@ -1,0 +1,529 @@
+//! Portkey routing strategies (the `*.json` files of portkey-model-configs):
+//! the config schema, conditional routing references, literal credentials,
+//! and the routing policies the deployment requires.
+
+use crate::name_pattern;
+use crate::policy::{RequiredStrategy, Strategies};
+use crate::rules::RuleId;
+use crate::violation::{FieldPath, Violation};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+const MODES: &[&str] = &["single", "loadbalance", "fallback", "conditional"];
+const CACHE_MODES: &[&str] = &["simple", "semantic"];
+const OPERATORS: &[&str] = &[
+    "$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$regex", "$and", "$or",
+];
+const MAX_RETRY_ATTEMPTS: u64 = 5;
+
+/// Keys a config (or target) may carry. Anything else is a warning.
+const KNOWN_KEYS: &[&str] = &[
+    "strategy", "targets", "cache", "retry", "name", "provider", "api_key", "virtual_key",
+    "weight", "override_params", "custom_host", "forward_headers", "request_timeout",
+    "resource_name", "deployment_id", "api_version", "azure_model_name", "azure_auth_mode",
+    "azure_managed_client_id", "aws_access_key_id", "aws_secret_access_key", "aws_region",
+    "aws_session_token", "aws_role_arn", "vertex_project_id", "vertex_region",
+    "vertex_service_account_json", "openai_organization", "openai_project", "metadata",
+    "input_guardrails", "output_guardrails", "before_request_hooks", "after_request_hooks",
+    "strict_open_ai_compliance", "on_status_codes", "default_input_guardrails",
+    "default_output_guardrails",
+];
+const STRATEGY_KEYS: &[&str] = &["mode", "on_status_codes", "conditions", "default"];
+const CACHE_KEYS: &[&str] = &["mode", "max_age"];
+const RETRY_KEYS: &[&str] = &["attempts", "on_status_codes", "use_retry_after_headers"];
+
+/// Validates every `*.json` file of the strategies ConfigMap and checks the
+/// required routing policies.
+pub fn validate_files(files: &BTreeMap<String, String>, policy: &Strategies) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut parsed: BTreeMap<&str, Value> = BTreeMap::new();
+    for (key, text) in files.iter().filter(|(k, _)| k.ends_with(".json")) {
+        let path = FieldPath::root("data").key(key);
+        match serde_json::from_str::<Value>(text) {
+            Ok(config) => {
+                validate_config(&config, &path, policy, &mut out);
+                parsed.insert(key, config);
+            }
+            Err(e) => out.push(Violation::new(
+                RuleId::StrategySchema,
+                path,
+                "the strategy file is not valid JSON",
+                "a JSON object",
+                // serde_json's message names line and column, never content.
+                format!("a parse error: {}", e.classify_name(e.line(), e.column())),
+            )),
+        }
+    }
+    for required in &policy.required {
+        let path = FieldPath::root("data").key(&required.key);
+        match parsed.get(required.key.as_str()) {
+            Some(config) => required_shape(config, required, &path, policy, &mut out),
+            None if files.contains_key(&required.key) => {} // reported as invalid JSON
+            None => out.push(Violation::new(
+                RuleId::StrategyRequired,
+                path,
+                "a required routing policy is missing",
+                format!("{} with {} targets", required.mode, required.providers.join("/")),
+                "no such key",
+            )),
+        }
+    }
+    out
+}
+
+trait ClassifyName {
+    fn classify_name(&self, line: usize, column: usize) -> String;
+}
+
+impl ClassifyName for serde_json::Error {
+    fn classify_name(&self, line: usize, column: usize) -> String {
+        let what = match self.classify() {
+            serde_json::error::Category::Eof => "unexpected end",
+            serde_json::error::Category::Syntax => "syntax error",
+            serde_json::error::Category::Data => "wrong type",
+            serde_json::error::Category::Io => "read error",
+        };
+        format!("{what} at line {line} column {column}")
+    }
+}
+
+fn schema(path: &FieldPath, message: &str, expected: &str, actual: impl Into<String>) -> Violation {
+    Violation::new(RuleId::StrategySchema, path, message, expected, actual)
+}
+
+/// A short description of a JSON value's type, for messages (never the value).
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Validates a config or a target (which may nest its own strategy/targets).
+fn validate_config(config: &Value, path: &FieldPath, policy: &Strategies, out: &mut Vec<Violation>) {
+    let Value::Object(map) = config else {
+        out.push(schema(path, "a Portkey config is an object", "an object", kind_of(config)));
+        return;
+    };
+    unknown_keys(map, KNOWN_KEYS, path, out);
+    credentials(map, path, policy, out);
+
+    let targets = map.get("targets");
+    if let Some(strategy) = map.get("strategy") {
+        validate_strategy(strategy, targets, &path.field("strategy"), out);
+        if targets.is_none() {
+            out.push(schema(
+                &path.field("targets"),
+                "a strategy needs targets",
+                "a non-empty list",
+                "unset",
+            ));
+        }
+    }
+    if let Some(targets) = targets {
+        let tpath = path.field("targets");
+        match targets.as_array() {
+            Some(list) if !list.is_empty() => {
+                for (i, target) in list.iter().enumerate() {
+                    validate_config(target, &tpath.index(i), policy, out);
+                }
+            }
+            Some(_) => out.push(schema(&tpath, "targets may not be empty", "a non-empty list", "an empty list")),
+            None => out.push(schema(&tpath, "targets is a list", "a non-empty list", kind_of(targets))),
+        }
+    }
+    if let Some(weight) = map.get("weight") {
+        if !weight.as_f64().is_some_and(|w| w >= 0.0) {
+            out.push(schema(
+                &path.field("weight"),
+                "weight is a non-negative number",
+                "a number >= 0",
+                weight_shown(weight),
+            ));
+        }
+    }
+    if let Some(cache) = map.get("cache") {
+        validate_cache(cache, &path.field("cache"), out);
+    }
+    if let Some(retry) = map.get("retry") {
+        validate_retry(retry, &path.field("retry"), out);
+    }
+}
+
+fn weight_shown(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        other => kind_of(other).to_owned(),
+    }
+}
+
+fn validate_strategy(strategy: &Value, targets: Option<&Value>, path: &FieldPath, out: &mut Vec<Violation>) {
+    let Value::Object(s) = strategy else {
+        out.push(schema(path, "strategy is an object", "an object", kind_of(strategy)));
+        return;
+    };
+    unknown_keys(s, STRATEGY_KEYS, path, out);
+    let mode = s.get("mode").and_then(Value::as_str);
+    if !mode.is_some_and(|m| MODES.contains(&m)) {
+        out.push(schema(
+            &path.field("mode"),
+            "unknown routing mode",
+            &MODES.join(" | "),
+            match s.get("mode") {
+                Some(Value::String(m)) => m.clone(),
+                Some(other) => kind_of(other).to_owned(),
+                None => "unset".to_owned(),
+            },
+        ));
+    }
+    if let Some(codes) = s.get("on_status_codes") {
+        status_codes(codes, &path.field("on_status_codes"), out);
+    }
+    let target_list = targets.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    match mode {
+        Some("loadbalance") => {
+            let positive = target_list.iter().any(|t| {
+                // Portkey weighs a target without `weight` as 1.
+                t.get("weight").map_or(true, |w| w.as_f64().is_some_and(|w| w > 0.0))
+            });
+            if !target_list.is_empty() && !positive {
+                out.push(schema(
+                    &path.field("mode"),
+                    "a loadbalance needs at least one target with a positive weight",
+                    "some weight > 0",
+                    "all weights 0",
+                ));
+            }
+        }
+        Some("conditional") => conditional(s, target_list, path, out),
+        _ => {}
+    }
+}
+
+fn conditional(s: &Map<String, Value>, targets: &[Value], path: &FieldPath, out: &mut Vec<Violation>) {
+    let names: Vec<&str> = targets
+        .iter()
+        .filter_map(|t| t.get("name").and_then(Value::as_str))
+        .collect();
+    let known = |name: &str| names.contains(&name);
+    let cpath = path.field("conditions");
+    match s.get("conditions").and_then(Value::as_array) {
+        Some(conditions) if !conditions.is_empty() => {
+            for (i, condition) in conditions.iter().enumerate() {
+                let cpath = cpath.index(i);
+                match condition.get("query") {
+                    Some(query @ Value::Object(_)) => query_operators(query, &cpath.field("query"), out),
+                    Some(other) => out.push(schema(&cpath.field("query"), "a condition's query is an object", "an object", kind_of(other))),
+                    None => out.push(schema(&cpath.field("query"), "a condition needs a query", "an object", "unset")),
+                }
+                target_reference(condition.get("then"), &cpath.field("then"), &known, &names, out);
+            }
+        }
+        _ => out.push(schema(&cpath, "a conditional strategy needs conditions", "a non-empty list", "none")),
+    }
+    if s.contains_key("default") {
+        target_reference(s.get("default"), &path.field("default"), &known, &names, out);
+    }
+}
+
+fn target_reference(
+    value: Option<&Value>,
+    path: &FieldPath,
+    known: &dyn Fn(&str) -> bool,
+    names: &[&str],
+    out: &mut Vec<Violation>,
+) {
+    match value {
+        Some(Value::String(name)) if known(name) => {}
+        Some(Value::String(name)) => out.push(schema(
+            path,
+            "names no target",
+            &format!("one of the target names [{}]", names.join(", ")),
+            name.as_str(),
+        )),
+        Some(other) => out.push(schema(path, "a target name is a string", "a target name", kind_of(other))),
+        None => out.push(schema(path, "a condition routes to a target", "a target name", "unset")),
+    }
+}
+
+/// Every `$`-key of a query is a supported operator; `$and`/`$or` hold
+/// lists of queries.
+fn query_operators(query: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
+    let Value::Object(map) = query else {
+        return;
+    };
+    for (key, value) in map {
+        let kpath = path.key(key);
+        if key.starts_with('$') && !OPERATORS.contains(&key.as_str()) {
+            out.push(schema(&kpath, "unsupported query operator", &OPERATORS.join(" "), key.as_str()));
+            continue;
+        }
+        match (key.as_str(), value) {
+            ("$and" | "$or", Value::Array(items)) => {
+                for (i, item) in items.iter().enumerate() {
+                    query_operators(item, &kpath.index(i), out);
+                }
+            }
+            ("$and" | "$or", other) => out.push(schema(&kpath, "$and/$or take a list of queries", "a list", kind_of(other))),
+            (_, Value::Object(_)) => query_operators(value, &kpath, out),
+            _ => {}
+        }
+    }
+}
+
+fn status_codes(codes: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
+    let Some(list) = codes.as_array() else {
+        out.push(schema(path, "status codes are a list", "a list of integers 100-599", kind_of(codes)));
+        return;
+    };
+    for (i, code) in list.iter().enumerate() {
+        if !code.as_u64().is_some_and(|c| (100..=599).contains(&c)) {
+            out.push(schema(&path.index(i), "not an HTTP status code", "an integer 100-599", weight_shown(code)));
+        }
+    }
+}
+
+fn validate_cache(cache: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
+    let Value::Object(c) = cache else {
+        out.push(schema(path, "cache is an object", "an object", kind_of(cache)));
+        return;
+    };
+    unknown_keys(c, CACHE_KEYS, path, out);
+    match c.get("mode") {
+        Some(Value::String(m)) if CACHE_MODES.contains(&m.as_str()) => {}
+        other => out.push(schema(
+            &path.field("mode"),
+            "unknown cache mode",
+            &CACHE_MODES.join(" | "),
+            match other {
+                Some(Value::String(m)) => m.clone(),
+                Some(v) => kind_of(v).to_owned(),
+                None => "unset".to_owned(),
+            },
+        )),
+    }
+    if let Some(age) = c.get("max_age") {
+        if !age.as_u64().is_some_and(|a| a > 0) {
+            out.push(schema(&path.field("max_age"), "max_age is a positive integer (seconds)", "an integer > 0", weight_shown(age)));
+        }
+    }
+}
+
+fn validate_retry(retry: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
+    let Value::Object(r) = retry else {
+        out.push(schema(path, "retry is an object", "an object", kind_of(retry)));
+        return;
+    };
+    unknown_keys(r, RETRY_KEYS, path, out);
+    if let Some(attempts) = r.get("attempts") {
+        if !attempts.as_u64().is_some_and(|a| a <= MAX_RETRY_ATTEMPTS) {
+            out.push(schema(
+                &path.field("attempts"),
+                "retry attempts are bounded",
+                &format!("an integer 0-{MAX_RETRY_ATTEMPTS}"),
+                weight_shown(attempts),
+            ));
+        }
+    }
+    if let Some(codes) = r.get("on_status_codes") {
+        status_codes(codes, &path.field("on_status_codes"), out);
+    }
+}
+
+fn unknown_keys(map: &Map<String, Value>, known: &[&str], path: &FieldPath, out: &mut Vec<Violation>) {
+    for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
+        out.push(Violation::new(
+            RuleId::StrategyUnknownKey,
+            path.key(key),
+            "not a known Portkey config key (a typo?)",
+            "a known key",
+            key.as_str(),
+        ));
+    }
+}
+
+/// `$OPENAI_API_KEY` or `${OPENAI_API_KEY}`.
+fn is_env_reference(value: &str) -> bool {
+    let name = value
+        .strip_prefix("${")
+        .and_then(|v| v.strip_suffix('}'))
+        .or_else(|| value.strip_prefix('$'));
+    name.is_some_and(|n| {
+        !n.is_empty()
+            && !n.starts_with(|c: char| c.is_ascii_digit())
+            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    })
+}
+
+/// Secret-bearing fields of this object (not of nested targets, which are
+/// checked on their own) hold only environment references.
+fn credentials(map: &Map<String, Value>, path: &FieldPath, policy: &Strategies, out: &mut Vec<Violation>) {
+    for (key, value) in map {
+        if matches!(key.as_str(), "targets" | "strategy") {
+            continue;
+        }
+        credential_value(key, value, &path.key(key), policy, out);
+    }
+}
+
+fn credential_value(key: &str, value: &Value, path: &FieldPath, policy: &Strategies, out: &mut Vec<Violation>) {
+    match value {
+        Value::String(s) if name_pattern::matches_any(&policy.credential_fields, key) => {
+            if !s.is_empty() && !is_env_reference(s) {
+                out.push(Violation::new(
+                    RuleId::StrategyCredentials,
+                    path,
+                    format!("{key} holds a literal credential; reference an environment variable"),
+                    "an environment reference such as \"$OPENAI_API_KEY\"",
+                    "a literal value",
+                ));
+            }
+        }
+        Value::Object(map) => {
+            for (k, v) in map {
+                credential_value(k, v, &path.key(k), policy, out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                credential_value(key, v, &path.index(i), policy, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The provider a target counts as: its `provider`, unless its custom host
+/// names a provider of the policy's `providerHosts`.
+fn effective_provider<'a>(target: &'a Value, policy: &'a Strategies) -> Option<&'a str> {
+    let host = target.get("custom_host").and_then(Value::as_str).unwrap_or("");
+    let by_host = policy
+        .provider_hosts
+        .iter()
+        .find(|(_, fragment)| !host.is_empty() && host.to_ascii_lowercase().contains(fragment.as_str()))
+        .map(|(provider, _)| provider.as_str());
+    by_host.or_else(|| target.get("provider").and_then(Value::as_str))
+}
+
+/// Leaf targets (the ones that call a provider), nested ones included.
+fn leaf_targets<'a>(config: &'a Value, out: &mut Vec<(&'a Value, usize)>, depth: usize) {
+    if let Some(targets) = config.get("targets").and_then(Value::as_array) {
+        for target in targets {
+            if target.get("targets").is_some() {
+                leaf_targets(target, out, depth + 1);
+            } else {
+                out.push((target, depth));
+            }
+        }
+    }
+}
+
+fn required_shape(
+    config: &Value,
+    required: &RequiredStrategy,
+    path: &FieldPath,
+    policy: &Strategies,
+    out: &mut Vec<Violation>,
+) {
+    let violation = |field: FieldPath, message: &str, expected: String, actual: String| {
+        Violation::new(RuleId::StrategyRequired, field, message, expected, actual)
+    };
+    let mode = config.pointer("/strategy/mode").and_then(Value::as_str);
+    if mode != Some(required.mode.as_str()) {
+        out.push(violation(
+            path.field("strategy").field("mode"),
+            "the routing policy uses its required mode",
+            required.mode.clone(),
+            mode.unwrap_or("unset").to_owned(),
+        ));
+    }
+    let count = config.get("targets").and_then(Value::as_array).map_or(0, Vec::len);
+    if let Some(wanted) = required.targets.filter(|w| *w != count) {
+        out.push(violation(
+            path.field("targets"),
+            "the routing policy has its required number of targets",
+            wanted.to_string(),
+            count.to_string(),
+        ));
+    }
+    if let Some(min) = required.min_targets.filter(|m| count < *m) {
+        out.push(violation(
+            path.field("targets"),
+            "the routing policy needs more targets",
+            format!("at least {min}"),
+            count.to_string(),
+        ));
+    }
+    let mut leaves = Vec::new();
+    leaf_targets(config, &mut leaves, 0);
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, (target, _)) in leaves.iter().enumerate() {
+        let provider = effective_provider(target, policy);
+        match provider {
+            Some(p) if required.providers.iter().any(|r| r == p) => seen.push(p),
+            _ => out.push(violation(
+                path.field("targets").index(i).field("provider"),
+                "a target of this routing policy uses another provider",
+                required.providers.join(" | "),
+                provider.unwrap_or("unset").to_owned(),
+            )),
+        }
+    }
+    if required.includes_every_provider {
+        let missing: Vec<&str> = required
+            .providers
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !seen.contains(p))
+            .collect();
+        if !missing.is_empty() {
+            out.push(violation(
+                path.field("targets"),
+                "the routing policy mixes all of its providers",
+                required.providers.join(", "),
+                format!("missing {}", missing.join(", ")),
+            ));
+        }
+    }
+    if let Some(cache_mode) = &required.cache_mode {
+        let actual = config.pointer("/cache/mode").and_then(Value::as_str);
+        if actual != Some(cache_mode.as_str()) {
+            out.push(violation(
+                path.field("cache").field("mode"),
+                "the routing policy caches responses",
+                cache_mode.clone(),
+                actual.unwrap_or("unset").to_owned(),
+            ));
+        }
+    }
+    if let Some(fragment) = &required.condition_field_contains {
+        let conditions = config.pointer("/strategy/conditions").and_then(Value::as_array);
+        let tested = conditions
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("query"))
+            .any(|q| query_mentions(q, fragment));
+        if !tested {
+            out.push(violation(
+                path.field("strategy").field("conditions"),
+                "the routing policy routes on the required field",
+                format!("a condition on a field containing {fragment:?}"),
+                "none".to_owned(),
+            ));
+        }
+    }
+}
+
+fn query_mentions(query: &Value, fragment: &str) -> bool {
+    match query {
+        Value::Object(map) => map
+            .iter()
+            .any(|(k, v)| (!k.starts_with('$') && k.contains(fragment)) || query_mentions(v, fragment)),
+        Value::Array(items) => items.iter().any(|v| query_mentions(v, fragment)),
+        _ => false,
+    }
+}

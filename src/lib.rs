@@ -1,0 +1,21 @@
+//! portkey-guard: the Portkey AI Gateway deployment note as an admission
+//! webhook. Mutates what a manifest forgot, validates every change, and runs
+//! the same decisions offline.
+
+#![forbid(unsafe_code)]
+
+pub mod admission;
+pub mod certs;
+pub mod cli;
+pub mod image;
+pub mod kinds;
+pub mod manifest;
+pub mod name_pattern;
+pub mod offline;
+pub mod patch;
+pub mod policy;
+pub mod quantity;
+pub mod report;
+pub mod rules;
+pub mod server;
+pub mod violation;

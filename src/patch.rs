@@ -1,0 +1,176 @@
+//! Building a JSON Patch that only ever *adds* what is absent.
+//!
+//! The builder keeps its own copy of the document and applies every operation
+//! it records, so later additions see earlier ones (a parent added for one
+//! field is reused by the next) and the final document is exactly what the
+//! API server stores after the patch.
+
+use json_patch::jsonptr::PointerBuf;
+use json_patch::{AddOperation, PatchOperation};
+use serde_json::{Map, Value};
+
+pub struct PatchBuilder {
+    doc: Value,
+    ops: Vec<PatchOperation>,
+}
+
+impl PatchBuilder {
+    pub fn new(doc: Value) -> Self {
+        PatchBuilder {
+            doc,
+            ops: Vec::new(),
+        }
+    }
+
+    /// The document with every recorded operation applied.
+    pub fn doc(&self) -> &Value {
+        &self.doc
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    pub fn finish(self) -> (Value, Vec<PatchOperation>) {
+        (self.doc, self.ops)
+    }
+
+    /// Sets `path` to `value` unless something non-null is already there.
+    /// Missing parent objects are added first, one operation each. Returns
+    /// whether anything was added. A parent that exists but is not an object
+    /// (a list where a map belongs) is left alone: that is for validation.
+    pub fn add_if_absent<S: AsRef<str>>(&mut self, path: &[S], value: Value) -> bool {
+        let Some((leaf, parents)) = path.split_last() else {
+            return false;
+        };
+        let mut node = &mut self.doc;
+        for (depth, segment) in parents.iter().enumerate() {
+            let next = match node {
+                Value::Object(map) => {
+                    let segment = segment.as_ref();
+                    let missing = map.get(segment).is_none_or(Value::is_null);
+                    if missing {
+                        map.insert(segment.to_owned(), Value::Object(Map::new()));
+                        self.ops.push(add_op(&path[..=depth], Value::Object(Map::new())));
+                    }
+                    map.get_mut(segment)
+                }
+                Value::Array(items) => segment
+                    .as_ref()
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|i| items.get_mut(i)),
+                _ => None,
+            };
+            match next {
+                Some(child) => node = child,
+                None => return false,
+            }
+        }
+        let Value::Object(map) = node else {
+            return false;
+        };
+        let leaf = leaf.as_ref();
+        if !map.get(leaf).is_none_or(Value::is_null) {
+            return false;
+        }
+        map.insert(leaf.to_owned(), value.clone());
+        self.ops.push(add_op(path, value));
+        true
+    }
+
+    /// Appends `value` to the list at `path`, creating the list (and its
+    /// parents) when it is missing.
+    pub fn append<S: AsRef<str>>(&mut self, path: &[S], value: Value) {
+        if self.add_if_absent(path, Value::Array(vec![value.clone()])) {
+            return;
+        }
+        if let Some(Value::Array(items)) = self.doc.pointer_mut(&pointer(path).to_string()) {
+            items.push(value.clone());
+            let mut dash: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
+            dash.push("-");
+            self.ops.push(add_op(&dash, value));
+        }
+    }
+
+    /// Number of operations so far; mutation steps compare it before and
+    /// after to know whether they injected anything.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+}
+
+pub fn pointer<S: AsRef<str>>(path: &[S]) -> PointerBuf {
+    PointerBuf::from_tokens(path.iter().map(AsRef::as_ref))
+}
+
+fn add_op<S: AsRef<str>>(path: &[S], value: Value) -> PatchOperation {
+    PatchOperation::Add(AddOperation {
+        path: pointer(path),
+        value,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn paths(ops: &[PatchOperation]) -> Vec<String> {
+        ops.iter().map(|op| op.path().to_string()).collect()
+    }
+
+    #[test]
+    fn adds_missing_parents_first_and_escapes_keys() {
+        let mut b = PatchBuilder::new(json!({"metadata": {}}));
+        assert!(b.add_if_absent(
+            &["metadata", "annotations", "prometheus.io/path"],
+            json!("/metrics")
+        ));
+        assert!(b.add_if_absent(&["metadata", "annotations", "a~b"], json!("x")));
+        let (doc, ops) = b.finish();
+        assert_eq!(
+            paths(&ops),
+            [
+                "/metadata/annotations",
+                "/metadata/annotations/prometheus.io~1path",
+                "/metadata/annotations/a~0b"
+            ]
+        );
+        let mut original = json!({"metadata": {}});
+        json_patch::patch(&mut original, &ops).unwrap();
+        assert_eq!(original, doc);
+    }
+
+    #[test]
+    fn never_overwrites() {
+        let mut b = PatchBuilder::new(json!({"a": {"b": 1}}));
+        assert!(!b.add_if_absent(&["a", "b"], json!(2)));
+        assert!(b.is_empty());
+        assert!(!b.add_if_absent(&["a", "b", "c"], json!(2)), "scalar parent");
+        assert!(b.is_empty());
+    }
+
+    #[test]
+    fn null_counts_as_absent() {
+        let mut b = PatchBuilder::new(json!({"a": null}));
+        assert!(b.add_if_absent(&["a", "b"], json!(1)));
+        assert_eq!(b.doc(), &json!({"a": {"b": 1}}));
+    }
+
+    #[test]
+    fn append_creates_or_extends_lists() {
+        let mut b = PatchBuilder::new(json!({"spec": {"containers": [{"name": "c"}]}}));
+        b.append(&["spec", "volumes"], json!({"name": "tmp"}));
+        b.append(&["spec", "volumes"], json!({"name": "var-tmp"}));
+        b.append(&["spec", "containers", "0", "volumeMounts"], json!({"mountPath": "/tmp"}));
+        let (doc, ops) = b.finish();
+        assert_eq!(
+            paths(&ops),
+            ["/spec/volumes", "/spec/volumes/-", "/spec/containers/0/volumeMounts"]
+        );
+        let mut original = json!({"spec": {"containers": [{"name": "c"}]}});
+        json_patch::patch(&mut original, &ops).unwrap();
+        assert_eq!(original, doc);
+    }
+}

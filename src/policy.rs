@@ -1,0 +1,553 @@
+//! The policy file: every value of the deployment note as a typed field.
+//!
+//! The default policy is `policy/default.yaml`, compiled into the binary. A
+//! policy file is merged over it (maps key by key, lists and scalars
+//! replaced) and then checked whole: unknown fields and unknown rule ids are
+//! errors that name the field.
+
+use crate::image::ImageRef;
+use crate::quantity::Quantity;
+use crate::rules::{Action, RuleId};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+pub const API_VERSION: &str = "portkey-guard.dev/v1alpha1";
+pub const KIND: &str = "Policy";
+pub const DEFAULT_POLICY_YAML: &str = include_str!("../policy/default.yaml");
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read policy file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("policy is not valid YAML: {0}")]
+    Yaml(#[from] serde_yaml::Error),
+    #[error("policy field {path}: {message}")]
+    Field { path: String, message: String },
+}
+
+fn field_error(path: impl Into<String>, message: impl Into<String>) -> PolicyError {
+    PolicyError::Field {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+pub type Labels = BTreeMap<String, String>;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Policy {
+    pub api_version: String,
+    pub kind: String,
+    pub namespace: String,
+    pub exemptions: Exemptions,
+    pub rules: BTreeMap<String, Action>,
+    pub namespace_labels: Labels,
+    pub pod_security: PodSecurity,
+    pub pods: Pods,
+    pub gateway: Gateway,
+    pub gateway_config: GatewayConfig,
+    pub strategies: Strategies,
+    pub service: ServicePolicy,
+    pub http_route: HttpRoutePolicy,
+    pub network_policy: NetworkPolicyEnvelope,
+    pub secrets: Secrets,
+    pub external_secrets: ExternalSecrets,
+    pub service_monitor: ServiceMonitorPolicy,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Exemptions {
+    pub usernames: Vec<String>,
+    pub groups: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PodSecurity {
+    pub allowed_capabilities: Vec<String>,
+    pub allowed_volume_types: Vec<String>,
+    pub allowed_se_linux_types: Vec<String>,
+    pub safe_sysctls: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Pods {
+    pub run_as_user: i64,
+    pub run_as_group: i64,
+    pub fs_group: i64,
+    pub seccomp_profile: String,
+    pub automount_service_account_token: bool,
+    pub scratch_volumes: Vec<ScratchVolume>,
+    pub credential_env_names: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ScratchVolume {
+    pub name: String,
+    pub mount_path: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Gateway {
+    /// Repository of the gateway image; the container with this image is the
+    /// gateway container.
+    pub image: String,
+    /// The one allowed tag.
+    pub version: String,
+    pub port: NamedPort,
+    pub env_from_config_map: String,
+    pub labels: Labels,
+    pub version_label: String,
+    pub pod_annotations: Labels,
+    pub probes: Probes,
+    pub resources: Resources,
+    pub strategy_mount: StrategyMount,
+}
+
+impl Gateway {
+    /// The normalised repository (`docker.io/portkeyai/gateway`).
+    pub fn repository(&self) -> String {
+        ImageRef::parse(&self.image).repository
+    }
+
+    /// The image reference mutation and messages use.
+    pub fn image_reference(&self) -> String {
+        format!("{}:{}", self.image, self.version)
+    }
+
+    /// Labels every gateway pod carries, version included.
+    pub fn pod_labels(&self) -> Labels {
+        let mut labels = self.labels.clone();
+        labels.insert(self.version_label.clone(), self.version.clone());
+        labels
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NamedPort {
+    pub name: String,
+    pub container_port: i32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Probes {
+    pub path: String,
+    pub port: i32,
+    pub startup: StartupProbe,
+    pub readiness: PeriodicProbe,
+    pub liveness: PeriodicProbe,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StartupProbe {
+    pub period_seconds: i32,
+    pub failure_threshold: i32,
+    pub max_startup_seconds: i32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PeriodicProbe {
+    pub period_seconds: i32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Resources {
+    pub requests: CpuMemory,
+    pub limits: CpuMemory,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CpuMemory {
+    pub cpu: PolicyQuantity,
+    pub memory: PolicyQuantity,
+}
+
+/// A quantity as written in the policy, with its parsed value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PolicyQuantity {
+    pub text: String,
+    pub value: Quantity,
+}
+
+impl Serialize for PolicyQuantity {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for PolicyQuantity {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(i64),
+            Float(f64),
+        }
+        let text = match Raw::deserialize(d)? {
+            Raw::Text(t) => t,
+            Raw::Int(i) => i.to_string(),
+            Raw::Float(f) => f.to_string(),
+        };
+        let value = Quantity::parse(&text).map_err(serde::de::Error::custom)?;
+        Ok(PolicyQuantity { text, value })
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct StrategyMount {
+    pub volume: String,
+    pub config_map: String,
+    pub mount_path: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct GatewayConfig {
+    pub name: String,
+    pub values: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Strategies {
+    pub config_map: String,
+    pub credential_fields: Vec<String>,
+    pub provider_hosts: BTreeMap<String, String>,
+    pub required: Vec<RequiredStrategy>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RequiredStrategy {
+    pub key: String,
+    pub mode: String,
+    /// Exact number of top-level targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub targets: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_targets: Option<usize>,
+    /// Every target (nested ones included) is one of these providers.
+    pub providers: Vec<String>,
+    /// Each of `providers` appears at least once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub includes_every_provider: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_mode: Option<String>,
+    /// A condition's query must test a field whose name contains this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition_field_contains: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServicePolicy {
+    pub name: String,
+    pub allowed_types: Vec<String>,
+    pub port: ServicePort,
+    pub selector: Labels,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServicePort {
+    pub name: String,
+    pub port: i32,
+    pub target_port: i32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HttpRoutePolicy {
+    pub hostnames: Vec<String>,
+    pub parent_refs: Vec<ParentRef>,
+    pub backend: Backend,
+    pub security_headers: Vec<HeaderRule>,
+    pub remove_headers: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ParentRef {
+    pub namespace: String,
+    pub name: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Backend {
+    pub name: String,
+    pub port: i32,
+}
+
+/// A response header every route rule must set. With no constraint, any
+/// non-empty value is accepted.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct HeaderRule {
+    pub name: String,
+    /// The value is one of these (case-insensitive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub one_of: Vec<String>,
+    /// The value contains each of these (case-insensitive).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub contains: Vec<String>,
+    /// The value's `max-age` directive is at least this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_max_age: Option<u64>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetworkPolicyEnvelope {
+    pub namespace_label: String,
+    pub ingress_namespaces: Vec<String>,
+    pub ingress_ports: Vec<AllowedPort>,
+    pub egress_ports: Vec<AllowedPort>,
+    pub gateway_policy_types: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct AllowedPort {
+    pub protocol: String,
+    pub port: i32,
+    /// A port name that resolves to `port` on the gateway pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Secrets {
+    pub writers: Vec<String>,
+    pub managed_labels: Labels,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExternalSecrets {
+    pub store_kind: String,
+    pub store_name: String,
+    pub creation_policy: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServiceMonitorPolicy {
+    pub selector: Labels,
+    pub port: String,
+    pub path: String,
+    pub interval: String,
+    pub scheme: String,
+}
+
+impl Policy {
+    /// The action of a rule under this policy.
+    pub fn action(&self, rule: RuleId) -> Action {
+        self.rules
+            .get(rule.as_str())
+            .copied()
+            .unwrap_or_else(|| rule.default_action())
+    }
+
+    /// The compiled-in default policy.
+    pub fn default_policy() -> Policy {
+        // The default policy is part of the binary and covered by tests; a
+        // failure here is a build defect, not bad input.
+        Self::from_merged(None).expect("the compiled-in default policy is valid")
+    }
+
+    /// Reads a policy file and merges it over the default.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Parses policy text and merges it over the default.
+    pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
+        let overlay: serde_yaml::Value = serde_yaml::from_str(text)?;
+        if !matches!(overlay, serde_yaml::Value::Mapping(_)) {
+            return Err(field_error("(document)", "a policy is a YAML mapping"));
+        }
+        Self::from_merged(Some(overlay))
+    }
+
+    fn from_merged(overlay: Option<serde_yaml::Value>) -> Result<Policy, PolicyError> {
+        let mut merged: serde_yaml::Value = serde_yaml::from_str(DEFAULT_POLICY_YAML)?;
+        if let Some(overlay) = overlay {
+            merge(&mut merged, overlay);
+        }
+        let policy: Policy = serde_path_to_error::deserialize(merged).map_err(|e| {
+            let path = e.path().to_string();
+            field_error(path, e.into_inner().to_string())
+        })?;
+        policy.check()?;
+        Ok(policy)
+    }
+
+    /// Checks what types alone cannot.
+    fn check(&self) -> Result<(), PolicyError> {
+        if self.api_version != API_VERSION {
+            return Err(field_error(
+                "apiVersion",
+                format!("must be {API_VERSION}, got {}", self.api_version),
+            ));
+        }
+        if self.kind != KIND {
+            return Err(field_error("kind", format!("must be {KIND}, got {}", self.kind)));
+        }
+        if self.namespace.is_empty() {
+            return Err(field_error("namespace", "must not be empty"));
+        }
+        for id in self.rules.keys() {
+            if RuleId::from_id(id).is_none() {
+                return Err(field_error(
+                    format!("rules.{id}"),
+                    "unknown rule id (see `portkey-guard policy` for the list)",
+                ));
+            }
+        }
+        let image = ImageRef::parse(&self.gateway.image);
+        if image.tag.is_some() || image.digest.is_some() || self.gateway.image.is_empty() {
+            return Err(field_error(
+                "gateway.image",
+                "is a repository without tag (the tag is gateway.version)",
+            ));
+        }
+        let ports = [
+            ("gateway.port.containerPort", self.gateway.port.container_port),
+            ("gateway.probes.port", self.gateway.probes.port),
+            ("service.port.port", self.service.port.port),
+            ("service.port.targetPort", self.service.port.target_port),
+            ("httpRoute.backend.port", self.http_route.backend.port),
+        ];
+        for (path, port) in ports {
+            if !(1..=65535).contains(&port) {
+                return Err(field_error(path, format!("{port} is not a port number")));
+            }
+        }
+        let startup = &self.gateway.probes.startup;
+        if startup.period_seconds.saturating_mul(startup.failure_threshold)
+            > startup.max_startup_seconds
+        {
+            return Err(field_error(
+                "gateway.probes.startup",
+                "periodSeconds x failureThreshold exceeds maxStartupSeconds",
+            ));
+        }
+        if crate::kinds::service_monitor::parse_duration(&self.service_monitor.interval).is_none() {
+            return Err(field_error(
+                "serviceMonitor.interval",
+                "is not a Prometheus duration such as 30s",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The effective policy as YAML, the way `portkey-guard policy` prints it.
+    pub fn to_yaml(&self) -> String {
+        let mut out = format!("# Effective portkey-guard policy.\n");
+        out.push_str(&serde_yaml::to_string(self).unwrap_or_default());
+        out
+    }
+}
+
+/// Merges `overlay` into `base`: maps key by key, anything else replaced.
+fn merge(base: &mut serde_yaml::Value, overlay: serde_yaml::Value) {
+    match (base, overlay) {
+        (serde_yaml::Value::Mapping(base), serde_yaml::Value::Mapping(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_policy_lists_every_rule_with_its_default_action() {
+        let policy = Policy::default_policy();
+        let listed: Vec<&str> = policy.rules.keys().map(String::as_str).collect();
+        let mut catalog: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
+        catalog.sort_unstable();
+        assert_eq!(listed, catalog);
+        for rule in RuleId::ALL {
+            assert_eq!(policy.action(*rule), rule.default_action(), "{rule}");
+        }
+    }
+
+    #[test]
+    fn overlay_changes_only_what_it_names() {
+        let policy = Policy::from_yaml(
+            "gateway:\n  version: \"1.13.0\"\nrules:\n  gateway.image: warn\n",
+        )
+        .unwrap();
+        assert_eq!(policy.gateway.version, "1.13.0");
+        assert_eq!(policy.gateway.image, "portkeyai/gateway");
+        assert_eq!(policy.action(RuleId::GatewayImage), Action::Warn);
+        assert_eq!(policy.action(RuleId::GatewayPort), Action::Deny);
+    }
+
+    #[test]
+    fn unknown_field_is_named() {
+        let err = Policy::from_yaml("gateway:\n  probes:\n    startup:\n      delay: 3\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("gateway.probes.startup"), "{err}");
+        assert!(err.contains("delay"), "{err}");
+    }
+
+    #[test]
+    fn unknown_rule_and_bad_values_are_rejected() {
+        let err = Policy::from_yaml("rules:\n  gateway.imag: warn\n").unwrap_err();
+        assert!(err.to_string().contains("rules.gateway.imag"), "{err}");
+        let err = Policy::from_yaml("rules:\n  gateway.image: block\n").unwrap_err();
+        assert!(err.to_string().contains("rules"), "{err}");
+        let err = Policy::from_yaml("gateway:\n  resources:\n    limits:\n      cpu: lots\n")
+            .unwrap_err();
+        assert!(err.to_string().contains("gateway.resources.limits.cpu"), "{err}");
+        let err = Policy::from_yaml("gateway:\n  image: portkeyai/gateway:latest\n").unwrap_err();
+        assert!(err.to_string().contains("gateway.image"), "{err}");
+        let err = Policy::from_yaml("kind: Nope\n").unwrap_err();
+        assert!(err.to_string().contains("kind"), "{err}");
+        assert!(Policy::from_yaml("- a list\n").is_err());
+        assert!(Policy::from_yaml("a: [unclosed\n").is_err());
+    }
+
+    #[test]
+    fn printed_policy_reads_back_identically() {
+        let policy = Policy::default_policy();
+        let printed = policy.to_yaml();
+        let again = Policy::from_yaml(&printed).unwrap();
+        assert_eq!(serde_yaml::to_string(&again).unwrap(), serde_yaml::to_string(&policy).unwrap());
+    }
+}
