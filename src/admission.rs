@@ -159,8 +159,8 @@ pub fn admit(
 
     let mut builder = PatchBuilder::new(doc);
     let mut warnings = Vec::new();
-    let mutable = kind.info().mutated
-        && !(kind.pod_spec_immutable() && req.operation != Operation::Create);
+    let mutable =
+        kind.info().mutated && !(kind.pod_spec_immutable() && req.operation != Operation::Create);
     if stage.mutates() && mutable {
         for group in kinds::mutate(kind, &ctx, &mut builder)? {
             warnings.push(format!("portkey-guard added {group}"));
@@ -199,7 +199,9 @@ pub fn admit(
 
 fn in_scope(req: &AdmissionRequest<DynamicObject>, kind: Kind, policy: &Policy) -> bool {
     match kind {
-        Kind::Namespace => req.name == policy.namespace || object_name(req) == Some(&policy.namespace),
+        Kind::Namespace => {
+            req.name == policy.namespace || object_name(req) == Some(&policy.namespace)
+        }
         // The hostname guard covers every namespace.
         Kind::HttpRoute => true,
         _ => req.namespace.as_deref() == Some(policy.namespace.as_str()),
@@ -294,7 +296,10 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = warnings.iter().map(|w| limit_chars(w)).collect();
     if total > MAX_WARNINGS {
         out.truncate(MAX_WARNINGS - 1);
-        out.push(format!("portkey-guard: {} more warnings not shown", total - (MAX_WARNINGS - 1)));
+        out.push(format!(
+            "portkey-guard: {} more warnings not shown",
+            total - (MAX_WARNINGS - 1)
+        ));
     }
     out
 }
@@ -308,7 +313,9 @@ mod tests {
         let long = "x".repeat(300);
         let warnings = limit_warnings(vec![long; 25]);
         assert_eq!(warnings.len(), MAX_WARNINGS);
-        assert!(warnings.iter().all(|w| w.chars().count() <= MAX_WARNING_CHARS));
+        assert!(warnings
+            .iter()
+            .all(|w| w.chars().count() <= MAX_WARNING_CHARS));
         assert!(warnings.last().unwrap().contains("16 more"));
         assert_eq!(limit_warnings(vec!["a".into()]), vec!["a".to_owned()]);
     }

@@ -22,8 +22,6 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the admission webhook (HTTPS) and its probe/metrics port.
-    Serve(crate::server::ServeArgs),
     /// Admit manifests offline exactly as the webhook would (mutate, then
     /// validate). Exit 0: all allowed; 1: something denied; 2: unusable input.
     Check {
@@ -47,8 +45,6 @@ pub enum Command {
         #[command(flatten)]
         policy: PolicyArg,
     },
-    /// Write a CA and a serving certificate for local runs and tests.
-    Certs(crate::certs::CertsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -92,13 +88,16 @@ enum OfflineFailure {
     Yaml(#[from] serde_yaml::Error),
 }
 
-/// Runs an offline command (everything but `serve` and `certs`).
+/// Runs an offline command.
 pub fn run_offline(command: &Command) -> ExitCode {
     let result = match command {
-        Command::Check { policy, output, paths } => check(policy, *output, paths),
+        Command::Check {
+            policy,
+            output,
+            paths,
+        } => check(policy, *output, paths),
         Command::Mutate { policy, paths } => mutate(policy, paths),
         Command::Policy { policy } => print_policy(policy),
-        Command::Serve(_) | Command::Certs(_) => Ok(EXIT_UNUSABLE),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -121,7 +120,11 @@ fn check(policy: &PolicyArg, output: Output, paths: &[PathBuf]) -> Result<u8, Of
         }
     };
     std::io::stdout().write_all(text.as_bytes())?;
-    Ok(if reports.iter().all(|r| r.allowed) { EXIT_ALLOWED } else { EXIT_DENIED })
+    Ok(if reports.iter().all(|r| r.allowed) {
+        EXIT_ALLOWED
+    } else {
+        EXIT_DENIED
+    })
 }
 
 fn mutate(policy: &PolicyArg, paths: &[PathBuf]) -> Result<u8, OfflineFailure> {

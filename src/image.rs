@@ -86,7 +86,10 @@ mod tests {
         let r = ImageRef::parse("registry.local:5000/portkeyai/gateway");
         assert_eq!(r.repository, "registry.local:5000/portkeyai/gateway");
         assert_eq!(r.tag, None);
-        assert_eq!(ImageRef::parse("nginx").repository, "docker.io/library/nginx");
+        assert_eq!(
+            ImageRef::parse("nginx").repository,
+            "docker.io/library/nginx"
+        );
         assert_eq!(
             ImageRef::parse("docker.io/nginx:1").repository,
             "docker.io/library/nginx"

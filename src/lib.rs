@@ -5,7 +5,6 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
-pub mod certs;
 pub mod cli;
 pub mod image;
 pub mod kinds;
@@ -17,5 +16,4 @@ pub mod policy;
 pub mod quantity;
 pub mod report;
 pub mod rules;
-pub mod server;
 pub mod violation;

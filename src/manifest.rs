@@ -186,8 +186,13 @@ mod tests {
         let err = parse_documents("f.yaml", text).unwrap_err().to_string();
         assert!(err.starts_with("f.yaml:6:"), "{err}");
         let err = parse_documents("g.yaml", "a: 1\n").unwrap_err().to_string();
-        assert!(err.starts_with("g.yaml:1:") && err.contains("apiVersion"), "{err}");
-        let err = parse_documents("h.yaml", "- 1\n- 2\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("g.yaml:1:") && err.contains("apiVersion"),
+            "{err}"
+        );
+        let err = parse_documents("h.yaml", "- 1\n- 2\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("apiVersion"), "{err}");
     }
 

@@ -65,7 +65,10 @@ pub fn create_request(
             .clone()
             .unwrap_or_else(|| policy.namespace.clone())
     });
-    let resource = handled.map_or_else(|| types.kind.to_ascii_lowercase(), |h| h.resource.to_owned());
+    let resource = handled.map_or_else(
+        || types.kind.to_ascii_lowercase(),
+        |h| h.resource.to_owned(),
+    );
     Ok(AdmissionRequest {
         types: TypeMeta {
             api_version: "admission.k8s.io/v1".to_owned(),
@@ -93,7 +96,10 @@ pub fn create_request(
 }
 
 /// Admits each document offline: mutate, then validate the result.
-pub fn admit_documents(docs: &[Document], policy: &Policy) -> Result<Vec<ObjectReport>, OfflineError> {
+pub fn admit_documents(
+    docs: &[Document],
+    policy: &Policy,
+) -> Result<Vec<ObjectReport>, OfflineError> {
     docs.iter()
         .map(|doc| {
             let fail = |error: AdmitError| OfflineError {
@@ -104,7 +110,10 @@ pub fn admit_documents(docs: &[Document], policy: &Policy) -> Result<Vec<ObjectR
             let decision = admit(&req, policy, Stage::MutateThenValidate).map_err(fail)?;
             Ok(ObjectReport {
                 source: doc.source.clone(),
-                api_version: doc.value["apiVersion"].as_str().unwrap_or_default().to_owned(),
+                api_version: doc.value["apiVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned(),
                 kind: req.kind.kind.clone(),
                 namespace: req.namespace.clone(),
                 name: req.name.clone(),

@@ -51,7 +51,8 @@ impl PatchBuilder {
                     let missing = map.get(segment).is_none_or(Value::is_null);
                     if missing {
                         map.insert(segment.to_owned(), Value::Object(Map::new()));
-                        self.ops.push(add_op(&path[..=depth], Value::Object(Map::new())));
+                        self.ops
+                            .push(add_op(&path[..=depth], Value::Object(Map::new())));
                     }
                     map.get_mut(segment)
                 }
@@ -147,7 +148,10 @@ mod tests {
         let mut b = PatchBuilder::new(json!({"a": {"b": 1}}));
         assert!(!b.add_if_absent(&["a", "b"], json!(2)));
         assert!(b.is_empty());
-        assert!(!b.add_if_absent(&["a", "b", "c"], json!(2)), "scalar parent");
+        assert!(
+            !b.add_if_absent(&["a", "b", "c"], json!(2)),
+            "scalar parent"
+        );
         assert!(b.is_empty());
     }
 
@@ -163,11 +167,18 @@ mod tests {
         let mut b = PatchBuilder::new(json!({"spec": {"containers": [{"name": "c"}]}}));
         b.append(&["spec", "volumes"], json!({"name": "tmp"}));
         b.append(&["spec", "volumes"], json!({"name": "var-tmp"}));
-        b.append(&["spec", "containers", "0", "volumeMounts"], json!({"mountPath": "/tmp"}));
+        b.append(
+            &["spec", "containers", "0", "volumeMounts"],
+            json!({"mountPath": "/tmp"}),
+        );
         let (doc, ops) = b.finish();
         assert_eq!(
             paths(&ops),
-            ["/spec/volumes", "/spec/volumes/-", "/spec/containers/0/volumeMounts"]
+            [
+                "/spec/volumes",
+                "/spec/volumes/-",
+                "/spec/containers/0/volumeMounts"
+            ]
         );
         let mut original = json!({"spec": {"containers": [{"name": "c"}]}});
         json_patch::patch(&mut original, &ops).unwrap();

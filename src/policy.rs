@@ -414,7 +414,10 @@ impl Policy {
             ));
         }
         if self.kind != KIND {
-            return Err(field_error("kind", format!("must be {KIND}, got {}", self.kind)));
+            return Err(field_error(
+                "kind",
+                format!("must be {KIND}, got {}", self.kind),
+            ));
         }
         if self.namespace.is_empty() {
             return Err(field_error("namespace", "must not be empty"));
@@ -435,7 +438,10 @@ impl Policy {
             ));
         }
         let ports = [
-            ("gateway.port.containerPort", self.gateway.port.container_port),
+            (
+                "gateway.port.containerPort",
+                self.gateway.port.container_port,
+            ),
             ("gateway.probes.port", self.gateway.probes.port),
             ("service.port.port", self.service.port.port),
             ("service.port.targetPort", self.service.port.target_port),
@@ -447,7 +453,9 @@ impl Policy {
             }
         }
         let startup = &self.gateway.probes.startup;
-        if startup.period_seconds.saturating_mul(startup.failure_threshold)
+        if startup
+            .period_seconds
+            .saturating_mul(startup.failure_threshold)
             > startup.max_startup_seconds
         {
             return Err(field_error(
@@ -466,7 +474,7 @@ impl Policy {
 
     /// The effective policy as YAML, the way `portkey-guard policy` prints it.
     pub fn to_yaml(&self) -> String {
-        let mut out = format!("# Effective portkey-guard policy.\n");
+        let mut out = "# Effective portkey-guard policy.\n".to_owned();
         out.push_str(&serde_yaml::to_string(self).unwrap_or_default());
         out
     }
@@ -507,10 +515,9 @@ mod tests {
 
     #[test]
     fn overlay_changes_only_what_it_names() {
-        let policy = Policy::from_yaml(
-            "gateway:\n  version: \"1.13.0\"\nrules:\n  gateway.image: warn\n",
-        )
-        .unwrap();
+        let policy =
+            Policy::from_yaml("gateway:\n  version: \"1.13.0\"\nrules:\n  gateway.image: warn\n")
+                .unwrap();
         assert_eq!(policy.gateway.version, "1.13.0");
         assert_eq!(policy.gateway.image, "portkeyai/gateway");
         assert_eq!(policy.action(RuleId::GatewayImage), Action::Warn);
@@ -534,7 +541,10 @@ mod tests {
         assert!(err.to_string().contains("rules"), "{err}");
         let err = Policy::from_yaml("gateway:\n  resources:\n    limits:\n      cpu: lots\n")
             .unwrap_err();
-        assert!(err.to_string().contains("gateway.resources.limits.cpu"), "{err}");
+        assert!(
+            err.to_string().contains("gateway.resources.limits.cpu"),
+            "{err}"
+        );
         let err = Policy::from_yaml("gateway:\n  image: portkeyai/gateway:latest\n").unwrap_err();
         assert!(err.to_string().contains("gateway.image"), "{err}");
         let err = Policy::from_yaml("kind: Nope\n").unwrap_err();
@@ -548,6 +558,9 @@ mod tests {
         let policy = Policy::default_policy();
         let printed = policy.to_yaml();
         let again = Policy::from_yaml(&printed).unwrap();
-        assert_eq!(serde_yaml::to_string(&again).unwrap(), serde_yaml::to_string(&policy).unwrap());
+        assert_eq!(
+            serde_yaml::to_string(&again).unwrap(),
+            serde_yaml::to_string(&policy).unwrap()
+        );
     }
 }

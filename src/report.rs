@@ -49,12 +49,20 @@ pub fn text(objects: &[ObjectReport], colour: bool) -> String {
     let mut violations = 0;
     let mut warnings = 0;
     for o in objects {
-        let (mark, colour) = if o.allowed { ("ALLOWED", c.green) } else { ("DENIED ", c.red) };
+        let (mark, colour) = if o.allowed {
+            ("ALLOWED", c.green)
+        } else {
+            ("DENIED ", c.red)
+        };
         let place = match &o.namespace {
             Some(ns) => format!("{ns}/{}", o.name),
             None => o.name.clone(),
         };
-        let _ = writeln!(out, "{colour}{mark}{} {} {place} {}({}){}", c.reset, o.kind, c.dim, o.source, c.reset);
+        let _ = writeln!(
+            out,
+            "{colour}{mark}{} {} {place} {}({}){}",
+            c.reset, o.kind, c.dim, o.source, c.reset
+        );
         for f in o.violations.iter().filter(|f| f.action != Action::Warn) {
             violations += usize::from(f.action == Action::Deny);
             let tag = match f.action {
@@ -68,7 +76,13 @@ pub fn text(objects: &[ObjectReport], colour: bool) -> String {
             let _ = writeln!(out, "  {}warn{}   {w}", c.yellow, c.reset);
         }
         if !o.mutations.is_empty() {
-            let _ = writeln!(out, "  {}{} field(s) would be added by mutation{}", c.dim, o.mutations.len(), c.reset);
+            let _ = writeln!(
+                out,
+                "  {}{} field(s) would be added by mutation{}",
+                c.dim,
+                o.mutations.len(),
+                c.reset
+            );
         }
     }
     let denied = objects.iter().filter(|o| !o.allowed).count();

@@ -195,6 +195,21 @@ impl Serialize for RuleId {
     }
 }
 
+/// The rule list as a Markdown table (the README carries it; a test keeps
+/// them equal).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| rule | default action | what it requires |\n|---|---|---|\n");
+    for rule in RuleId::ALL {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            rule.as_str(),
+            rule.default_action(),
+            rule.summary().replace('|', "\\|")
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

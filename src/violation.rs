@@ -76,7 +76,10 @@ impl FieldPath {
 
     /// A map key, bracketed when it is not a plain identifier.
     pub fn key(&self, key: &str) -> Self {
-        if key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+        if key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
             self.field(key)
         } else {
             FieldPath(format!("{}[{key:?}]", self.0))
@@ -115,7 +118,10 @@ mod tests {
         let path = FieldPath::root("metadata")
             .field("labels")
             .key("app.kubernetes.io/name");
-        assert_eq!(path.to_string(), r#"metadata.labels["app.kubernetes.io/name"]"#);
+        assert_eq!(
+            path.to_string(),
+            r#"metadata.labels["app.kubernetes.io/name"]"#
+        );
         assert_eq!(FieldPath::root("data").key("PORT").to_string(), "data.PORT");
     }
 }

@@ -37,7 +37,11 @@ enum ProbeKind {
 }
 
 impl ProbeKind {
-    const ALL: [ProbeKind; 3] = [ProbeKind::Startup, ProbeKind::Readiness, ProbeKind::Liveness];
+    const ALL: [ProbeKind; 3] = [
+        ProbeKind::Startup,
+        ProbeKind::Readiness,
+        ProbeKind::Liveness,
+    ];
 
     fn field(self) -> &'static str {
         match self {
@@ -124,9 +128,15 @@ pub fn mutate(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Vec<S
 
 fn add_port(c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
     let ports = c.container.ports.as_deref().unwrap_or_default();
-    match ports.iter().position(|p| p.container_port == g.port.container_port) {
+    match ports
+        .iter()
+        .position(|p| p.container_port == g.port.container_port)
+    {
         Some(i) => {
-            b.add_if_absent(&c.at(&["ports", &i.to_string(), "name"]), json!(g.port.name));
+            b.add_if_absent(
+                &c.at(&["ports", &i.to_string(), "name"]),
+                json!(g.port.name),
+            );
         }
         None => b.append(
             &c.at(&["ports"]),
@@ -145,10 +155,11 @@ fn add_env_from(c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
 }
 
 fn has_env_from(c: &Container, config_map: &str) -> bool {
-    c.env_from
-        .iter()
-        .flatten()
-        .any(|e| e.config_map_ref.as_ref().is_some_and(|r| r.name == config_map))
+    c.env_from.iter().flatten().any(|e| {
+        e.config_map_ref
+            .as_ref()
+            .is_some_and(|r| r.name == config_map)
+    })
 }
 
 /// Adds each missing request and limit, unless the value already set on the
@@ -165,7 +176,11 @@ fn add_resources(c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
     };
     let wanted = [
         ("cpu", &g.resources.requests.cpu, &g.resources.limits.cpu),
-        ("memory", &g.resources.requests.memory, &g.resources.limits.memory),
+        (
+            "memory",
+            &g.resources.requests.memory,
+            &g.resources.limits.memory,
+        ),
     ];
     for (name, request, limit) in wanted {
         if current("limits", name).is_none_or(|l| l >= request.value) {
@@ -192,7 +207,12 @@ fn add_strategy_mount(pod: &PodTemplate, c: &ContainerEntry, g: &Gateway, b: &mu
         &c.at(&["volumeMounts"]),
         json!({"name": s.volume, "mountPath": s.mount_path, "readOnly": true}),
     );
-    let has_volume = pod.spec.volumes.iter().flatten().any(|v| v.name == s.volume);
+    let has_volume = pod
+        .spec
+        .volumes
+        .iter()
+        .flatten()
+        .any(|v| v.name == s.volume);
     // The builder's document knows volumes added by an earlier container.
     let added_already = b
         .doc()
@@ -275,7 +295,13 @@ fn image(c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) -> Option<St
     parsed.tag
 }
 
-fn labels(meta: &ObjectMeta, path: &FieldPath, g: &Gateway, version: &str, out: &mut Vec<Violation>) {
+fn labels(
+    meta: &ObjectMeta,
+    path: &FieldPath,
+    g: &Gateway,
+    version: &str,
+    out: &mut Vec<Violation>,
+) {
     let labels = meta.labels.as_ref();
     for (key, value) in &g.labels {
         let actual = labels.and_then(|l| l.get(key));
@@ -309,14 +335,24 @@ fn port(c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) {
     if !ok {
         let actual = ports
             .iter()
-            .map(|p| format!("{}/{}", p.name.as_deref().unwrap_or("unnamed"), p.container_port))
+            .map(|p| {
+                format!(
+                    "{}/{}",
+                    p.name.as_deref().unwrap_or("unnamed"),
+                    p.container_port
+                )
+            })
             .collect::<Vec<_>>();
         out.push(Violation::new(
             RuleId::GatewayPort,
             c.path.field("ports"),
             "the gateway listens on its named port",
             format!("{}/{}", g.port.name, g.port.container_port),
-            if actual.is_empty() { "no ports".to_owned() } else { actual.join(", ") },
+            if actual.is_empty() {
+                "no ports".to_owned()
+            } else {
+                actual.join(", ")
+            },
         ));
     }
 }
@@ -415,8 +451,16 @@ fn probe(c: &ContainerEntry, kind: ProbeKind, g: &Gateway, out: &mut Vec<Violati
 fn resources(c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) {
     let resources = c.container.resources.as_ref();
     let sides = [
-        ("requests", resources.and_then(|r| r.requests.as_ref()), &g.resources.requests),
-        ("limits", resources.and_then(|r| r.limits.as_ref()), &g.resources.limits),
+        (
+            "requests",
+            resources.and_then(|r| r.requests.as_ref()),
+            &g.resources.requests,
+        ),
+        (
+            "limits",
+            resources.and_then(|r| r.limits.as_ref()),
+            &g.resources.limits,
+        ),
     ];
     for (side, actual, wanted) in sides {
         for (name, want) in [("cpu", &wanted.cpu), ("memory", &wanted.memory)] {
@@ -476,7 +520,10 @@ fn strategy_mount(pod: &PodTemplate, c: &ContainerEntry, g: &Gateway, out: &mut 
         out.push(Violation::new(
             RuleId::GatewayStrategyMount,
             path.field("name"),
-            format!("the volume mounted at {} is the strategy ConfigMap", s.mount_path),
+            format!(
+                "the volume mounted at {} is the strategy ConfigMap",
+                s.mount_path
+            ),
             format!("configMap {}", s.config_map),
             match source {
                 Some(other) => format!("configMap {other}"),

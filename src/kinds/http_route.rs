@@ -104,7 +104,13 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
             }
         }
         for (k, filter) in rule.filters.iter().enumerate() {
-            filter_checks(filter, ctx, p, &rule_path.field("filters").index(k), &mut out);
+            filter_checks(
+                filter,
+                ctx,
+                p,
+                &rule_path.field("filters").index(k),
+                &mut out,
+            );
         }
         security_headers(rule, p, &rule_path, &mut out);
     }
@@ -139,7 +145,12 @@ fn hijack(route: &HttpRoute, p: &HttpRoutePolicy) -> Vec<Violation> {
     out
 }
 
-fn parent_refs(spec: &RouteSpec, p: &HttpRoutePolicy, spec_path: &FieldPath, out: &mut Vec<Violation>) {
+fn parent_refs(
+    spec: &RouteSpec,
+    p: &HttpRoutePolicy,
+    spec_path: &FieldPath,
+    out: &mut Vec<Violation>,
+) {
     let expected = p
         .parent_refs
         .iter()
@@ -156,10 +167,14 @@ fn parent_refs(spec: &RouteSpec, p: &HttpRoutePolicy, spec_path: &FieldPath, out
         ));
     }
     for (i, parent) in spec.parent_refs.iter().enumerate() {
-        let group_ok = parent.group.as_deref().is_none_or(|g| g == GATEWAY_API_GROUP);
+        let group_ok = parent
+            .group
+            .as_deref()
+            .is_none_or(|g| g == GATEWAY_API_GROUP);
         let kind_ok = parent.kind.as_deref().is_none_or(|k| k == "Gateway");
         let allowed = p.parent_refs.iter().any(|allowed| {
-            parent.namespace.as_deref() == Some(allowed.namespace.as_str()) && parent.name == allowed.name
+            parent.namespace.as_deref() == Some(allowed.namespace.as_str())
+                && parent.name == allowed.name
         });
         if !(group_ok && kind_ok && allowed) {
             out.push(Violation::new(
@@ -178,8 +193,17 @@ fn parent_refs(spec: &RouteSpec, p: &HttpRoutePolicy, spec_path: &FieldPath, out
     }
 }
 
-fn hostnames(spec: &RouteSpec, p: &HttpRoutePolicy, spec_path: &FieldPath, out: &mut Vec<Violation>) {
-    let mut actual: Vec<String> = spec.hostnames.iter().map(|h| h.to_ascii_lowercase()).collect();
+fn hostnames(
+    spec: &RouteSpec,
+    p: &HttpRoutePolicy,
+    spec_path: &FieldPath,
+    out: &mut Vec<Violation>,
+) {
+    let mut actual: Vec<String> = spec
+        .hostnames
+        .iter()
+        .map(|h| h.to_ascii_lowercase())
+        .collect();
     let mut wanted: Vec<String> = p.hostnames.iter().map(|h| h.to_ascii_lowercase()).collect();
     actual.sort_unstable();
     actual.dedup();
@@ -204,8 +228,16 @@ fn backend_ref(
 ) {
     let group_ok = backend.group.as_deref().is_none_or(str::is_empty);
     let kind_ok = backend.kind.as_deref().is_none_or(|k| k == "Service");
-    let namespace_ok = backend.namespace.as_deref().is_none_or(|n| n == own_namespace);
-    if !(group_ok && kind_ok && namespace_ok && backend.name == p.backend.name && backend.port == Some(p.backend.port)) {
+    let namespace_ok = backend
+        .namespace
+        .as_deref()
+        .is_none_or(|n| n == own_namespace);
+    if !(group_ok
+        && kind_ok
+        && namespace_ok
+        && backend.name == p.backend.name
+        && backend.port == Some(p.backend.port))
+    {
         out.push(Violation::new(
             RuleId::HttpRouteBackendRefs,
             path,
@@ -214,27 +246,50 @@ fn backend_ref(
             format!(
                 "{} {}{} port {}",
                 backend.kind.as_deref().unwrap_or("Service"),
-                backend.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default(),
+                backend
+                    .namespace
+                    .as_deref()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default(),
                 backend.name,
-                backend.port.map_or_else(|| "unset".to_owned(), |p| p.to_string())
+                backend
+                    .port
+                    .map_or_else(|| "unset".to_owned(), |p| p.to_string())
             ),
         ));
     }
 }
 
 /// Mirrors go only to the gateway; no filter removes a security header.
-fn filter_checks(filter: &Filter, ctx: &Context, p: &HttpRoutePolicy, path: &FieldPath, out: &mut Vec<Violation>) {
+fn filter_checks(
+    filter: &Filter,
+    ctx: &Context,
+    p: &HttpRoutePolicy,
+    path: &FieldPath,
+    out: &mut Vec<Violation>,
+) {
     if filter.type_ == REQUEST_MIRROR {
         if let Some(mirror) = &filter.request_mirror {
-            backend_ref(&mirror.backend_ref, &ctx.policy.namespace, p, &path.field("requestMirror").field("backendRef"), out);
+            backend_ref(
+                &mirror.backend_ref,
+                &ctx.policy.namespace,
+                p,
+                &path.field("requestMirror").field("backendRef"),
+                out,
+            );
         }
     }
     if let Some(modifier) = filter.response_header_modifier.as_ref() {
         for (i, removed) in modifier.remove.iter().enumerate() {
-            if p.security_headers.iter().any(|h| h.name.eq_ignore_ascii_case(removed)) {
+            if p.security_headers
+                .iter()
+                .any(|h| h.name.eq_ignore_ascii_case(removed))
+            {
                 out.push(Violation::new(
                     RuleId::HttpRouteSecurityHeaders,
-                    path.field("responseHeaderModifier").field("remove").index(i),
+                    path.field("responseHeaderModifier")
+                        .field("remove")
+                        .index(i),
                     "a security header may not be removed",
                     "not removed",
                     removed.as_str(),
@@ -244,7 +299,12 @@ fn filter_checks(filter: &Filter, ctx: &Context, p: &HttpRoutePolicy, path: &Fie
     }
 }
 
-fn security_headers(rule: &RouteRule, p: &HttpRoutePolicy, rule_path: &FieldPath, out: &mut Vec<Violation>) {
+fn security_headers(
+    rule: &RouteRule,
+    p: &HttpRoutePolicy,
+    rule_path: &FieldPath,
+    out: &mut Vec<Violation>,
+) {
     let modifiers: Vec<&HeaderModifier> = rule
         .filters
         .iter()
@@ -257,7 +317,13 @@ fn security_headers(rule: &RouteRule, p: &HttpRoutePolicy, rule_path: &FieldPath
         .position(|f| f.type_ == RESPONSE_HEADER_MODIFIER)
         .map_or_else(
             || rule_path.field("filters"),
-            |k| rule_path.field("filters").index(k).field("responseHeaderModifier").field("set"),
+            |k| {
+                rule_path
+                    .field("filters")
+                    .index(k)
+                    .field("responseHeaderModifier")
+                    .field("set")
+            },
         );
     for wanted in &p.security_headers {
         let value = modifiers
@@ -275,7 +341,11 @@ fn security_headers(rule: &RouteRule, p: &HttpRoutePolicy, rule_path: &FieldPath
             ));
         }
     }
-    let removed: Vec<&str> = modifiers.iter().flat_map(|m| m.remove.iter()).map(String::as_str).collect();
+    let removed: Vec<&str> = modifiers
+        .iter()
+        .flat_map(|m| m.remove.iter())
+        .map(String::as_str)
+        .collect();
     for header in &p.remove_headers {
         if !removed.iter().any(|r| r.eq_ignore_ascii_case(header)) {
             out.push(Violation::new(
@@ -297,9 +367,15 @@ fn header_problem(rule: &HeaderRule, value: Option<&str>) -> Option<String> {
         Some(v) => v,
     };
     let lower = value.to_ascii_lowercase();
-    let one_of_ok = rule.one_of.is_empty() || rule.one_of.iter().any(|v| v.eq_ignore_ascii_case(value));
-    let contains_ok = rule.contains.iter().all(|c| lower.contains(&c.to_ascii_lowercase()));
-    let max_age_ok = rule.min_max_age.is_none_or(|min| max_age(&lower).is_some_and(|age| age >= min));
+    let one_of_ok =
+        rule.one_of.is_empty() || rule.one_of.iter().any(|v| v.eq_ignore_ascii_case(value));
+    let contains_ok = rule
+        .contains
+        .iter()
+        .all(|c| lower.contains(&c.to_ascii_lowercase()));
+    let max_age_ok = rule
+        .min_max_age
+        .is_none_or(|min| max_age(&lower).is_some_and(|age| age >= min));
     (!(one_of_ok && contains_ok && max_age_ok)).then(|| value.to_owned())
 }
 
@@ -345,8 +421,14 @@ mod tests {
 
     #[test]
     fn hsts_max_age_is_parsed() {
-        assert_eq!(max_age("max-age=31536000; includesubdomains"), Some(31536000));
-        assert_eq!(max_age("includesubdomains; max-age=\"63072000\""), Some(63072000));
+        assert_eq!(
+            max_age("max-age=31536000; includesubdomains"),
+            Some(31536000)
+        );
+        assert_eq!(
+            max_age("includesubdomains; max-age=\"63072000\""),
+            Some(63072000)
+        );
         assert_eq!(max_age("includesubdomains"), None);
     }
 }

@@ -2,12 +2,12 @@
 //! functions over the object's JSON, reading it through typed views.
 
 pub mod config_map;
+pub mod gateway;
 pub mod http_route;
 pub mod namespace;
 pub mod network_policy;
 pub mod pod_security;
 pub mod pod_spec;
-pub mod gateway;
 pub mod secret;
 pub mod service;
 pub mod service_monitor;
@@ -73,15 +73,57 @@ const fn handled(
 /// The kinds the binary handles; the webhook configurations in
 /// `deploy/webhook/` list exactly these (a test keeps them in step).
 pub const HANDLED_KINDS: &[HandledKind] = &[
-    handled(Kind::Namespace, "", &["v1"], "Namespace", "namespaces", true),
+    handled(
+        Kind::Namespace,
+        "",
+        &["v1"],
+        "Namespace",
+        "namespaces",
+        true,
+    ),
     handled(Kind::Pod, "", &["v1"], "Pod", "pods", true),
-    handled(Kind::ConfigMap, "", &["v1"], "ConfigMap", "configmaps", false),
+    handled(
+        Kind::ConfigMap,
+        "",
+        &["v1"],
+        "ConfigMap",
+        "configmaps",
+        false,
+    ),
     handled(Kind::Service, "", &["v1"], "Service", "services", false),
     handled(Kind::Secret, "", &["v1"], "Secret", "secrets", false),
-    handled(Kind::Deployment, "apps", &["v1"], "Deployment", "deployments", true),
-    handled(Kind::ReplicaSet, "apps", &["v1"], "ReplicaSet", "replicasets", true),
-    handled(Kind::StatefulSet, "apps", &["v1"], "StatefulSet", "statefulsets", true),
-    handled(Kind::DaemonSet, "apps", &["v1"], "DaemonSet", "daemonsets", true),
+    handled(
+        Kind::Deployment,
+        "apps",
+        &["v1"],
+        "Deployment",
+        "deployments",
+        true,
+    ),
+    handled(
+        Kind::ReplicaSet,
+        "apps",
+        &["v1"],
+        "ReplicaSet",
+        "replicasets",
+        true,
+    ),
+    handled(
+        Kind::StatefulSet,
+        "apps",
+        &["v1"],
+        "StatefulSet",
+        "statefulsets",
+        true,
+    ),
+    handled(
+        Kind::DaemonSet,
+        "apps",
+        &["v1"],
+        "DaemonSet",
+        "daemonsets",
+        true,
+    ),
     handled(Kind::Job, "batch", &["v1"], "Job", "jobs", true),
     handled(Kind::CronJob, "batch", &["v1"], "CronJob", "cronjobs", true),
     handled(

@@ -56,7 +56,10 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
     }
 
     let gateway_labels = ctx.policy.gateway.pod_labels();
-    if selects(&spec.pod_selector.clone().unwrap_or_default(), &gateway_labels) {
+    if selects(
+        &spec.pod_selector.clone().unwrap_or_default(),
+        &gateway_labels,
+    ) {
         let types = spec.policy_types.unwrap_or_default();
         let missing: Vec<&str> = envelope
             .gateway_policy_types
@@ -70,39 +73,76 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
                 spec_path.field("policyTypes"),
                 "a policy selecting the gateway pods restricts both directions",
                 envelope.gateway_policy_types.join(", "),
-                if types.is_empty() { "unset".to_owned() } else { types.join(", ") },
+                if types.is_empty() {
+                    "unset".to_owned()
+                } else {
+                    types.join(", ")
+                },
             ));
         }
     }
     Ok(out)
 }
 
-fn ingress_peer(peer: &NetworkPolicyPeer, envelope: &NetworkPolicyEnvelope, path: &FieldPath, out: &mut Vec<Violation>) {
+fn ingress_peer(
+    peer: &NetworkPolicyPeer,
+    envelope: &NetworkPolicyEnvelope,
+    path: &FieldPath,
+    out: &mut Vec<Violation>,
+) {
     let expected = format!(
         "namespaceSelector {} in [{}]",
         envelope.namespace_label,
         envelope.ingress_namespaces.join(", ")
     );
     let deny = |out: &mut Vec<Violation>, field: FieldPath, message: &str, actual: &str| {
-        out.push(Violation::new(RuleId::NetworkPolicyIngressPeers, field, message, expected.as_str(), actual));
+        out.push(Violation::new(
+            RuleId::NetworkPolicyIngressPeers,
+            field,
+            message,
+            expected.as_str(),
+            actual,
+        ));
     };
     if peer.ip_block.is_some() {
-        deny(out, path.field("ipBlock"), "ingress by address bypasses the namespace envelope", "an ipBlock");
+        deny(
+            out,
+            path.field("ipBlock"),
+            "ingress by address bypasses the namespace envelope",
+            "an ipBlock",
+        );
         return;
     }
     let Some(selector) = peer.namespace_selector.as_ref() else {
-        deny(out, path.field("podSelector"), "only the gateway and monitoring namespaces may connect", "pods of this namespace");
+        deny(
+            out,
+            path.field("podSelector"),
+            "only the gateway and monitoring namespaces may connect",
+            "pods of this namespace",
+        );
         return;
     };
     let nspath = path.field("namespaceSelector");
     if let Some(values) = selected_values(selector, &envelope.namespace_label) {
-        if let Some(other) = values.iter().find(|v| !envelope.ingress_namespaces.contains(v)) {
-            deny(out, nspath, "only the gateway and monitoring namespaces may connect", other);
+        if let Some(other) = values
+            .iter()
+            .find(|v| !envelope.ingress_namespaces.contains(v))
+        {
+            deny(
+                out,
+                nspath,
+                "only the gateway and monitoring namespaces may connect",
+                other,
+            );
         }
         return;
     }
     match selected_values(selector, HAND_SET_NAME_LABEL) {
-        Some(values) if values.iter().all(|v| envelope.ingress_namespaces.contains(v)) => {
+        Some(values)
+            if values
+                .iter()
+                .all(|v| envelope.ingress_namespaces.contains(v)) =>
+        {
             out.push(Violation::new(
                 RuleId::NetworkPolicyNamespaceLabel,
                 nspath,
@@ -111,7 +151,12 @@ fn ingress_peer(peer: &NetworkPolicyPeer, envelope: &NetworkPolicyEnvelope, path
                 HAND_SET_NAME_LABEL,
             ));
         }
-        _ => deny(out, nspath, "the selector admits namespaces beyond gateway and monitoring", "a wider selector"),
+        _ => deny(
+            out,
+            nspath,
+            "the selector admits namespaces beyond gateway and monitoring",
+            "a wider selector",
+        ),
     }
 }
 
@@ -154,14 +199,22 @@ fn ports(
         .join(", ");
     let ports = match ports {
         None | Some([]) => {
-            out.push(Violation::new(rule, rule_path.field("ports"), "a rule without ports allows every port", expected, "all ports"));
+            out.push(Violation::new(
+                rule,
+                rule_path.field("ports"),
+                "a rule without ports allows every port",
+                expected,
+                "all ports",
+            ));
             return;
         }
         Some(ports) => ports,
     };
     for (k, port) in ports.iter().enumerate() {
         let protocol = port.protocol.as_deref().unwrap_or("TCP");
-        let ok = port.end_port.is_none_or(|end| Some(&IntOrString::Int(end)) == port.port.as_ref())
+        let ok = port
+            .end_port
+            .is_none_or(|end| Some(&IntOrString::Int(end)) == port.port.as_ref())
             && allowed.iter().any(|a| {
                 a.protocol == protocol
                     && match &port.port {
@@ -177,7 +230,13 @@ fn ports(
                 (Some(IntOrString::Int(n)), None) => format!("{protocol} {n}"),
                 (Some(IntOrString::String(s)), _) => format!("{protocol} {s}"),
             };
-            out.push(Violation::new(rule, rule_path.field("ports").index(k), "port is outside the allowed set", expected.as_str(), shown));
+            out.push(Violation::new(
+                rule,
+                rule_path.field("ports").index(k),
+                "port is outside the allowed set",
+                expected.as_str(),
+                shown,
+            ));
         }
     }
 }

@@ -67,7 +67,12 @@ fn container_checks(
         ));
     }
     if !windows {
-        capabilities(sc.and_then(|s| s.capabilities.as_ref()), &sc_path, policy, out);
+        capabilities(
+            sc.and_then(|s| s.capabilities.as_ref()),
+            &sc_path,
+            policy,
+            out,
+        );
         if sc.and_then(|s| s.allow_privilege_escalation) != Some(false) {
             out.push(Violation::new(
                 RuleId::PssPrivilegeEscalation,
@@ -112,7 +117,12 @@ fn capabilities(
     out: &mut Vec<Violation>,
 ) {
     let caps_path = sc_path.field("capabilities");
-    for (i, cap) in caps.and_then(|c| c.add.as_ref()).into_iter().flatten().enumerate() {
+    for (i, cap) in caps
+        .and_then(|c| c.add.as_ref())
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
         if !policy.allowed_capabilities.contains(cap) {
             out.push(Violation::new(
                 RuleId::PssCapabilities,
@@ -357,7 +367,10 @@ fn seccomp_restricted(pod: &PodTemplate, out: &mut Vec<Violation>) {
         if profile.is_none() {
             out.push(Violation::new(
                 RuleId::PssSeccomp,
-                c.path.field("securityContext").field("seccompProfile").field("type"),
+                c.path
+                    .field("securityContext")
+                    .field("seccompProfile")
+                    .field("type"),
                 "a seccomp profile is required on the pod or every container",
                 "RuntimeDefault | Localhost",
                 "unset",
@@ -369,8 +382,15 @@ fn seccomp_restricted(pod: &PodTemplate, out: &mut Vec<Violation>) {
 /// The pod sets runAsNonRoot: true, or every container does; nothing sets
 /// it to false.
 fn run_as_non_root(pod: &PodTemplate, out: &mut Vec<Violation>) {
-    let pod_value = pod.spec.security_context.as_ref().and_then(|s| s.run_as_non_root);
-    let pod_path = pod.spec_path().field("securityContext").field("runAsNonRoot");
+    let pod_value = pod
+        .spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.run_as_non_root);
+    let pod_path = pod
+        .spec_path()
+        .field("securityContext")
+        .field("runAsNonRoot");
     if pod_value == Some(false) {
         out.push(Violation::new(
             RuleId::PssRunAsNonRoot,
@@ -381,7 +401,11 @@ fn run_as_non_root(pod: &PodTemplate, out: &mut Vec<Violation>) {
         ));
     }
     for c in &pod.containers {
-        let value = c.container.security_context.as_ref().and_then(|s| s.run_as_non_root);
+        let value = c
+            .container
+            .security_context
+            .as_ref()
+            .and_then(|s| s.run_as_non_root);
         let unset_without_pod = value.is_none() && pod_value != Some(true);
         if value == Some(false) || unset_without_pod {
             out.push(Violation::new(

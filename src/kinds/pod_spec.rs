@@ -4,7 +4,7 @@
 use super::workload::{ContainerEntry, ContainerList, PodTemplate};
 use crate::name_pattern;
 use crate::patch::PatchBuilder;
-use crate::policy::{Policy, Pods};
+use crate::policy::{Pods, Policy};
 use crate::rules::RuleId;
 use crate::violation::{shown, FieldPath, Violation};
 use serde_json::{json, Value};
@@ -24,7 +24,9 @@ pub fn mutate(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Vec<S
     }
     let mut added: Vec<&str> = fields
         .into_iter()
-        .filter(|(field, value)| b.add_if_absent(&pod.spec_at(&["securityContext", field]), value.clone()))
+        .filter(|(field, value)| {
+            b.add_if_absent(&pod.spec_at(&["securityContext", field]), value.clone())
+        })
         .map(|(field, _)| field)
         .collect();
     if linux
@@ -46,7 +48,10 @@ pub fn mutate(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Vec<S
             .map(|c| c.container.name.as_str())
             .collect();
         if !hardened.is_empty() {
-            injected.push(format!("container securityContext ({})", hardened.join(", ")));
+            injected.push(format!(
+                "container securityContext ({})",
+                hardened.join(", ")
+            ));
         }
     }
 
@@ -80,10 +85,19 @@ fn harden_container(c: &ContainerEntry, b: &mut PatchBuilder) -> bool {
         .and_then(|caps| caps.add.as_ref())
         .is_some_and(|add| add.iter().any(|c| c == "SYS_ADMIN" || c == "CAP_SYS_ADMIN"));
     if !privileged && !sys_admin {
-        b.add_if_absent(&c.at(&["securityContext", "allowPrivilegeEscalation"]), json!(false));
+        b.add_if_absent(
+            &c.at(&["securityContext", "allowPrivilegeEscalation"]),
+            json!(false),
+        );
     }
-    b.add_if_absent(&c.at(&["securityContext", "readOnlyRootFilesystem"]), json!(true));
-    b.add_if_absent(&c.at(&["securityContext", "capabilities", "drop"]), json!(["ALL"]));
+    b.add_if_absent(
+        &c.at(&["securityContext", "readOnlyRootFilesystem"]),
+        json!(true),
+    );
+    b.add_if_absent(
+        &c.at(&["securityContext", "capabilities", "drop"]),
+        json!(["ALL"]),
+    );
     b.len() > before
 }
 
@@ -135,7 +149,10 @@ pub fn same_path(a: &str, b: &str) -> bool {
 /// `path` is `dir` or below it.
 fn within(path: &str, dir: &str) -> bool {
     let (path, dir) = (path.trim_end_matches('/'), dir.trim_end_matches('/'));
-    path == dir || path.strip_prefix(dir).is_some_and(|rest| rest.starts_with('/'))
+    path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
 }
 
 pub fn validate(pod: &PodTemplate, policy: &Policy) -> Vec<Violation> {
@@ -227,7 +244,9 @@ fn read_only_root(c: &ContainerEntry, out: &mut Vec<Violation>) {
     if value != Some(true) {
         out.push(Violation::new(
             RuleId::PodReadOnlyRootFilesystem,
-            c.path.field("securityContext").field("readOnlyRootFilesystem"),
+            c.path
+                .field("securityContext")
+                .field("readOnlyRootFilesystem"),
             "the root filesystem must be read-only",
             "true",
             shown(value),
@@ -245,7 +264,10 @@ fn writable_mounts(c: &ContainerEntry, p: &Pods, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 RuleId::PodWritableMount,
                 c.path.field("volumeMounts").index(i).field("readOnly"),
-                format!("{} is outside the writable paths and must be read-only", mount.mount_path),
+                format!(
+                    "{} is outside the writable paths and must be read-only",
+                    mount.mount_path
+                ),
                 "true",
                 shown(mount.read_only),
             ));
@@ -273,7 +295,10 @@ fn credential_env(c: &ContainerEntry, p: &Pods, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 RuleId::PodCredentialEnv,
                 path.field("value"),
-                format!("{} looks like a credential and must come from a Secret", env.name),
+                format!(
+                    "{} looks like a credential and must come from a Secret",
+                    env.name
+                ),
                 "valueFrom.secretKeyRef",
                 "a literal value",
             ));
@@ -281,7 +306,10 @@ fn credential_env(c: &ContainerEntry, p: &Pods, out: &mut Vec<Violation>) {
             out.push(Violation::new(
                 RuleId::PodCredentialEnv,
                 path.field("valueFrom"),
-                format!("{} looks like a credential and must come from a Secret", env.name),
+                format!(
+                    "{} looks like a credential and must come from a Secret",
+                    env.name
+                ),
                 "valueFrom.secretKeyRef",
                 "another source",
             ));

@@ -21,7 +21,11 @@ pub fn validate_secret(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, Mal
             FieldPath::root("userInfo").field("username"),
             "Secrets here are written only by External Secrets: add an ExternalSecret instead",
             p.writers.join(" | "),
-            if ctx.username.is_empty() { "unknown" } else { ctx.username },
+            if ctx.username.is_empty() {
+                "unknown"
+            } else {
+                ctx.username
+            },
         ));
     }
     if !has_labels(meta.labels.as_ref(), &p.managed_labels) {
@@ -31,7 +35,12 @@ pub fn validate_secret(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, Mal
                 FieldPath::root("metadata").field("labels").key(key),
                 "Secrets here are managed by External Secrets",
                 format!("{value:?}"),
-                shown(meta.labels.as_ref().and_then(|l| l.get(key)).map(|v| format!("{v:?}"))),
+                shown(
+                    meta.labels
+                        .as_ref()
+                        .and_then(|l| l.get(key))
+                        .map(|v| format!("{v:?}")),
+                ),
             ));
         }
     }
@@ -76,20 +85,35 @@ struct SourceRef {
 const DEFAULT_STORE_KIND: &str = "SecretStore";
 const DEFAULT_CREATION_POLICY: &str = "Owner";
 
-pub fn validate_external_secret(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedObject> {
+pub fn validate_external_secret(
+    ctx: &Context,
+    doc: &Value,
+) -> Result<Vec<Violation>, MalformedObject> {
     let p = &ctx.policy.external_secrets;
     let spec: ExternalSecretSpec = read_at(doc, &["spec"], "ExternalSecret")?;
     let spec_path = FieldPath::root("spec");
     let mut out = Vec::new();
     match &spec.secret_store_ref {
         Some(store) => store_ref(store, p, &spec_path.field("secretStoreRef"), &mut out),
-        None => out.push(store_violation(p, spec_path.field("secretStoreRef"), "unset".to_owned())),
+        None => out.push(store_violation(
+            p,
+            spec_path.field("secretStoreRef"),
+            "unset".to_owned(),
+        )),
     }
     // Each entry may name a store of its own: that is a store too.
     for (field, sources) in [("data", &spec.data), ("dataFrom", &spec.data_from)] {
         for (i, source) in sources.iter().enumerate() {
-            if let Some(store) = source.source_ref.as_ref().and_then(|s| s.store_ref.as_ref()) {
-                let path = spec_path.field(field).index(i).field("sourceRef").field("storeRef");
+            if let Some(store) = source
+                .source_ref
+                .as_ref()
+                .and_then(|s| s.store_ref.as_ref())
+            {
+                let path = spec_path
+                    .field(field)
+                    .index(i)
+                    .field("sourceRef")
+                    .field("storeRef");
                 store_ref(store, p, &path, &mut out);
             }
         }
@@ -114,7 +138,11 @@ pub fn validate_external_secret(ctx: &Context, doc: &Value) -> Result<Vec<Violat
 fn store_ref(store: &StoreRef, p: &ExternalSecrets, path: &FieldPath, out: &mut Vec<Violation>) {
     let kind = store.kind.as_deref().unwrap_or(DEFAULT_STORE_KIND);
     if kind != p.store_kind || store.name != p.store_name {
-        out.push(store_violation(p, path.clone(), format!("{kind} {}", store.name)));
+        out.push(store_violation(
+            p,
+            path.clone(),
+            format!("{kind} {}", store.name),
+        ));
     }
 }
 

@@ -26,7 +26,11 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
             service_type,
         ));
     }
-    if spec.external_ips.as_ref().is_some_and(|ips| !ips.is_empty()) {
+    if spec
+        .external_ips
+        .as_ref()
+        .is_some_and(|ips| !ips.is_empty())
+    {
         out.push(Violation::new(
             RuleId::ServiceType,
             spec_path.field("externalIPs"),
@@ -58,15 +62,26 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
                     Some(IntOrString::String(s)) => s.clone(),
                     None => port.port.to_string(),
                 };
-                format!("{}/{}->{target}", port.name.as_deref().unwrap_or("unnamed"), port.port)
+                format!(
+                    "{}/{}->{target}",
+                    port.name.as_deref().unwrap_or("unnamed"),
+                    port.port
+                )
             })
             .collect();
         out.push(Violation::new(
             RuleId::ServicePort,
             spec_path.field("ports"),
             "the gateway Service forwards its named port to the gateway",
-            format!("{}/{}->{} (or {})", p.port.name, p.port.port, p.port.target_port, p.port.name),
-            if actual.is_empty() { "no ports".to_owned() } else { actual.join(", ") },
+            format!(
+                "{}/{}->{} (or {})",
+                p.port.name, p.port.port, p.port.target_port, p.port.name
+            ),
+            if actual.is_empty() {
+                "no ports".to_owned()
+            } else {
+                actual.join(", ")
+            },
         ));
     }
     if !has_labels(spec.selector.as_ref(), &p.selector) {
@@ -77,7 +92,10 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
             "the gateway Service selects the gateway pods",
             expected.join(","),
             shown(spec.selector.map(|s| {
-                s.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+                s.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
             })),
         ));
     }

@@ -40,13 +40,17 @@ pub fn parse_duration(text: &str) -> Option<u64> {
     }
     let mut total: u64 = 0;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return None;
         }
         let n: u64 = rest[..digits].parse().ok()?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let ms = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -74,9 +78,16 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
             RuleId::ServiceMonitorSelector,
             spec_path.field("selector").field("matchLabels"),
             "the ServiceMonitor selects the gateway Service",
-            p.selector.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","),
+            p.selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(","),
             shown(spec.selector.match_labels.as_ref().map(|m| {
-                m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+                m.iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
             })),
         ));
     }
@@ -96,7 +107,12 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
         let checks = [
             ("port", e.port.as_deref(), None, p.port.as_str()),
             ("path", e.path.as_deref(), Some("/metrics"), p.path.as_str()),
-            ("scheme", e.scheme.as_deref(), Some("http"), p.scheme.as_str()),
+            (
+                "scheme",
+                e.scheme.as_deref(),
+                Some("http"),
+                p.scheme.as_str(),
+            ),
         ];
         for (field, value, default, wanted) in checks {
             let effective = value.or(default);
@@ -141,7 +157,11 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
                 spec_path.field("namespaceSelector"),
                 "the ServiceMonitor looks only in its own namespace",
                 format!("matchNames [{own}] or unset"),
-                if ns.any { "any: true".to_owned() } else { format!("[{}]", ns.match_names.join(", ")) },
+                if ns.any {
+                    "any: true".to_owned()
+                } else {
+                    format!("[{}]", ns.match_names.join(", "))
+                },
             ));
         }
     }

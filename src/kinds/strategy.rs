@@ -18,14 +18,43 @@ const MAX_RETRY_ATTEMPTS: u64 = 5;
 
 /// Keys a config (or target) may carry. Anything else is a warning.
 const KNOWN_KEYS: &[&str] = &[
-    "strategy", "targets", "cache", "retry", "name", "provider", "api_key", "virtual_key",
-    "weight", "override_params", "custom_host", "forward_headers", "request_timeout",
-    "resource_name", "deployment_id", "api_version", "azure_model_name", "azure_auth_mode",
-    "azure_managed_client_id", "aws_access_key_id", "aws_secret_access_key", "aws_region",
-    "aws_session_token", "aws_role_arn", "vertex_project_id", "vertex_region",
-    "vertex_service_account_json", "openai_organization", "openai_project", "metadata",
-    "input_guardrails", "output_guardrails", "before_request_hooks", "after_request_hooks",
-    "strict_open_ai_compliance", "on_status_codes", "default_input_guardrails",
+    "strategy",
+    "targets",
+    "cache",
+    "retry",
+    "name",
+    "provider",
+    "api_key",
+    "virtual_key",
+    "weight",
+    "override_params",
+    "custom_host",
+    "forward_headers",
+    "request_timeout",
+    "resource_name",
+    "deployment_id",
+    "api_version",
+    "azure_model_name",
+    "azure_auth_mode",
+    "azure_managed_client_id",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_region",
+    "aws_session_token",
+    "aws_role_arn",
+    "vertex_project_id",
+    "vertex_region",
+    "vertex_service_account_json",
+    "openai_organization",
+    "openai_project",
+    "metadata",
+    "input_guardrails",
+    "output_guardrails",
+    "before_request_hooks",
+    "after_request_hooks",
+    "strict_open_ai_compliance",
+    "on_status_codes",
+    "default_input_guardrails",
     "default_output_guardrails",
 ];
 const STRATEGY_KEYS: &[&str] = &["mode", "on_status_codes", "conditions", "default"];
@@ -49,8 +78,7 @@ pub fn validate_files(files: &BTreeMap<String, String>, policy: &Strategies) -> 
                 path,
                 "the strategy file is not valid JSON",
                 "a JSON object",
-                // serde_json's message names line and column, never content.
-                format!("a parse error: {}", e.classify_name(e.line(), e.column())),
+                json_error(&e),
             )),
         }
     }
@@ -63,7 +91,11 @@ pub fn validate_files(files: &BTreeMap<String, String>, policy: &Strategies) -> 
                 RuleId::StrategyRequired,
                 path,
                 "a required routing policy is missing",
-                format!("{} with {} targets", required.mode, required.providers.join("/")),
+                format!(
+                    "{} with {} targets",
+                    required.mode,
+                    required.providers.join("/")
+                ),
                 "no such key",
             )),
         }
@@ -71,20 +103,15 @@ pub fn validate_files(files: &BTreeMap<String, String>, policy: &Strategies) -> 
     out
 }
 
-trait ClassifyName {
-    fn classify_name(&self, line: usize, column: usize) -> String;
-}
-
-impl ClassifyName for serde_json::Error {
-    fn classify_name(&self, line: usize, column: usize) -> String {
-        let what = match self.classify() {
-            serde_json::error::Category::Eof => "unexpected end",
-            serde_json::error::Category::Syntax => "syntax error",
-            serde_json::error::Category::Data => "wrong type",
-            serde_json::error::Category::Io => "read error",
-        };
-        format!("{what} at line {line} column {column}")
-    }
+/// Where and what kind of JSON error, without any of the file's content.
+fn json_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "unexpected end",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "wrong type",
+        serde_json::error::Category::Io => "read error",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 fn schema(path: &FieldPath, message: &str, expected: &str, actual: impl Into<String>) -> Violation {
@@ -104,9 +131,19 @@ fn kind_of(v: &Value) -> &'static str {
 }
 
 /// Validates a config or a target (which may nest its own strategy/targets).
-fn validate_config(config: &Value, path: &FieldPath, policy: &Strategies, out: &mut Vec<Violation>) {
+fn validate_config(
+    config: &Value,
+    path: &FieldPath,
+    policy: &Strategies,
+    out: &mut Vec<Violation>,
+) {
     let Value::Object(map) = config else {
-        out.push(schema(path, "a Portkey config is an object", "an object", kind_of(config)));
+        out.push(schema(
+            path,
+            "a Portkey config is an object",
+            "an object",
+            kind_of(config),
+        ));
         return;
     };
     unknown_keys(map, KNOWN_KEYS, path, out);
@@ -132,8 +169,18 @@ fn validate_config(config: &Value, path: &FieldPath, policy: &Strategies, out: &
                     validate_config(target, &tpath.index(i), policy, out);
                 }
             }
-            Some(_) => out.push(schema(&tpath, "targets may not be empty", "a non-empty list", "an empty list")),
-            None => out.push(schema(&tpath, "targets is a list", "a non-empty list", kind_of(targets))),
+            Some(_) => out.push(schema(
+                &tpath,
+                "targets may not be empty",
+                "a non-empty list",
+                "an empty list",
+            )),
+            None => out.push(schema(
+                &tpath,
+                "targets is a list",
+                "a non-empty list",
+                kind_of(targets),
+            )),
         }
     }
     if let Some(weight) = map.get("weight") {
@@ -161,9 +208,19 @@ fn weight_shown(v: &Value) -> String {
     }
 }
 
-fn validate_strategy(strategy: &Value, targets: Option<&Value>, path: &FieldPath, out: &mut Vec<Violation>) {
+fn validate_strategy(
+    strategy: &Value,
+    targets: Option<&Value>,
+    path: &FieldPath,
+    out: &mut Vec<Violation>,
+) {
     let Value::Object(s) = strategy else {
-        out.push(schema(path, "strategy is an object", "an object", kind_of(strategy)));
+        out.push(schema(
+            path,
+            "strategy is an object",
+            "an object",
+            kind_of(strategy),
+        ));
         return;
     };
     unknown_keys(s, STRATEGY_KEYS, path, out);
@@ -183,12 +240,16 @@ fn validate_strategy(strategy: &Value, targets: Option<&Value>, path: &FieldPath
     if let Some(codes) = s.get("on_status_codes") {
         status_codes(codes, &path.field("on_status_codes"), out);
     }
-    let target_list = targets.and_then(Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    let target_list = targets
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
     match mode {
         Some("loadbalance") => {
             let positive = target_list.iter().any(|t| {
                 // Portkey weighs a target without `weight` as 1.
-                t.get("weight").map_or(true, |w| w.as_f64().is_some_and(|w| w > 0.0))
+                t.get("weight")
+                    .is_none_or(|w| w.as_f64().is_some_and(|w| w > 0.0))
             });
             if !target_list.is_empty() && !positive {
                 out.push(schema(
@@ -204,7 +265,12 @@ fn validate_strategy(strategy: &Value, targets: Option<&Value>, path: &FieldPath
     }
 }
 
-fn conditional(s: &Map<String, Value>, targets: &[Value], path: &FieldPath, out: &mut Vec<Violation>) {
+fn conditional(
+    s: &Map<String, Value>,
+    targets: &[Value],
+    path: &FieldPath,
+    out: &mut Vec<Violation>,
+) {
     let names: Vec<&str> = targets
         .iter()
         .filter_map(|t| t.get("name").and_then(Value::as_str))
@@ -216,17 +282,46 @@ fn conditional(s: &Map<String, Value>, targets: &[Value], path: &FieldPath, out:
             for (i, condition) in conditions.iter().enumerate() {
                 let cpath = cpath.index(i);
                 match condition.get("query") {
-                    Some(query @ Value::Object(_)) => query_operators(query, &cpath.field("query"), out),
-                    Some(other) => out.push(schema(&cpath.field("query"), "a condition's query is an object", "an object", kind_of(other))),
-                    None => out.push(schema(&cpath.field("query"), "a condition needs a query", "an object", "unset")),
+                    Some(query @ Value::Object(_)) => {
+                        query_operators(query, &cpath.field("query"), out)
+                    }
+                    Some(other) => out.push(schema(
+                        &cpath.field("query"),
+                        "a condition's query is an object",
+                        "an object",
+                        kind_of(other),
+                    )),
+                    None => out.push(schema(
+                        &cpath.field("query"),
+                        "a condition needs a query",
+                        "an object",
+                        "unset",
+                    )),
                 }
-                target_reference(condition.get("then"), &cpath.field("then"), &known, &names, out);
+                target_reference(
+                    condition.get("then"),
+                    &cpath.field("then"),
+                    &known,
+                    &names,
+                    out,
+                );
             }
         }
-        _ => out.push(schema(&cpath, "a conditional strategy needs conditions", "a non-empty list", "none")),
+        _ => out.push(schema(
+            &cpath,
+            "a conditional strategy needs conditions",
+            "a non-empty list",
+            "none",
+        )),
     }
     if s.contains_key("default") {
-        target_reference(s.get("default"), &path.field("default"), &known, &names, out);
+        target_reference(
+            s.get("default"),
+            &path.field("default"),
+            &known,
+            &names,
+            out,
+        );
     }
 }
 
@@ -245,8 +340,18 @@ fn target_reference(
             &format!("one of the target names [{}]", names.join(", ")),
             name.as_str(),
         )),
-        Some(other) => out.push(schema(path, "a target name is a string", "a target name", kind_of(other))),
-        None => out.push(schema(path, "a condition routes to a target", "a target name", "unset")),
+        Some(other) => out.push(schema(
+            path,
+            "a target name is a string",
+            "a target name",
+            kind_of(other),
+        )),
+        None => out.push(schema(
+            path,
+            "a condition routes to a target",
+            "a target name",
+            "unset",
+        )),
     }
 }
 
@@ -259,7 +364,12 @@ fn query_operators(query: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     for (key, value) in map {
         let kpath = path.key(key);
         if key.starts_with('$') && !OPERATORS.contains(&key.as_str()) {
-            out.push(schema(&kpath, "unsupported query operator", &OPERATORS.join(" "), key.as_str()));
+            out.push(schema(
+                &kpath,
+                "unsupported query operator",
+                &OPERATORS.join(" "),
+                key.as_str(),
+            ));
             continue;
         }
         match (key.as_str(), value) {
@@ -268,7 +378,12 @@ fn query_operators(query: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
                     query_operators(item, &kpath.index(i), out);
                 }
             }
-            ("$and" | "$or", other) => out.push(schema(&kpath, "$and/$or take a list of queries", "a list", kind_of(other))),
+            ("$and" | "$or", other) => out.push(schema(
+                &kpath,
+                "$and/$or take a list of queries",
+                "a list",
+                kind_of(other),
+            )),
             (_, Value::Object(_)) => query_operators(value, &kpath, out),
             _ => {}
         }
@@ -277,19 +392,34 @@ fn query_operators(query: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
 
 fn status_codes(codes: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     let Some(list) = codes.as_array() else {
-        out.push(schema(path, "status codes are a list", "a list of integers 100-599", kind_of(codes)));
+        out.push(schema(
+            path,
+            "status codes are a list",
+            "a list of integers 100-599",
+            kind_of(codes),
+        ));
         return;
     };
     for (i, code) in list.iter().enumerate() {
         if !code.as_u64().is_some_and(|c| (100..=599).contains(&c)) {
-            out.push(schema(&path.index(i), "not an HTTP status code", "an integer 100-599", weight_shown(code)));
+            out.push(schema(
+                &path.index(i),
+                "not an HTTP status code",
+                "an integer 100-599",
+                weight_shown(code),
+            ));
         }
     }
 }
 
 fn validate_cache(cache: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     let Value::Object(c) = cache else {
-        out.push(schema(path, "cache is an object", "an object", kind_of(cache)));
+        out.push(schema(
+            path,
+            "cache is an object",
+            "an object",
+            kind_of(cache),
+        ));
         return;
     };
     unknown_keys(c, CACHE_KEYS, path, out);
@@ -307,20 +437,30 @@ fn validate_cache(cache: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
         )),
     }
     if let Some(age) = c.get("max_age") {
-        if !age.as_u64().is_some_and(|a| a > 0) {
-            out.push(schema(&path.field("max_age"), "max_age is a positive integer (seconds)", "an integer > 0", weight_shown(age)));
+        if age.as_u64().is_none_or(|a| a == 0) {
+            out.push(schema(
+                &path.field("max_age"),
+                "max_age is a positive integer (seconds)",
+                "an integer > 0",
+                weight_shown(age),
+            ));
         }
     }
 }
 
 fn validate_retry(retry: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     let Value::Object(r) = retry else {
-        out.push(schema(path, "retry is an object", "an object", kind_of(retry)));
+        out.push(schema(
+            path,
+            "retry is an object",
+            "an object",
+            kind_of(retry),
+        ));
         return;
     };
     unknown_keys(r, RETRY_KEYS, path, out);
     if let Some(attempts) = r.get("attempts") {
-        if !attempts.as_u64().is_some_and(|a| a <= MAX_RETRY_ATTEMPTS) {
+        if attempts.as_u64().is_none_or(|a| a > MAX_RETRY_ATTEMPTS) {
             out.push(schema(
                 &path.field("attempts"),
                 "retry attempts are bounded",
@@ -334,7 +474,12 @@ fn validate_retry(retry: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     }
 }
 
-fn unknown_keys(map: &Map<String, Value>, known: &[&str], path: &FieldPath, out: &mut Vec<Violation>) {
+fn unknown_keys(
+    map: &Map<String, Value>,
+    known: &[&str],
+    path: &FieldPath,
+    out: &mut Vec<Violation>,
+) {
     for key in map.keys().filter(|k| !known.contains(&k.as_str())) {
         out.push(Violation::new(
             RuleId::StrategyUnknownKey,
@@ -361,7 +506,12 @@ fn is_env_reference(value: &str) -> bool {
 
 /// Secret-bearing fields of this object (not of nested targets, which are
 /// checked on their own) hold only environment references.
-fn credentials(map: &Map<String, Value>, path: &FieldPath, policy: &Strategies, out: &mut Vec<Violation>) {
+fn credentials(
+    map: &Map<String, Value>,
+    path: &FieldPath,
+    policy: &Strategies,
+    out: &mut Vec<Violation>,
+) {
     for (key, value) in map {
         if matches!(key.as_str(), "targets" | "strategy") {
             continue;
@@ -370,18 +520,26 @@ fn credentials(map: &Map<String, Value>, path: &FieldPath, policy: &Strategies, 
     }
 }
 
-fn credential_value(key: &str, value: &Value, path: &FieldPath, policy: &Strategies, out: &mut Vec<Violation>) {
+fn credential_value(
+    key: &str,
+    value: &Value,
+    path: &FieldPath,
+    policy: &Strategies,
+    out: &mut Vec<Violation>,
+) {
     match value {
-        Value::String(s) if name_pattern::matches_any(&policy.credential_fields, key) => {
-            if !s.is_empty() && !is_env_reference(s) {
-                out.push(Violation::new(
-                    RuleId::StrategyCredentials,
-                    path,
-                    format!("{key} holds a literal credential; reference an environment variable"),
-                    "an environment reference such as \"$OPENAI_API_KEY\"",
-                    "a literal value",
-                ));
-            }
+        Value::String(s)
+            if name_pattern::matches_any(&policy.credential_fields, key)
+                && !s.is_empty()
+                && !is_env_reference(s) =>
+        {
+            out.push(Violation::new(
+                RuleId::StrategyCredentials,
+                path,
+                format!("{key} holds a literal credential; reference an environment variable"),
+                "an environment reference such as \"$OPENAI_API_KEY\"",
+                "a literal value",
+            ));
         }
         Value::Object(map) => {
             for (k, v) in map {
@@ -400,24 +558,30 @@ fn credential_value(key: &str, value: &Value, path: &FieldPath, policy: &Strateg
 /// The provider a target counts as: its `provider`, unless its custom host
 /// names a provider of the policy's `providerHosts`.
 fn effective_provider<'a>(target: &'a Value, policy: &'a Strategies) -> Option<&'a str> {
-    let host = target.get("custom_host").and_then(Value::as_str).unwrap_or("");
+    let host = target
+        .get("custom_host")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let by_host = policy
         .provider_hosts
         .iter()
-        .find(|(_, fragment)| !host.is_empty() && host.to_ascii_lowercase().contains(fragment.as_str()))
+        .find(|(_, fragment)| {
+            !host.is_empty() && host.to_ascii_lowercase().contains(fragment.as_str())
+        })
         .map(|(provider, _)| provider.as_str());
     by_host.or_else(|| target.get("provider").and_then(Value::as_str))
 }
 
-/// Leaf targets (the ones that call a provider), nested ones included.
-fn leaf_targets<'a>(config: &'a Value, out: &mut Vec<(&'a Value, usize)>, depth: usize) {
-    if let Some(targets) = config.get("targets").and_then(Value::as_array) {
-        for target in targets {
-            if target.get("targets").is_some() {
-                leaf_targets(target, out, depth + 1);
-            } else {
-                out.push((target, depth));
-            }
+/// Leaf targets (the ones that call a provider) with their paths, nested
+/// ones included.
+fn leaf_targets<'a>(config: &'a Value, path: &FieldPath, out: &mut Vec<(FieldPath, &'a Value)>) {
+    let targets = config.get("targets").and_then(Value::as_array);
+    for (i, target) in targets.into_iter().flatten().enumerate() {
+        let tpath = path.field("targets").index(i);
+        if target.get("targets").is_some() {
+            leaf_targets(target, &tpath, out);
+        } else {
+            out.push((tpath, target));
         }
     }
 }
@@ -441,7 +605,10 @@ fn required_shape(
             mode.unwrap_or("unset").to_owned(),
         ));
     }
-    let count = config.get("targets").and_then(Value::as_array).map_or(0, Vec::len);
+    let count = config
+        .get("targets")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
     if let Some(wanted) = required.targets.filter(|w| *w != count) {
         out.push(violation(
             path.field("targets"),
@@ -459,14 +626,14 @@ fn required_shape(
         ));
     }
     let mut leaves = Vec::new();
-    leaf_targets(config, &mut leaves, 0);
+    leaf_targets(config, path, &mut leaves);
     let mut seen: Vec<&str> = Vec::new();
-    for (i, (target, _)) in leaves.iter().enumerate() {
+    for (target_path, target) in &leaves {
         let provider = effective_provider(target, policy);
         match provider {
             Some(p) if required.providers.iter().any(|r| r == p) => seen.push(p),
             _ => out.push(violation(
-                path.field("targets").index(i).field("provider"),
+                target_path.field("provider"),
                 "a target of this routing policy uses another provider",
                 required.providers.join(" | "),
                 provider.unwrap_or("unset").to_owned(),
@@ -501,7 +668,9 @@ fn required_shape(
         }
     }
     if let Some(fragment) = &required.condition_field_contains {
-        let conditions = config.pointer("/strategy/conditions").and_then(Value::as_array);
+        let conditions = config
+            .pointer("/strategy/conditions")
+            .and_then(Value::as_array);
         let tested = conditions
             .into_iter()
             .flatten()
@@ -520,9 +689,9 @@ fn required_shape(
 
 fn query_mentions(query: &Value, fragment: &str) -> bool {
     match query {
-        Value::Object(map) => map
-            .iter()
-            .any(|(k, v)| (!k.starts_with('$') && k.contains(fragment)) || query_mentions(v, fragment)),
+        Value::Object(map) => map.iter().any(|(k, v)| {
+            (!k.starts_with('$') && k.contains(fragment)) || query_mentions(v, fragment)
+        }),
         Value::Array(items) => items.iter().any(|v| query_mentions(v, fragment)),
         _ => false,
     }

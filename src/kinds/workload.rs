@@ -103,7 +103,11 @@ impl PodTemplate {
             volume_sources,
             template_pointer,
         };
-        for list in [ContainerList::Init, ContainerList::Regular, ContainerList::Ephemeral] {
+        for list in [
+            ContainerList::Init,
+            ContainerList::Regular,
+            ContainerList::Ephemeral,
+        ] {
             let mut pointer = with("spec");
             pointer.push(list.field());
             let containers: Vec<Container> = match list {
@@ -151,7 +155,11 @@ impl PodTemplate {
     }
 
     fn below(&self, part: &str, rest: &[&str]) -> Vec<String> {
-        let mut p: Vec<String> = self.template_pointer.iter().map(|s| (*s).to_owned()).collect();
+        let mut p: Vec<String> = self
+            .template_pointer
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
         p.push(part.to_owned());
         p.extend(rest.iter().map(|s| (*s).to_owned()));
         p

@@ -1,0 +1,258 @@
+//! The offline commands as a user runs them: exit codes, outputs, errors.
+
+mod common;
+
+use common::repo_path;
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn run(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_portkey-guard"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.unwrap_or("").as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+const DENIED_DEPLOYMENT: &str = "apiVersion: apps/v1
+kind: Deployment
+metadata: {name: portkey-gateway, namespace: portkey}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: portkey-gateway}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: portkey-gateway}}
+    spec:
+      containers:
+        - name: gateway
+          image: portkeyai/gateway:latest
+          securityContext: {privileged: true}
+";
+
+#[test]
+fn compliant_files_and_directories_exit_0() {
+    let dir = std::env::temp_dir().join(format!("pg-dir-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("nested")).unwrap();
+    for (file, to) in [
+        ("deployment.yaml", "nested/deployment.yml"),
+        ("service.yaml", "service.yaml"),
+    ] {
+        std::fs::copy(repo_path(&format!("deploy/portkey/{file}")), dir.join(to)).unwrap();
+    }
+    std::fs::write(dir.join("notes.txt"), "not a manifest").unwrap();
+    let out = run(
+        &[
+            "check",
+            "tests/fixtures/base/pod.yaml",
+            "tests/fixtures/base/cronjob.yaml",
+            dir.to_str().unwrap(),
+        ],
+        None,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ALLOWED Deployment portkey/portkey-gateway"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("ALLOWED Pod portkey/debug-shell"),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("4 objects: 4 allowed, 0 denied (0 violations, 0 warnings)"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}'),
+        "no colour when not on a terminal"
+    );
+}
+
+#[test]
+fn denied_manifest_exits_1_and_lists_every_violation() {
+    let out = run(&["check", "-"], Some(DENIED_DEPLOYMENT));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("DENIED  Deployment portkey/portkey-gateway (<stdin>#1)"),
+        "{stdout}"
+    );
+    for rule in [
+        "gateway.image:",
+        "gateway.version-label:",
+        "pss.privileged:",
+    ] {
+        assert!(stdout.contains(rule), "{rule} in {stdout}");
+    }
+}
+
+#[test]
+fn json_output_has_the_documented_shape() {
+    let out = run(&["check", "--output", "json", "-"], Some(DENIED_DEPLOYMENT));
+    assert_eq!(out.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["allowed"], false);
+    let object = &report["objects"][0];
+    assert_eq!(object["source"], "<stdin>#1");
+    assert_eq!(object["apiVersion"], "apps/v1");
+    assert_eq!(object["kind"], "Deployment");
+    assert_eq!(object["namespace"], "portkey");
+    assert_eq!(object["name"], "portkey-gateway");
+    assert_eq!(object["allowed"], false);
+    let v = object["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["rule"] == "gateway.image")
+        .unwrap();
+    assert_eq!(v["path"], "spec.template.spec.containers[0].image");
+    assert_eq!(v["actual"], "portkeyai/gateway:latest");
+    for key in ["message", "expected", "action"] {
+        assert!(v[key].is_string(), "{key}");
+    }
+    assert!(object["warnings"].is_array());
+    let ops = object["mutations"].as_array().unwrap();
+    assert!(ops.iter().any(|op| op["op"] == "add"
+        && op["path"] == "/spec/template/spec/securityContext/runAsUser"
+        && op["value"] == 1000));
+}
+
+#[test]
+fn unusable_input_exits_2_with_file_and_line() {
+    let dir = std::env::temp_dir().join(format!("pg-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let broken = dir.join("broken.yaml");
+    std::fs::write(
+        &broken,
+        "apiVersion: v1\nkind: ConfigMap\n---\napiVersion: v1\nkind: x\n  bad: indent\n",
+    )
+    .unwrap();
+    let out = run(&["check", broken.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(&format!("{}:6:", broken.display())),
+        "{stderr}"
+    );
+
+    let no_kind = dir.join("nokind.yaml");
+    std::fs::write(&no_kind, "apiVersion: v1\nmetadata: {name: x}\n").unwrap();
+    let out = run(&["check", no_kind.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("`kind` is missing"));
+
+    let out = run(&["check", "/nonexistent/path.yaml"], None);
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(&["check"], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("give a PATH"));
+    let out = run(&["check", "-"], Some("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d, namespace: portkey}\nspec: {template: {spec: {containers: 5}}}\n"));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn mutate_prints_what_the_cluster_stores() {
+    let out = run(&["mutate", "-"], Some(DENIED_DEPLOYMENT));
+    assert_eq!(out.status.code(), Some(0));
+    let stored: serde_json::Value =
+        serde_yaml::from_str(text(&out.stdout).trim_start_matches("---\n")).unwrap();
+    assert_eq!(
+        stored["spec"]["template"]["spec"]["securityContext"]["runAsUser"],
+        1000
+    );
+    // Mutating the output again changes nothing.
+    let again = run(
+        &["check", "--output", "json", "-"],
+        Some(&text(&out.stdout)),
+    );
+    let report: serde_json::Value = serde_json::from_slice(&again.stdout).unwrap();
+    assert_eq!(report["objects"][0]["mutations"], serde_json::json!([]));
+}
+
+#[test]
+fn policy_prints_the_effective_policy_and_rejects_bad_files() {
+    let out = run(&["policy"], None);
+    assert_eq!(out.status.code(), Some(0));
+    let printed = text(&out.stdout);
+    assert!(
+        printed.contains("apiVersion: portkey-guard.dev/v1alpha1")
+            && printed.contains("gateway.image: deny")
+    );
+
+    let dir = std::env::temp_dir().join(format!("pg-policy-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("policy.yaml");
+    std::fs::write(&file, "gateway:\n  version: \"1.13.0\"\n").unwrap();
+    let out = run(&["policy", "--policy", file.to_str().unwrap()], None);
+    assert!(text(&out.stdout).contains("version: 1.13.0"));
+    // With the new version, the shipped Deployment is out of date.
+    let out = run(
+        &[
+            "check",
+            "--policy",
+            file.to_str().unwrap(),
+            "deploy/portkey/deployment.yaml",
+        ],
+        None,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    std::fs::write(&file, "gatway: {}\n").unwrap();
+    let out = run(&["policy", "--policy", file.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("gatway"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn readme_rule_table_matches_the_catalog() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let start = readme
+        .find("<!-- rules:begin -->")
+        .expect("rules:begin marker");
+    let end = readme.find("<!-- rules:end -->").expect("rules:end marker");
+    let table = readme[start..end]
+        .lines()
+        .skip(1)
+        .collect::<Vec<_>>()
+        .join("\n");
+    let generated = portkey_guard::rules::markdown_table();
+    if std::env::var_os("PORTKEY_GUARD_BLESS").is_some() {
+        let updated = format!(
+            "{}<!-- rules:begin -->\n{generated}{}",
+            &readme[..start],
+            &readme[end..]
+        );
+        std::fs::write(repo_path("README.md"), updated).unwrap();
+        return;
+    }
+    assert_eq!(
+        table.trim(),
+        generated.trim(),
+        "README rule table is out of date: run PORTKEY_GUARD_BLESS=1 cargo test --test cli readme"
+    );
+}

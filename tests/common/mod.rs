@@ -1,0 +1,81 @@
+//! Shared helpers for the integration tests.
+#![allow(dead_code)]
+
+use portkey_guard::admission::{admit, Decision, Stage};
+use portkey_guard::manifest::parse_documents;
+use portkey_guard::offline::create_request;
+use portkey_guard::policy::Policy;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+
+pub fn repo_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Every document of a YAML file.
+pub fn load_yaml(path: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parse_documents(&path.display().to_string(), &text)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|d| d.value)
+        .collect()
+}
+
+/// The only document of a YAML file.
+pub fn load_one(path: &Path) -> Value {
+    let mut docs = load_yaml(path);
+    assert_eq!(docs.len(), 1, "{} holds one object", path.display());
+    docs.remove(0)
+}
+
+/// Admits `object` as a create by `username` (offline user when `None`).
+pub fn admit_as(object: &Value, username: Option<&str>, stage: Stage) -> Decision {
+    let policy = Policy::default_policy();
+    let mut req = create_request(object, &policy).expect("request");
+    if let Some(user) = username {
+        req.user_info.username = Some(user.to_owned());
+    }
+    admit(&req, &policy, stage).expect("admit")
+}
+
+/// Every `*.yaml` file directly in `dir`, sorted.
+pub fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// The gateway's manifests from deploy/portkey, with the strategies
+/// ConfigMap built from its files the way kustomize generates it.
+pub fn deploy_portkey() -> Vec<Value> {
+    let dir = repo_path("deploy/portkey");
+    let mut objects: Vec<Value> = yaml_files(&dir)
+        .into_iter()
+        .filter(|p| !p.ends_with("kustomization.yaml"))
+        .flat_map(|p| load_yaml(&p))
+        .collect();
+    let mut data = serde_json::Map::new();
+    for file in std::fs::read_dir(dir.join("strategies")).unwrap() {
+        let path = file.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        data.insert(name, Value::String(std::fs::read_to_string(&path).unwrap()));
+    }
+    objects.push(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "portkey-model-configs", "namespace": "portkey",
+                     "labels": {"app.kubernetes.io/name": "portkey-gateway"}},
+        "data": data,
+    }));
+    for o in &mut objects {
+        if o["kind"] != "Namespace" {
+            o["metadata"]["namespace"] = Value::from("portkey");
+        }
+    }
+    objects
+}
