@@ -23,3 +23,29 @@ for o in report["objects"]:
     assert not o["mutations"], (o["kind"], "would be mutated: Argo CD would see drift")
 print("deploy/portkey:", len(report["objects"]), "objects, clean")
 '
+
+echo "== deploy/webhook renders; the webhook's own pods pass the restricted profile"
+webhook=$(mktemp)
+policy=$(mktemp --suffix=.yaml)
+trap 'rm -f "$rendered" "$webhook" "$policy"' EXIT
+kubectl kustomize deploy/webhook > "$webhook"
+kubectl kustomize deploy/argocd > /dev/null
+# Police the webhook's namespace for this check; only the pss.* rules matter
+# (the webhook runs as its own UID, not the gateway's).
+echo "namespace: portkey-guard" > "$policy"
+set +e
+"$guard" check --policy "$policy" --output json "$webhook" > "$webhook.json"
+status=$?
+set -e
+[ "$status" -le 1 ] || { echo "check failed with exit $status"; exit 1; }
+python3 - "$webhook.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+pods = [o for o in report["objects"] if o["kind"] == "Deployment"]
+assert pods, "no webhook Deployment rendered"
+for o in pods:
+    pss = [v for v in o["violations"] if v["rule"].startswith("pss.")]
+    assert not pss, pss
+print("deploy/webhook:", len(report["objects"]), "objects rendered; webhook pod restricted-clean")
+PY
+rm -f "$webhook.json"

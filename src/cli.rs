@@ -45,6 +45,9 @@ pub enum Command {
         #[command(flatten)]
         policy: PolicyArg,
     },
+    /// Write a CA and a serving certificate (ca.crt, tls.crt, tls.key) for
+    /// local runs and tests; print the base64 caBundle.
+    Certs(crate::certs::CertsArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -88,8 +91,8 @@ enum OfflineFailure {
     Yaml(#[from] serde_yaml::Error),
 }
 
-/// Runs an offline command.
-pub fn run_offline(command: &Command) -> ExitCode {
+/// Runs a command.
+pub fn run(command: &Command) -> ExitCode {
     let result = match command {
         Command::Check {
             policy,
@@ -98,6 +101,7 @@ pub fn run_offline(command: &Command) -> ExitCode {
         } => check(policy, *output, paths),
         Command::Mutate { policy, paths } => mutate(policy, paths),
         Command::Policy { policy } => print_policy(policy),
+        Command::Certs(args) => return crate::certs::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),
