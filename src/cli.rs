@@ -22,6 +22,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the admission webhook (HTTPS) and its probe/metrics port.
+    Serve(crate::server::ServeArgs),
     /// Admit manifests offline exactly as the webhook would (mutate, then
     /// validate). Exit 0: all allowed; 1: something denied; 2: unusable input.
     Check {
@@ -102,6 +104,7 @@ pub fn run(command: &Command) -> ExitCode {
         Command::Mutate { policy, paths } => mutate(policy, paths),
         Command::Policy { policy } => print_policy(policy),
         Command::Certs(args) => return crate::certs::run(args),
+        Command::Serve(args) => return crate::server::run(args),
     };
     match result {
         Ok(code) => ExitCode::from(code),

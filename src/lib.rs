@@ -17,4 +17,5 @@ pub mod policy;
 pub mod quantity;
 pub mod report;
 pub mod rules;
+pub mod server;
 pub mod violation;

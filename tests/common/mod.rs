@@ -79,3 +79,5 @@ pub fn deploy_portkey() -> Vec<Value> {
     }
     objects
 }
+
+pub mod server;

@@ -1,0 +1,370 @@
+//! `portkey-guard serve`: the admission webhook over HTTPS, and its probe
+//! port. Configuration is parsed once into [`Config`]; [`Server`] runs it.
+
+pub mod listener;
+pub mod metrics;
+pub mod probes;
+pub mod reload;
+pub mod tls;
+pub mod webhook;
+
+use crate::certs;
+use crate::cli::PolicyArg;
+use crate::policy::{Policy, PolicyError};
+use listener::Limits;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tls::{CertResolver, ServingCert, TlsError};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use webhook::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// HTTPS address for /mutate and /validate.
+    #[arg(long, env = "PORTKEY_GUARD_ADDR", default_value = "0.0.0.0:8443")]
+    pub addr: SocketAddr,
+    /// Serving certificate (PEM), reloaded when it changes. Without
+    /// --tls-cert and --tls-key, a self-signed certificate for localhost is
+    /// made in memory (local use only).
+    #[arg(long, env = "PORTKEY_GUARD_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// Private key of the serving certificate (PEM).
+    #[arg(long, env = "PORTKEY_GUARD_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM).
+    #[arg(long, env = "PORTKEY_GUARD_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
+    #[command(flatten)]
+    pub policy: PolicyArg,
+    /// Plain HTTP address for /healthz, /readyz and /metrics.
+    #[arg(long, env = "PORTKEY_GUARD_PROBE_ADDR", default_value = "0.0.0.0:8080")]
+    pub probe_addr: SocketAddr,
+    #[arg(long, env = "PORTKEY_GUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+    /// Most TLS connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub max_connections: u32,
+    /// How often certificate and policy files are checked for changes.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub reload_interval_seconds: u64,
+    /// Deadline for a TLS handshake, for request headers, and for a whole
+    /// request to arrive and be answered: a slow client cannot hold a
+    /// connection longer.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub request_timeout_seconds: u64,
+    /// Longest wait for in-flight requests on shutdown.
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=3600))]
+    pub shutdown_timeout_seconds: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Tls { path: String, source: TlsError },
+    #[error("cannot make the local certificate: {0}")]
+    LocalCert(#[from] certs::CertError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+fn read(path: &PathBuf) -> Result<Vec<u8>, ServeError> {
+    std::fs::read(path).map_err(|source| ServeError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+/// Where the serving certificate comes from.
+#[derive(Debug, Clone)]
+pub enum CertSource {
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// In-memory, self-signed for localhost; its CA written to this file.
+    Local {
+        ca_file: PathBuf,
+    },
+}
+
+/// Everything `serve` needs, checked once.
+pub struct Config {
+    pub addr: SocketAddr,
+    pub probe_addr: SocketAddr,
+    pub cert_source: CertSource,
+    pub serving_cert: ServingCert,
+    pub client_ca_pem: Option<Vec<u8>>,
+    pub policy: Policy,
+    pub policy_file: Option<PathBuf>,
+    pub limits: Limits,
+    pub reload_interval: Duration,
+}
+
+impl Config {
+    pub fn from_args(args: &ServeArgs) -> Result<Config, ServeError> {
+        let policy = args.policy.load()?;
+        let (cert_source, serving_cert) = match (&args.tls_cert, &args.tls_key) {
+            (Some(cert), Some(key)) => {
+                let serving =
+                    ServingCert::from_pem(&read(cert)?, &read(key)?).map_err(|source| {
+                        ServeError::Tls {
+                            path: cert.display().to_string(),
+                            source,
+                        }
+                    })?;
+                (
+                    CertSource::Files {
+                        cert: cert.clone(),
+                        key: key.clone(),
+                    },
+                    serving,
+                )
+            }
+            _ => local_certificate()?,
+        };
+        let client_ca_pem = args.client_ca.as_ref().map(read).transpose()?;
+        Ok(Config {
+            addr: args.addr,
+            probe_addr: args.probe_addr,
+            cert_source,
+            serving_cert,
+            client_ca_pem,
+            policy,
+            policy_file: args.policy.path.clone(),
+            limits: Limits {
+                max_connections: args.max_connections as usize,
+                handshake_timeout: Duration::from_secs(args.request_timeout_seconds),
+                header_read_timeout: Duration::from_secs(args.request_timeout_seconds),
+                drain_timeout: Duration::from_secs(args.shutdown_timeout_seconds),
+            },
+            reload_interval: Duration::from_secs(args.reload_interval_seconds),
+        })
+    }
+}
+
+/// A self-signed certificate for localhost, for running without any setup.
+fn local_certificate() -> Result<(CertSource, ServingCert), ServeError> {
+    let names = ["localhost".to_owned()];
+    let ips = [
+        "127.0.0.1"
+            .parse()
+            .map_err(|_| ServeError::Runtime(std::io::ErrorKind::InvalidInput.into()))?,
+        std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+    ];
+    let bundle = certs::issue(&names, &ips, 30, None)?;
+    let serving = ServingCert::from_pem(bundle.cert_pem.as_bytes(), bundle.key_pem.as_bytes())
+        .map_err(|source| ServeError::Tls {
+            path: "(generated)".to_owned(),
+            source,
+        })?;
+    let ca_file = std::env::temp_dir().join("portkey-guard-local-ca.crt");
+    std::fs::write(&ca_file, &bundle.ca_cert_pem).map_err(|source| ServeError::Read {
+        path: ca_file.display().to_string(),
+        source,
+    })?;
+    Ok((CertSource::Local { ca_file }, serving))
+}
+
+/// The bound addresses of a running server.
+#[derive(Debug, Clone, Copy)]
+pub struct Bound {
+    pub admission: SocketAddr,
+    pub probes: SocketAddr,
+}
+
+/// Runs the server until `shutdown` turns true. Returns whether in-flight
+/// requests all finished in time.
+pub async fn serve(
+    config: Config,
+    state: AppState,
+    shutdown: watch::Receiver<bool>,
+    on_bound: impl FnOnce(Bound),
+) -> Result<bool, ServeError> {
+    let resolver = Arc::new(CertResolver::new(&config.serving_cert));
+    let tls_config = tls::server_config(resolver.clone(), config.client_ca_pem.as_deref())
+        .map_err(|source| ServeError::Tls {
+            path: "--client-ca".to_owned(),
+            source,
+        })?;
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
+    let bind = |addr: SocketAddr| async move {
+        TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })
+    };
+    let admission = bind(config.addr).await?;
+    let probes = bind(config.probe_addr).await?;
+    let bound = Bound {
+        admission: admission.local_addr().unwrap_or(config.addr),
+        probes: probes.local_addr().unwrap_or(config.probe_addr),
+    };
+    state
+        .metrics
+        .certificate_expiry
+        .set(config.serving_cert.not_after);
+
+    if let CertSource::Files { cert, key } = &config.cert_source {
+        tokio::spawn(reload::watch_certificate(
+            cert.clone(),
+            key.clone(),
+            resolver,
+            state.metrics.clone(),
+            config.reload_interval,
+            shutdown.clone(),
+        ));
+    }
+    if let Some(path) = &config.policy_file {
+        tokio::spawn(reload::watch_policy(
+            path.clone(),
+            state.policy.clone(),
+            state.metrics.clone(),
+            config.reload_interval,
+            shutdown.clone(),
+        ));
+    }
+
+    // The probe port outlives the drain, so /readyz answers 503 meanwhile.
+    let probe_app = probes::router(state.clone());
+    let (probe_stop, mut probe_shutdown) = watch::channel(false);
+    let probe_server = tokio::spawn(async move {
+        let stop = async move {
+            let _ = probe_shutdown.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(probes, probe_app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
+            tracing::error!(%error, "probe server failed");
+        }
+    });
+
+    tracing::info!(admission = %bound.admission, probes = %bound.probes, "portkey-guard serving");
+    state
+        .health
+        .serving
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    on_bound(bound);
+    let drained = listener::serve_tls(
+        admission,
+        acceptor,
+        webhook::router(state.clone()),
+        config.limits,
+        state.metrics.clone(),
+        shutdown,
+    )
+    .await;
+    let _ = probe_stop.send(true);
+    let _ = probe_server.await;
+    Ok(drained)
+}
+
+fn init_logging(format: LogFormat) {
+    let builder = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(tracing::Level::INFO);
+    let result = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.with_ansi(false).try_init(),
+    };
+    if let Err(error) = result {
+        eprintln!("portkey-guard: logging not initialised: {error}");
+    }
+}
+
+/// Turns true on SIGTERM or SIGINT, after marking the server not ready.
+async fn wait_for_signal(state: AppState, stop: watch::Sender<bool>) {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = terminate => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    tracing::info!("shutting down: not ready, draining in-flight requests");
+    state
+        .health
+        .draining
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = stop.send(true);
+}
+
+/// `portkey-guard serve`.
+pub fn run(args: &ServeArgs) -> ExitCode {
+    init_logging(args.log_format);
+    let config = match Config::from_args(args) {
+        Ok(config) => config,
+        Err(error) => {
+            tracing::error!(%error, "cannot start");
+            eprintln!("portkey-guard: error: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if let CertSource::Local { ca_file } = &config.cert_source {
+        tracing::warn!(
+            ca_file = %ca_file.display(),
+            "NO --tls-cert/--tls-key: serving a self-signed certificate for localhost. \
+             For local use only; clients must trust the CA written to ca_file"
+        );
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(error) => {
+            eprintln!("portkey-guard: error: {}", ServeError::Runtime(error));
+            return ExitCode::from(2);
+        }
+    };
+    runtime.block_on(async move {
+        let mut state = AppState::new(config.policy.clone());
+        state.request_timeout = config.limits.header_read_timeout;
+        let (stop, shutdown) = watch::channel(false);
+        tokio::spawn(wait_for_signal(state.clone(), stop));
+        match serve(config, state, shutdown, |_| {}).await {
+            Ok(true) => {
+                tracing::info!("shut down cleanly");
+                ExitCode::SUCCESS
+            }
+            Ok(false) => {
+                tracing::warn!("shut down with requests still in flight after the drain timeout");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                tracing::error!(%error, "server failed");
+                eprintln!("portkey-guard: error: {error}");
+                ExitCode::from(2)
+            }
+        }
+    })
+}
