@@ -51,8 +51,10 @@ pub struct ServeArgs {
     pub probe_addr: SocketAddr,
     #[arg(long, env = "PORTKEY_GUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
-    /// Most TLS connections served at once; more wait to be accepted.
-    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    /// Most connections held at once (idle ones cost about 8 KiB each);
+    /// more wait in the kernel's accept queue. Keep it below the open-file
+    /// limit.
+    #[arg(long, default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
     /// How often certificate and policy files are checked for changes.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -187,6 +189,25 @@ fn local_certificate() -> Result<(CertSource, ServingCert), ServeError> {
     Ok((CertSource::Local { ca_file }, serving))
 }
 
+/// The kernel caps this at `net.core.somaxconn`. A short queue (the
+/// default is 128) overflows under a burst of connections, and the kernel
+/// then drops SYNs that clients retry only after a second or more.
+const LISTEN_BACKLOG: u32 = 4096;
+
+fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    };
+    socket
+        .and_then(|socket| {
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            socket.listen(LISTEN_BACKLOG)
+        })
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
 /// The bound addresses of a running server.
 #[derive(Debug, Clone, Copy)]
 pub struct Bound {
@@ -209,13 +230,8 @@ pub async fn serve(
             source,
         })?;
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls_config));
-    let bind = |addr: SocketAddr| async move {
-        TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })
-    };
-    let admission = bind(config.addr).await?;
-    let probes = bind(config.probe_addr).await?;
+    let admission = bind(config.addr)?;
+    let probes = bind(config.probe_addr)?;
     let bound = Bound {
         admission: admission.local_addr().unwrap_or(config.addr),
         probes: probes.local_addr().unwrap_or(config.probe_addr),

@@ -91,15 +91,26 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Bounds the time a request may take and counts refused requests.
+/// Bounds the size and time of a request and counts refused requests. A
+/// declared length over the limit is refused at once; an undeclared one is
+/// cut off by the body limit as soon as it passes it.
 async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let response = match tokio::time::timeout(state.request_timeout, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => (
-            StatusCode::REQUEST_TIMEOUT,
-            "request not received in time\n",
-        )
-            .into_response(),
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let response = if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        (StatusCode::PAYLOAD_TOO_LARGE, "request body over 3 MiB\n").into_response()
+    } else {
+        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
+            Ok(response) => response,
+            Err(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "request not received in time\n",
+            )
+                .into_response(),
+        }
     };
     let reason = match response.status() {
         StatusCode::PAYLOAD_TOO_LARGE => Some("too_large"),

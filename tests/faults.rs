@@ -1,0 +1,279 @@
+//! Fault injection on the real binary: floods of idle connections,
+//! truncated handshakes, oversized bodies, secrets that must not reach the
+//! logs, and SIGTERM under load.
+
+mod common;
+
+use common::repo_path;
+use common::server::{connect, make_certs, post, temp_dir, tls_client, ServerProcess};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn review(name: &str) -> Vec<u8> {
+    std::fs::read(repo_path(&format!("tests/data/reviews/{name}"))).unwrap()
+}
+
+fn start(name: &str, extra: &[&str]) -> (std::path::PathBuf, ServerProcess) {
+    let dir = temp_dir(name);
+    make_certs(&dir);
+    let cert = dir.join("tls.crt").display().to_string();
+    let key = dir.join("tls.key").display().to_string();
+    let mut args = vec!["--tls-cert", &cert, "--tls-key", &key];
+    args.extend_from_slice(extra);
+    let server = ServerProcess::start(&args, dir.join("serve.log"));
+    (dir, server)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_idle_connections_leave_memory_bounded_and_requests_served() {
+    let (dir, server) = start("idle-flood", &[]);
+    let client = tls_client(
+        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
+        None,
+        &[b"h2"],
+    );
+    let before = rss_kib(server.pid());
+    let mut idle = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        idle.push(
+            tokio::net::TcpStream::connect(server.admission)
+                .await
+                .unwrap(),
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let started = Instant::now();
+    let stream = connect(&client, server.admission).await.unwrap();
+    let (status, _) = post(stream, "/validate", review("compliant-deployment.json"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "served in {:?}",
+        started.elapsed()
+    );
+    let during = rss_kib(server.pid());
+    // About 8 KiB per idle connection; well under the pod's limit.
+    assert!(
+        during - before < 128 * 1024,
+        "RSS grew from {before} KiB to {during} KiB"
+    );
+    drop(idle);
+    let stream = connect(&client, server.admission).await.unwrap();
+    assert_eq!(
+        post(stream, "/validate", review("compliant-deployment.json"))
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn truncated_handshakes_are_dropped_and_counted() {
+    let (dir, server) = start("truncated", &[]);
+    // The first bytes of a TLS ClientHello, then nothing / a close.
+    let partial_hello = [
+        0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03,
+    ];
+    for _ in 0..200 {
+        let mut tcp = tokio::net::TcpStream::connect(server.admission)
+            .await
+            .unwrap();
+        tcp.write_all(&partial_hello).await.unwrap();
+    }
+    // Garbage that is not TLS at all.
+    for _ in 0..50 {
+        let mut tcp = tokio::net::TcpStream::connect(server.admission)
+            .await
+            .unwrap();
+        tcp.write_all(b"\x00\xff garbage \r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 64];
+        let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut buf)).await;
+    }
+    let client = tls_client(
+        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
+        None,
+        &[b"h2"],
+    );
+    let stream = connect(&client, server.admission).await.unwrap();
+    assert_eq!(
+        post(stream, "/validate", review("compliant-deployment.json"))
+            .await
+            .unwrap()
+            .0,
+        200
+    );
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let metrics = server.metrics();
+        let failures: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix("portkey_guard_tls_handshake_failures_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if failures >= 250 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {failures} handshake failures counted"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_body_is_refused_before_it_is_sent() {
+    let (dir, server) = start("oversized", &[]);
+    let client = tls_client(
+        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
+        None,
+        &[b"http/1.1"],
+    );
+    let mut stream = connect(&client, server.admission).await.unwrap();
+    let head = format!(
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        3 * 1024 * 1024 + 1
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.flush().await.unwrap();
+    // No body byte sent: the declared length alone is refused.
+    let mut reply = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut reply))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&reply[..n]).starts_with("HTTP/1.1 413"),
+        "{}",
+        String::from_utf8_lossy(&reply[..n])
+    );
+
+    // Sent whole over HTTP/2, without a declared length, it is cut off too.
+    let client = tls_client(
+        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
+        None,
+        &[b"h2"],
+    );
+    let stream = connect(&client, server.admission).await.unwrap();
+    let (status, _) = post(stream, "/validate", vec![b' '; 3 * 1024 * 1024 + 1])
+        .await
+        .unwrap();
+    assert_eq!(status, 413);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_never_reach_the_logs_or_the_messages() {
+    let (dir, server) = start("no-secrets", &[]);
+    let secret = "sk-proj-LOGGED-NEVER-0123456789";
+    let mut strategies = std::collections::BTreeMap::new();
+    for entry in std::fs::read_dir(repo_path("deploy/portkey/strategies")).unwrap() {
+        let path = entry.unwrap().path();
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        if path.ends_with("all-models.json") {
+            text = text.replacen("$OPENAI_API_KEY", secret, 1);
+        }
+        strategies.insert(
+            path.file_name().unwrap().to_string_lossy().into_owned(),
+            text,
+        );
+    }
+    let object = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "portkey-model-configs", "namespace": "portkey"}, "data": strategies});
+    let env_object = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "portkey"},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "env": [{"name": "OPENAI_API_KEY", "value": secret}]}]}});
+    let client = tls_client(
+        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
+        None,
+        &[b"h2"],
+    );
+    for (kind, group, object) in [("ConfigMap", "", object), ("Pod", "", env_object)] {
+        let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
+            "uid": "secret-test", "kind": {"group": group, "version": "v1", "kind": kind},
+            "resource": {"group": group, "version": "v1", "resource": "x"}, "name": object["metadata"]["name"],
+            "namespace": "portkey", "operation": "CREATE", "userInfo": {"username": "alice"},
+            "object": object, "dryRun": false}});
+        for path in ["/mutate", "/validate"] {
+            let stream = connect(&client, server.admission).await.unwrap();
+            let (status, reply) = post(stream, path, serde_json::to_vec(&body).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(status, 200);
+            let reply = String::from_utf8_lossy(&reply);
+            assert!(!reply.contains(secret), "{path} response echoes the secret");
+            if path == "/validate" {
+                assert!(reply.contains("\"allowed\":false"), "{reply}");
+            }
+        }
+    }
+    let log = std::fs::read_to_string(&server.log).unwrap();
+    assert!(
+        log.contains("strategy.credentials") && log.contains("pod.credential-env"),
+        "{log}"
+    );
+    assert!(!log.contains(secret), "the log contains the secret");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_completes_in_flight_requests_and_exits_0() {
+    let (dir, mut server) = start("sigterm-load", &[]);
+    let ca = std::fs::read(dir.join("ca.crt")).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut workers = Vec::new();
+    for i in 0..16 {
+        let client = tls_client(
+            Some(&ca),
+            None,
+            &[if i % 2 == 0 {
+                &b"h2"[..]
+            } else {
+                &b"http/1.1"[..]
+            }],
+        );
+        let addr = server.admission;
+        let stop = stop.clone();
+        workers.push(tokio::spawn(async move {
+            let (mut ok, mut bad_status, mut refused) = (0u32, 0u32, 0u32);
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                match connect(&client, addr).await {
+                    Ok(stream) => {
+                        match post(stream, "/validate", review("denied-deployment.json")).await {
+                            Ok((200, _)) => ok += 1,
+                            Ok(_) => bad_status += 1,
+                            // The connection was closed before the request was taken.
+                            Err(_) => refused += 1,
+                        }
+                    }
+                    Err(_) => refused += 1,
+                }
+            }
+            (ok, bad_status, refused)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    server.signal("TERM");
+    let code = tokio::task::spawn_blocking(move || server.wait_exit(Duration::from_secs(30)))
+        .await
+        .unwrap();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut totals = (0, 0, 0);
+    for w in workers {
+        let (ok, bad, refused) = w.await.unwrap();
+        totals = (totals.0 + ok, totals.1 + bad, totals.2 + refused);
+    }
+    assert_eq!(code, Some(0), "clean exit");
+    assert!(totals.0 > 100, "requests were served: {totals:?}");
+    assert_eq!(totals.1, 0, "no request got an error status: {totals:?}");
+}
