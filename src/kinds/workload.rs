@@ -65,7 +65,8 @@ pub struct PodTemplate {
     /// Metadata of the pod template (for a Pod, the pod's).
     pub meta: ObjectMeta,
     pub spec: PodSpec,
-    /// Init, regular and ephemeral containers, in that order.
+    /// Init, regular and ephemeral containers, in that order. (They are
+    /// moved here from `spec`, whose container lists are left empty.)
     pub containers: Vec<ContainerEntry>,
     /// Per volume, its source fields as written (`emptyDir`, `hostPath`,
     /// ...): read from the JSON so that no source type is ever missed.
@@ -88,12 +89,18 @@ impl PodTemplate {
         let spec: PodSpec = read_at(doc, &with("spec"), name)?;
         let mut volumes_pointer = with("spec");
         volumes_pointer.push("volumes");
-        let raw_volumes: Vec<serde_json::Map<String, Value>> =
-            read_at(doc, &volumes_pointer, name)?;
-        let volume_sources = raw_volumes
+        let volume_sources = volumes_pointer
             .iter()
-            .map(|v| v.keys().filter(|k| *k != "name").cloned().collect())
-            .collect();
+            .try_fold(doc, |node, segment| node.get(segment))
+            .and_then(Value::as_array)
+            .map(|volumes| {
+                volumes
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .map(|v| v.keys().filter(|k| *k != "name").cloned().collect())
+                    .collect()
+            })
+            .unwrap_or_default();
         let mut template = PodTemplate {
             kind,
             workload_meta,
@@ -110,9 +117,10 @@ impl PodTemplate {
         ] {
             let mut pointer = with("spec");
             pointer.push(list.field());
+            // Moved out of the spec: the rules read them through `containers`.
             let containers: Vec<Container> = match list {
-                ContainerList::Init => template.spec.init_containers.clone().unwrap_or_default(),
-                ContainerList::Regular => template.spec.containers.clone(),
+                ContainerList::Init => template.spec.init_containers.take().unwrap_or_default(),
+                ContainerList::Regular => std::mem::take(&mut template.spec.containers),
                 // Ephemeral containers share the fields the rules read.
                 ContainerList::Ephemeral => read_at(doc, &pointer, name)?,
             };

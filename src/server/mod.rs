@@ -194,7 +194,7 @@ fn local_certificate() -> Result<(CertSource, ServingCert), ServeError> {
 /// then drops SYNs that clients retry only after a second or more.
 const LISTEN_BACKLOG: u32 = 4096;
 
-fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
+pub fn bind(addr: SocketAddr) -> Result<TcpListener, ServeError> {
     let socket = match addr {
         SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
         SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),

@@ -1,0 +1,42 @@
+//! Time per admission of `admit()` on realistic objects, and of the whole
+//! HTTP handler path (body parse, decide, serialise) without the network.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use portkey_guard::admission::{admit, Stage};
+use portkey_guard::policy::Policy;
+use portkey_guard_bench::{objects, request_for, review_for};
+use std::hint::black_box;
+
+fn decide(c: &mut Criterion) {
+    let policy = Policy::default_policy();
+    let mut group = c.benchmark_group("admit");
+    for (name, object) in objects() {
+        let request = request_for(&object);
+        group.bench_function(format!("{name}/mutate+validate"), |b| {
+            b.iter(|| {
+                admit(black_box(&request), &policy, Stage::MutateThenValidate).expect("admit")
+            })
+        });
+        group.bench_function(format!("{name}/validate"), |b| {
+            b.iter(|| admit(black_box(&request), &policy, Stage::Validate).expect("admit"))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("review");
+    for (name, object) in objects() {
+        let body = serde_json::to_vec(&review_for(&object)).expect("body");
+        group.bench_function(format!("{name}/parse"), |b| {
+            b.iter(|| {
+                serde_json::from_slice::<
+                    kube_core::admission::AdmissionReview<kube_core::DynamicObject>,
+                >(black_box(&body))
+                .expect("review")
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, decide);
+criterion_main!(benches);
