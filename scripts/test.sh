@@ -49,3 +49,10 @@ for o in pods:
 print("deploy/webhook:", len(report["objects"]), "objects rendered; webhook pod restricted-clean")
 PY
 rm -f "$webhook.json"
+
+echo "== one TLS stack: rustls with ring; no OpenSSL, native-tls or aws-lc"
+if cargo tree --locked -e normal --prefix none -p portkey-guard | grep -E '^(openssl|openssl-sys|native-tls|aws-lc-rs|aws-lc-sys|boring|boring-sys) '; then
+  echo "a second TLS stack is in the dependency tree"
+  exit 1
+fi
+echo "dependency tree: $(cargo tree --locked -e normal --prefix none -p portkey-guard | sort -u | wc -l) crates, one TLS stack"

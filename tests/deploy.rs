@@ -136,3 +136,24 @@ fn the_webhook_pod_passes_the_restricted_profile() {
     assert_eq!(spec["automountServiceAccountToken"], false);
     assert!(deployment["spec"]["replicas"].as_i64().unwrap() >= 2);
 }
+
+#[test]
+fn the_webhook_is_granted_nothing() {
+    // It never calls the Kubernetes API: no token, no RBAC objects at all.
+    for file in common::yaml_files(&repo_path("deploy/webhook")) {
+        for object in load_yaml(&file) {
+            let kind = object["kind"].as_str().unwrap_or_default();
+            assert!(
+                !matches!(
+                    kind,
+                    "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
+                ),
+                "{} grants {kind}",
+                file.display()
+            );
+            if kind == "ServiceAccount" {
+                assert_eq!(object["automountServiceAccountToken"], false);
+            }
+        }
+    }
+}

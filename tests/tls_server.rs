@@ -530,3 +530,58 @@ async fn without_certificates_it_serves_a_local_self_signed_one() {
     assert_eq!(status, 200);
     assert!(!allowed(&body));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_tls_1_2_and_1_3_and_no_admission_on_the_plain_port() {
+    let dir = temp_dir("tls-versions");
+    make_certs(&dir);
+    let args = served_by_files(&dir);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = ServerProcess::start(&args, dir.join("serve.log"));
+    let connect_with = |version: &str| {
+        // SECLEVEL=0 makes the client really offer the old versions, so the
+        // refusal is the server's.
+        let out = std::process::Command::new("openssl")
+            .args([
+                "s_client",
+                "-connect",
+                &server.admission.to_string(),
+                version,
+                "-servername",
+                "localhost",
+            ])
+            .args(["-cipher", "DEFAULT:@SECLEVEL=0"])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("openssl is installed");
+        String::from_utf8_lossy(&out.stdout).contains("BEGIN CERTIFICATE")
+    };
+    assert!(connect_with("-tls1_3"), "TLS 1.3 is served");
+    assert!(connect_with("-tls1_2"), "TLS 1.2 is served");
+    for old in ["-tls1_1", "-tls1"] {
+        assert!(!connect_with(old), "{old} is refused");
+    }
+    let metrics = server.metrics();
+    assert!(
+        metrics.contains("portkey_guard_tls_handshake_failures_total 2"),
+        "the server refused them: {metrics}"
+    );
+    // The probe port never answers admission requests.
+    for path in ["/mutate", "/validate"] {
+        let mut plain = std::net::TcpStream::connect(server.probes).unwrap();
+        let body = review("denied-deployment.json");
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        std::io::Write::write_all(&mut plain, head.as_bytes()).unwrap();
+        std::io::Write::write_all(&mut plain, &body).unwrap();
+        let mut reply = String::new();
+        std::io::Read::read_to_string(&mut plain, &mut reply).unwrap();
+        assert!(
+            reply.starts_with("HTTP/1.1 404") || reply.starts_with("HTTP/1.1 405"),
+            "{reply}"
+        );
+        assert!(!reply.contains("AdmissionReview"));
+    }
+}
