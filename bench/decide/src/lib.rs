@@ -1,5 +1,7 @@
 //! Realistic admission requests for the benchmarks, built from the files
-//! the tests use.
+//! the tests use, and the same rules in Rego and CEL.
+
+pub mod peers;
 
 use kube_core::admission::{AdmissionRequest, AdmissionReview};
 use kube_core::DynamicObject;
