@@ -1,19 +1,31 @@
-//! The transport floor for benchmarks: portkey-guard's own listener, TLS
-//! and HTTP stack, answering every POST with a fixed AdmissionReview and
-//! deciding nothing. `bench/load.sh` runs it beside the real server; the
+//! The transport floor for benchmarks: portkey-guard's own listener, TLS,
+//! HTTP stack and router layers (body read whole, limits, deadlines),
+//! answering every review with a fixed AdmissionReview and deciding nothing. `bench/load.sh` runs it beside the real server; the
 //! difference between them is what the policy costs.
 //!
 //! floor serve --addr A --probe-addr P --tls-cert F --tls-key F
 
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use axum::Router;
+use portkey_guard::policy::Policy;
 use portkey_guard::server::listener::{serve_tls, Limits};
 use portkey_guard::server::metrics::Metrics;
 use portkey_guard::server::tls::{server_config, CertResolver, ServingCert};
+use portkey_guard::server::webhook::{router_with, AppState, Webhook};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 const FIXED: &str = r#"{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","response":{"uid":"fixed","allowed":true}}"#;
+
+/// Answers without parsing or deciding anything.
+fn fixed(_: &AppState, _: Webhook, _body: &[u8]) -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        FIXED,
+    )
+        .into_response()
+}
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(2).collect();
@@ -38,12 +50,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let probes = portkey_guard::server::bind(probe_addr)?;
             let probe_app = Router::new().route("/readyz", get(|| async { "ready\n" }));
             tokio::spawn(async move { axum::serve(probes, probe_app).await });
-            let app = Router::new().fallback(post(|| async {
-                (
-                    [(axum::http::header::CONTENT_TYPE, "application/json")],
-                    FIXED,
-                )
-            }));
+            let app = router_with(AppState::new(Policy::default_policy()), fixed);
             let (_stop, shutdown) = tokio::sync::watch::channel(false);
             let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(tls));
             serve_tls(

@@ -2,13 +2,13 @@
 //! and `mutate` all call [`admit`].
 
 use crate::kinds::{self, Context, Kind, MalformedObject};
+use crate::object::RawObject;
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
 use crate::rules::{Action, RuleId};
 use crate::violation::Violation;
 use json_patch::PatchOperation;
 use kube_core::admission::{AdmissionRequest, Operation};
-use kube_core::DynamicObject;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -116,12 +116,12 @@ pub enum AdmitError {
     #[error("the {0:?} request carries no object")]
     MissingObject(Operation),
     #[error("the object cannot be read: {0}")]
-    Unreadable(#[from] serde_json::Error),
+    Unreadable(serde_json::Error),
 }
 
 /// Decides one admission request under `policy`.
 pub fn admit(
-    req: &AdmissionRequest<DynamicObject>,
+    req: &AdmissionRequest<RawObject>,
     policy: &Policy,
     stage: Stage,
 ) -> Result<Decision, AdmitError> {
@@ -146,8 +146,7 @@ pub fn admit(
     let Some(object) = req.object.as_ref() else {
         return Err(AdmitError::MissingObject(req.operation.clone()));
     };
-    let doc = serde_json::to_value(object)?;
-    if finalizing(req, &doc)? {
+    if finalizing(req) {
         return Ok(Decision::allow(Reason::Finalizing, Some(kind)));
     }
     let namespace = object_namespace(req, kind, policy);
@@ -157,18 +156,23 @@ pub fn admit(
         username: req.user_info.username.as_deref().unwrap_or_default(),
     };
 
-    let mut builder = PatchBuilder::new(doc);
     let mut warnings = Vec::new();
     let mutable =
         kind.info().mutated && !(kind.pod_spec_immutable() && req.operation != Operation::Create);
-    if stage.mutates() && mutable {
+    // Only a mutation needs a copy of the object to patch.
+    let (patched, patch) = if stage.mutates() && mutable {
+        let mut builder = PatchBuilder::new(object.json.clone());
         for group in kinds::mutate(kind, &ctx, &mut builder)? {
             warnings.push(format!("portkey-guard added {group}"));
         }
-    }
-    let (doc, patch) = builder.finish();
+        let (doc, patch) = builder.finish();
+        (Some(doc), patch)
+    } else {
+        (None, Vec::new())
+    };
+    let final_object = patched.as_ref().unwrap_or(&object.json);
     let findings: Vec<Finding> = if stage.validates() {
-        kinds::validate(kind, &ctx, &doc)?
+        kinds::validate(kind, &ctx, final_object)?
             .into_iter()
             .map(|violation| Finding {
                 action: policy.action(violation.rule),
@@ -190,14 +194,16 @@ pub fn admit(
         reason: Reason::Judged,
         kind: Some(kind),
         patch,
-        patched: stage.mutates().then_some(doc),
+        patched: stage
+            .mutates()
+            .then(|| patched.unwrap_or_else(|| object.json.clone())),
         findings,
         warnings: limit_warnings(warnings),
         audit_annotations,
     })
 }
 
-fn in_scope(req: &AdmissionRequest<DynamicObject>, kind: Kind, policy: &Policy) -> bool {
+fn in_scope(req: &AdmissionRequest<RawObject>, kind: Kind, policy: &Policy) -> bool {
     match kind {
         Kind::Namespace => {
             req.name == policy.namespace || object_name(req) == Some(&policy.namespace)
@@ -208,11 +214,11 @@ fn in_scope(req: &AdmissionRequest<DynamicObject>, kind: Kind, policy: &Policy) 
     }
 }
 
-fn object_name(req: &AdmissionRequest<DynamicObject>) -> Option<&String> {
+fn object_name(req: &AdmissionRequest<RawObject>) -> Option<&String> {
     req.object.as_ref().and_then(|o| o.metadata.name.as_ref())
 }
 
-fn object_namespace(req: &AdmissionRequest<DynamicObject>, kind: Kind, policy: &Policy) -> String {
+fn object_namespace(req: &AdmissionRequest<RawObject>, kind: Kind, policy: &Policy) -> String {
     match kind {
         Kind::Namespace => policy.namespace.clone(),
         _ => req.namespace.clone().unwrap_or_default(),
@@ -220,7 +226,7 @@ fn object_namespace(req: &AdmissionRequest<DynamicObject>, kind: Kind, policy: &
 }
 
 /// The exempted user or group that made the request, if any.
-fn exemption(req: &AdmissionRequest<DynamicObject>, policy: &Policy) -> Option<String> {
+fn exemption(req: &AdmissionRequest<RawObject>, policy: &Policy) -> Option<String> {
     let user = &req.user_info;
     let exemptions = &policy.exemptions;
     if let Some(name) = user
@@ -239,23 +245,19 @@ fn exemption(req: &AdmissionRequest<DynamicObject>, policy: &Policy) -> Option<S
 
 /// An UPDATE of an object already being deleted that changes nothing but
 /// metadata (a controller removing its finalizer).
-fn finalizing(req: &AdmissionRequest<DynamicObject>, doc: &Value) -> Result<bool, AdmitError> {
-    let deleting = req
-        .object
-        .as_ref()
-        .is_some_and(|o| o.metadata.deletion_timestamp.is_some());
-    let (true, Operation::Update, Some(old)) = (deleting, &req.operation, req.old_object.as_ref())
-    else {
-        return Ok(false);
+fn finalizing(req: &AdmissionRequest<RawObject>) -> bool {
+    let (Some(new), Some(old)) = (req.object.as_ref(), req.old_object.as_ref()) else {
+        return false;
     };
-    let without_metadata = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(map) = v.as_object_mut() {
-            map.remove("metadata");
-        }
-        v
-    };
-    Ok(without_metadata(doc) == without_metadata(&serde_json::to_value(old)?))
+    if req.operation != Operation::Update || new.metadata.deletion_timestamp.is_none() {
+        return false;
+    }
+    fields_but_metadata(&new.json) == fields_but_metadata(&old.json)
+}
+
+fn fields_but_metadata(v: &Value) -> Option<Vec<(&String, &Value)>> {
+    v.as_object()
+        .map(|m| m.iter().filter(|(k, _)| *k != "metadata").collect())
 }
 
 fn audit_annotations(findings: &[Finding]) -> BTreeMap<String, String> {

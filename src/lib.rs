@@ -11,6 +11,7 @@ pub mod image;
 pub mod kinds;
 pub mod manifest;
 pub mod name_pattern;
+pub mod object;
 pub mod offline;
 pub mod patch;
 pub mod policy;

@@ -5,11 +5,12 @@
 use crate::admission::{admit, AdmitError, Finding, Stage};
 use crate::kinds::Kind;
 use crate::manifest::Document;
+use crate::object::RawObject;
 use crate::policy::Policy;
 use json_patch::PatchOperation;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use kube_core::admission::{AdmissionRequest, Operation};
-use kube_core::{DynamicObject, GroupVersionKind, GroupVersionResource, TypeMeta};
+use kube_core::{GroupVersionKind, GroupVersionResource, TypeMeta};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -49,14 +50,14 @@ pub struct OfflineError {
 pub fn create_request(
     doc: &Value,
     policy: &Policy,
-) -> Result<AdmissionRequest<DynamicObject>, serde_json::Error> {
-    let object: DynamicObject = serde_json::from_value(doc.clone())?;
-    let types = object.types.clone().unwrap_or_default();
-    let (group, version) = match types.api_version.split_once('/') {
+) -> Result<AdmissionRequest<RawObject>, serde_json::Error> {
+    let object = RawObject::from_json(doc.clone())?;
+    let (group, version) = match object.api_version().split_once('/') {
         Some((g, v)) => (g.to_owned(), v.to_owned()),
-        None => (String::new(), types.api_version.clone()),
+        None => (String::new(), object.api_version().to_owned()),
     };
-    let handled = Kind::lookup(&group, &types.kind).map(Kind::info);
+    let kind = object.kind().to_owned();
+    let handled = Kind::lookup(&group, &kind).map(Kind::info);
     let cluster_scoped = handled.is_some_and(|h| h.kind == Kind::Namespace);
     let namespace = (!cluster_scoped).then(|| {
         object
@@ -65,17 +66,14 @@ pub fn create_request(
             .clone()
             .unwrap_or_else(|| policy.namespace.clone())
     });
-    let resource = handled.map_or_else(
-        || types.kind.to_ascii_lowercase(),
-        |h| h.resource.to_owned(),
-    );
+    let resource = handled.map_or_else(|| kind.to_ascii_lowercase(), |h| h.resource.to_owned());
     Ok(AdmissionRequest {
         types: TypeMeta {
             api_version: "admission.k8s.io/v1".to_owned(),
             kind: "AdmissionReview".to_owned(),
         },
         uid: String::new(),
-        kind: GroupVersionKind::gvk(&group, &version, &types.kind),
+        kind: GroupVersionKind::gvk(&group, &version, &kind),
         resource: GroupVersionResource::gvr(&group, &version, &resource),
         sub_resource: None,
         request_kind: None,
@@ -106,7 +104,8 @@ pub fn admit_documents(
                 source_name: doc.source.clone(),
                 error,
             };
-            let req = create_request(&doc.value, policy).map_err(|e| fail(e.into()))?;
+            let req =
+                create_request(&doc.value, policy).map_err(|e| fail(AdmitError::Unreadable(e)))?;
             let decision = admit(&req, policy, Stage::MutateThenValidate).map_err(fail)?;
             Ok(ObjectReport {
                 source: doc.source.clone(),

@@ -3,6 +3,7 @@
 
 use super::metrics::{Metrics, RequestLabels, ViolationLabels, WebhookLabels};
 use crate::admission::{admit, AdmissionReview, Decision, Reason, Stage};
+use crate::object::RawObject;
 use crate::policy::Policy;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -13,7 +14,6 @@ use axum::routing::post;
 use axum::Router;
 use base64::Engine;
 use kube_core::admission::{AdmissionRequest, Operation};
-use kube_core::DynamicObject;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,9 +83,33 @@ impl AppState {
 
 /// The admission routes, served only over TLS.
 pub fn router(state: AppState) -> Router {
+    router_with(state, review)
+}
+
+/// Answers one admission review body for one webhook.
+pub type ReviewFn = fn(&AppState, Webhook, &[u8]) -> Response;
+
+/// The admission routes with every transport layer (body limit, deadlines,
+/// refusal metrics) around `review`. The server passes the real decision;
+/// the benchmark floor passes one that answers without deciding.
+pub fn router_with(state: AppState, review: ReviewFn) -> Router {
     Router::new()
-        .route("/mutate", post(mutate))
-        .route("/validate", post(validate))
+        .route(
+            "/mutate",
+            post(
+                move |State(state): State<AppState>, body: Bytes| async move {
+                    review(&state, Webhook::Mutate, &body)
+                },
+            ),
+        )
+        .route(
+            "/validate",
+            post(
+                move |State(state): State<AppState>, body: Bytes| async move {
+                    review(&state, Webhook::Validate, &body)
+                },
+            ),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), limits))
         .with_state(state)
@@ -124,22 +148,15 @@ async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Resp
     response
 }
 
-async fn mutate(State(state): State<AppState>, body: Bytes) -> Response {
-    review(&state, Webhook::Mutate, &body)
-}
-
-async fn validate(State(state): State<AppState>, body: Bytes) -> Response {
-    review(&state, Webhook::Validate, &body)
-}
-
+/// Which of the two webhooks a request came to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Webhook {
+pub enum Webhook {
     Mutate,
     Validate,
 }
 
 impl Webhook {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             Webhook::Mutate => "mutate",
             Webhook::Validate => "validate",
@@ -162,8 +179,8 @@ fn bad_request(reason: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response()
 }
 
-fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
-    let review: AdmissionReview<DynamicObject> = serde_json::from_slice(body)
+fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, String> {
+    let review: AdmissionReview<RawObject> = serde_json::from_slice(body)
         .map_err(|e| format!("not an AdmissionReview: {}", json_error(&e)))?;
     if review.types.api_version != REVIEW_API_VERSION || review.types.kind != REVIEW_KIND {
         return Err(format!(
@@ -176,7 +193,8 @@ fn parse(body: &[u8]) -> Result<AdmissionRequest<DynamicObject>, String> {
         .map_err(|_| "the AdmissionReview carries no request".to_owned())
 }
 
-fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
+/// The real review: parse, decide, answer, record.
+pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
     let started = Instant::now();
     let req = match parse(body) {
         Ok(req) => req,
@@ -227,12 +245,7 @@ fn operation_name(op: &Operation) -> &'static str {
     }
 }
 
-fn count(
-    state: &AppState,
-    webhook: Webhook,
-    req: &AdmissionRequest<DynamicObject>,
-    decision: &str,
-) {
+fn count(state: &AppState, webhook: Webhook, req: &AdmissionRequest<RawObject>, decision: &str) {
     state
         .metrics
         .requests
@@ -249,7 +262,7 @@ fn count(
 fn record(
     state: &AppState,
     webhook: Webhook,
-    req: &AdmissionRequest<DynamicObject>,
+    req: &AdmissionRequest<RawObject>,
     decision: &Decision,
     started: Instant,
 ) {

@@ -29,7 +29,7 @@ fn decide(c: &mut Criterion) {
         group.bench_function(format!("{name}/parse"), |b| {
             b.iter(|| {
                 serde_json::from_slice::<
-                    kube_core::admission::AdmissionReview<kube_core::DynamicObject>,
+                    kube_core::admission::AdmissionReview<portkey_guard::object::RawObject>,
                 >(black_box(&body))
                 .expect("review")
             })

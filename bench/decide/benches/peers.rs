@@ -21,29 +21,52 @@ fn agree_then_time(c: &mut Criterion) {
         let review = serde_json::to_vec(&review_for(object)).expect("review");
         let expected = guard.allowed(&review);
         if rego.allowed(&object_json) != expected {
-            disagreements.push(format!("rego on {name:?}: guard allowed={expected}; rego says {}", rego.reasons(&object_json)));
+            disagreements.push(format!(
+                "rego on {name:?}: guard allowed={expected}; rego says {}",
+                rego.reasons(&object_json)
+            ));
         }
         let cel_failed = cel.failed(&object_json);
         if CEL_WITHOUT_QUANTITY.contains(&name.as_str()) {
             // Without Kubernetes' quantity() library, CEL compares "0.1" and
             // "100m" as strings: the one expected difference, and only it.
             if !(expected && cel_failed.len() == 1 && cel_failed[0].starts_with("resources:")) {
-                disagreements.push(format!("cel on {name:?}: expected only the resources difference, got {cel_failed:?}"));
+                disagreements.push(format!(
+                    "cel on {name:?}: expected only the resources difference, got {cel_failed:?}"
+                ));
             }
         } else if cel_failed.is_empty() != expected {
-            disagreements.push(format!("cel on {name:?}: guard allowed={expected}; cel failed {cel_failed:?}"));
+            disagreements.push(format!(
+                "cel on {name:?}: guard allowed={expected}; cel failed {cel_failed:?}"
+            ));
         }
     }
-    assert!(disagreements.is_empty(), "verdicts differ:\n{}", disagreements.join("\n"));
-    println!("verdicts agree on {} gateway Deployment fixtures", fixtures.len());
+    assert!(
+        disagreements.is_empty(),
+        "verdicts differ:\n{}",
+        disagreements.join("\n")
+    );
+    println!(
+        "verdicts agree on {} gateway Deployment fixtures",
+        fixtures.len()
+    );
 
-    for (name, object) in fixtures.iter().filter(|(n, _)| n == "shipped" || n == "image latest") {
+    for (name, object) in fixtures
+        .iter()
+        .filter(|(n, _)| n == "shipped" || n == "image latest")
+    {
         let object_json = serde_json::to_string(object).expect("json");
         let review = serde_json::to_vec(&review_for(object)).expect("review");
         let mut group = c.benchmark_group(format!("peers/{name}"));
-        group.bench_function("portkey-guard", |b| b.iter(|| guard.allowed(black_box(&review))));
-        group.bench_function("rego (regorus)", |b| b.iter(|| rego.allowed(black_box(&object_json))));
-        group.bench_function("cel (cel-interpreter)", |b| b.iter(|| cel.allowed(black_box(&object_json))));
+        group.bench_function("portkey-guard", |b| {
+            b.iter(|| guard.allowed(black_box(&review)))
+        });
+        group.bench_function("rego (regorus)", |b| {
+            b.iter(|| rego.allowed(black_box(&object_json)))
+        });
+        group.bench_function("cel (cel-interpreter)", |b| {
+            b.iter(|| cel.allowed(black_box(&object_json)))
+        });
         group.finish();
     }
 }

@@ -4,7 +4,7 @@
 pub mod peers;
 
 use kube_core::admission::{AdmissionRequest, AdmissionReview};
-use kube_core::DynamicObject;
+use portkey_guard::object::RawObject;
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -35,8 +35,8 @@ pub fn review_for(object: &Value) -> Value {
         "object": object, "dryRun": false}})
 }
 
-pub fn request_for(object: &Value) -> AdmissionRequest<DynamicObject> {
-    let review: AdmissionReview<DynamicObject> =
+pub fn request_for(object: &Value) -> AdmissionRequest<RawObject> {
+    let review: AdmissionReview<RawObject> =
         serde_json::from_value(review_for(object)).expect("review");
     review.try_into().expect("request")
 }

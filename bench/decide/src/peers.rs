@@ -23,10 +23,12 @@ impl Default for Guard {
 
 impl Guard {
     pub fn allowed(&self, review_json: &[u8]) -> bool {
-        let review: kube_core::admission::AdmissionReview<kube_core::DynamicObject> =
+        let review: kube_core::admission::AdmissionReview<portkey_guard::object::RawObject> =
             serde_json::from_slice(review_json).expect("review");
         let request = review.try_into().expect("request");
-        admit(&request, &self.policy, Stage::Validate).expect("admit").allowed
+        admit(&request, &self.policy, Stage::Validate)
+            .expect("admit")
+            .allowed
     }
 }
 
@@ -37,8 +39,11 @@ pub struct Rego {
 impl Default for Rego {
     fn default() -> Self {
         let mut engine = regorus::Engine::new();
-        let text = std::fs::read_to_string(repo("bench/decide/policies/gateway.rego")).expect("rego");
-        engine.add_policy("gateway.rego".to_owned(), text).expect("policy compiles");
+        let text =
+            std::fs::read_to_string(repo("bench/decide/policies/gateway.rego")).expect("rego");
+        engine
+            .add_policy("gateway.rego".to_owned(), text)
+            .expect("policy compiles");
         Rego { engine }
     }
 }
@@ -47,14 +52,23 @@ impl Rego {
     pub fn allowed(&mut self, object_json: &str) -> bool {
         let input = regorus::Value::from_json_str(object_json).expect("input");
         self.engine.set_input(input);
-        let deny = self.engine.eval_rule("data.portkey.deny".to_owned()).expect("evaluates");
+        let deny = self
+            .engine
+            .eval_rule("data.portkey.deny".to_owned())
+            .expect("evaluates");
         deny.as_set().map(|s| s.is_empty()).unwrap_or(true)
     }
 
     /// The deny messages, for diagnosing a verdict.
     pub fn reasons(&mut self, object_json: &str) -> String {
-        self.engine.set_input(regorus::Value::from_json_str(object_json).expect("input"));
-        format!("{}", self.engine.eval_rule("data.portkey.deny".to_owned()).expect("evaluates"))
+        self.engine
+            .set_input(regorus::Value::from_json_str(object_json).expect("input"));
+        format!(
+            "{}",
+            self.engine
+                .eval_rule("data.portkey.deny".to_owned())
+                .expect("evaluates")
+        )
     }
 }
 
@@ -77,7 +91,8 @@ pub struct Cel {
 
 impl Default for Cel {
     fn default() -> Self {
-        let text = std::fs::read_to_string(repo("bench/decide/policies/gateway.cel.yaml")).expect("cel");
+        let text =
+            std::fs::read_to_string(repo("bench/decide/policies/gateway.cel.yaml")).expect("cel");
         let file: CelFile = serde_yaml::from_str(&text).expect("cel yaml");
         let compile = |n: Named| {
             let program = cel_interpreter::Program::compile(&n.expression)
@@ -97,7 +112,9 @@ impl Cel {
     pub fn failed(&self, object_json: &str) -> Vec<String> {
         let object: Value = serde_json::from_str(object_json).expect("object");
         let mut context = cel_interpreter::Context::default();
-        context.add_variable("object", object).expect("object converts");
+        context
+            .add_variable("object", object)
+            .expect("object converts");
         for (name, program) in &self.variables {
             match program.execute(&context) {
                 Ok(value) => context.add_variable_from_value(name.clone(), value),
@@ -133,14 +150,20 @@ pub fn deployment_fixtures() -> Vec<(String, Value)> {
         .find(|(n, _)| *n == "gateway-deployment-bare")
         .expect("bare")
         .1;
-    let mut out = vec![("shipped".to_owned(), base.clone()), ("bare".to_owned(), bare)];
-    let cases: Vec<Value> =
-        serde_yaml::from_str(&std::fs::read_to_string(repo("tests/fixtures/cases.yaml")).expect("cases")).expect("yaml");
+    let mut out = vec![
+        ("shipped".to_owned(), base.clone()),
+        ("bare".to_owned(), bare),
+    ];
+    let cases: Vec<Value> = serde_yaml::from_str(
+        &std::fs::read_to_string(repo("tests/fixtures/cases.yaml")).expect("cases"),
+    )
+    .expect("yaml");
     for case in cases {
         if case["base"] != "deploy/portkey/deployment.yaml" {
             continue;
         }
-        let patch: json_patch::Patch = serde_json::from_value(case["patch"].clone()).expect("patch");
+        let patch: json_patch::Patch =
+            serde_json::from_value(case["patch"].clone()).expect("patch");
         let mut object = base.clone();
         json_patch::patch(&mut object, &patch).expect("applies");
         out.push((case["name"].as_str().unwrap_or_default().to_owned(), object));
