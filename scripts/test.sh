@@ -56,3 +56,6 @@ if cargo tree --locked -e normal --prefix none -p portkey-guard | grep -E '^(ope
   exit 1
 fi
 echo "dependency tree: $(cargo tree --locked -e normal --prefix none -p portkey-guard | sort -u | wc -l) crates, one TLS stack"
+
+echo "== load script smoke run: the server and the floor over TLS, zero errors"
+bench/load.sh --smoke
