@@ -94,6 +94,18 @@ impl Resource for RawObject {
     }
 }
 
+/// Where and what kind of JSON error, without echoing any of the input
+/// (which may hold a secret).
+pub fn describe_json_error(e: &serde_json::Error) -> String {
+    let what = match e.classify() {
+        serde_json::error::Category::Eof => "unexpected end",
+        serde_json::error::Category::Syntax => "syntax error",
+        serde_json::error::Category::Data => "wrong shape",
+        serde_json::error::Category::Io => "read error",
+    };
+    format!("{what} at line {} column {}", e.line(), e.column())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -109,5 +121,13 @@ mod tests {
         assert_eq!(serde_json::to_value(&object).unwrap(), json);
         assert!(serde_json::from_value::<RawObject>(json!([1])).is_err());
         assert!(serde_json::from_value::<RawObject>(json!({"metadata": {"name": 5}})).is_err());
+    }
+
+    #[test]
+    fn json_errors_are_described_without_content() {
+        let e = serde_json::from_str::<Value>("{\"api_key\": sk-secret}").unwrap_err();
+        let described = describe_json_error(&e);
+        assert_eq!(described, "syntax error at line 1 column 13");
+        assert!(!described.contains("sk-secret"));
     }
 }

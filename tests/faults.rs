@@ -5,24 +5,11 @@
 mod common;
 
 use common::repo_path;
-use common::server::{connect, make_certs, post, temp_dir, tls_client, ServerProcess};
+use common::server::{
+    connect, post, post_compliant, review, start_with_certs as start, tls_client, trusting,
+};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn review(name: &str) -> Vec<u8> {
-    std::fs::read(repo_path(&format!("tests/data/reviews/{name}"))).unwrap()
-}
-
-fn start(name: &str, extra: &[&str]) -> (std::path::PathBuf, ServerProcess) {
-    let dir = temp_dir(name);
-    make_certs(&dir);
-    let cert = dir.join("tls.crt").display().to_string();
-    let key = dir.join("tls.key").display().to_string();
-    let mut args = vec!["--tls-cert", &cert, "--tls-key", &key];
-    args.extend_from_slice(extra);
-    let server = ServerProcess::start(&args, dir.join("serve.log"));
-    (dir, server)
-}
 
 fn rss_kib(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -36,11 +23,7 @@ fn rss_kib(pid: u32) -> u64 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_idle_connections_leave_memory_bounded_and_requests_served() {
     let (dir, server) = start("idle-flood", &[]);
-    let client = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"h2"],
-    );
+    let client = trusting(&dir, b"h2");
     let before = rss_kib(server.pid());
     let mut idle = Vec::with_capacity(10_000);
     for _ in 0..10_000 {
@@ -69,14 +52,7 @@ async fn ten_thousand_idle_connections_leave_memory_bounded_and_requests_served(
         "RSS grew from {before} KiB to {during} KiB"
     );
     drop(idle);
-    let stream = connect(&client, server.admission).await.unwrap();
-    assert_eq!(
-        post(stream, "/validate", review("compliant-deployment.json"))
-            .await
-            .unwrap()
-            .0,
-        200
-    );
+    assert_eq!(post_compliant(&client, server.admission).await, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -101,19 +77,8 @@ async fn truncated_handshakes_are_dropped_and_counted() {
         let mut buf = [0u8; 64];
         let _ = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut buf)).await;
     }
-    let client = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"h2"],
-    );
-    let stream = connect(&client, server.admission).await.unwrap();
-    assert_eq!(
-        post(stream, "/validate", review("compliant-deployment.json"))
-            .await
-            .unwrap()
-            .0,
-        200
-    );
+    let client = trusting(&dir, b"h2");
+    assert_eq!(post_compliant(&client, server.admission).await, 200);
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         let metrics = server.metrics();
@@ -136,11 +101,7 @@ async fn truncated_handshakes_are_dropped_and_counted() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_body_is_refused_before_it_is_sent() {
     let (dir, server) = start("oversized", &[]);
-    let client = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"http/1.1"],
-    );
+    let client = trusting(&dir, b"http/1.1");
     let mut stream = connect(&client, server.admission).await.unwrap();
     let head = format!(
         "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
@@ -161,11 +122,7 @@ async fn oversized_body_is_refused_before_it_is_sent() {
     );
 
     // Sent whole over HTTP/2, without a declared length, it is cut off too.
-    let client = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"h2"],
-    );
+    let client = trusting(&dir, b"h2");
     let stream = connect(&client, server.admission).await.unwrap();
     let (status, _) = post(stream, "/validate", vec![b' '; 3 * 1024 * 1024 + 1])
         .await
@@ -194,11 +151,7 @@ async fn secrets_never_reach_the_logs_or_the_messages() {
     let env_object = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "portkey"},
         "spec": {"containers": [{"name": "c", "image": "busybox", "env": [{"name": "OPENAI_API_KEY", "value": secret}]}]}});
-    let client = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"h2"],
-    );
+    let client = trusting(&dir, b"h2");
     for (kind, group, object) in [("ConfigMap", "", object), ("Pod", "", env_object)] {
         let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
             "uid": "secret-test", "kind": {"group": group, "version": "v1", "kind": kind},

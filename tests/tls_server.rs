@@ -4,9 +4,9 @@
 
 mod common;
 
-use common::repo_path;
 use common::server::{
-    connect, http_get, make_certs, peer_certificate, post, temp_dir, tls_client, ServerProcess,
+    cert_args, connect, http_get, make_certs, peer_certificate, post, post_compliant, review,
+    start_with_certs, temp_dir, tls_client, trusting, ServerProcess,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -14,22 +14,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn review(name: &str) -> Vec<u8> {
-    std::fs::read(repo_path(&format!("tests/data/reviews/{name}"))).unwrap()
-}
-
 fn allowed(body: &[u8]) -> bool {
     let v: serde_json::Value = serde_json::from_slice(body).unwrap();
     v["response"]["allowed"].as_bool().unwrap()
-}
-
-fn served_by_files(dir: &Path) -> Vec<String> {
-    vec![
-        "--tls-cert".into(),
-        dir.join("tls.crt").display().to_string(),
-        "--tls-key".into(),
-        dir.join("tls.key").display().to_string(),
-    ]
 }
 
 fn leaf_der(cert_pem_path: &Path) -> Vec<u8> {
@@ -43,11 +30,7 @@ fn leaf_der(cert_pem_path: &Path) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn speaks_http2_and_http1_to_trusting_clients_only() {
-    let dir = temp_dir("tls-basic");
-    make_certs(&dir);
-    let args = served_by_files(&dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = ServerProcess::start(&args, dir.join("serve.log"));
+    let (dir, server) = start_with_certs("tls-basic", &[]);
     let ca = std::fs::read(dir.join("ca.crt")).unwrap();
 
     for (alpn, expected) in [
@@ -166,7 +149,7 @@ async fn client_certificates_are_required_with_a_client_ca() {
     let client_cert = client_params.signed_by(&client_key, &issuer).unwrap();
     std::fs::write(dir.join("client-ca.crt"), client_ca.pem()).unwrap();
 
-    let mut args = served_by_files(&dir);
+    let mut args = cert_args(&dir);
     args.extend([
         "--client-ca".to_owned(),
         dir.join("client-ca.crt").display().to_string(),
@@ -234,7 +217,7 @@ async fn certificate_rotation_while_a_client_keeps_sending() {
         &issued.join("tls.key"),
     );
 
-    let mut args = served_by_files(&live);
+    let mut args = cert_args(&live);
     args.extend(["--reload-interval-seconds".to_owned(), "1".to_owned()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = ServerProcess::start(&args, dir.join("serve.log"));
@@ -317,7 +300,7 @@ async fn policy_file_changes_are_picked_up_and_garbage_is_refused() {
     make_certs(&dir);
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, "rules:\n  httproute.server-headers: warn\n").unwrap();
-    let mut args = served_by_files(&dir);
+    let mut args = cert_args(&dir);
     args.extend([
         "--policy".to_owned(),
         policy.display().to_string(),
@@ -326,11 +309,7 @@ async fn policy_file_changes_are_picked_up_and_garbage_is_refused() {
     ]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = ServerProcess::start(&args, dir.join("serve.log"));
-    let client = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"h2"],
-    );
+    let client = trusting(&dir, b"h2");
     let decide = || async {
         let stream = connect(&client, server.admission).await.unwrap();
         allowed(
@@ -364,16 +343,8 @@ async fn policy_file_changes_are_picked_up_and_garbage_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_the_request_in_flight_and_exits_0() {
-    let dir = temp_dir("sigterm");
-    make_certs(&dir);
-    let args = served_by_files(&dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let mut server = ServerProcess::start(&args, dir.join("serve.log"));
-    let client = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"http/1.1"],
-    );
+    let (dir, mut server) = start_with_certs("sigterm", &[]);
+    let client = trusting(&dir, b"http/1.1");
 
     // Send the headers and half the body, then SIGTERM.
     let body = review("denied-deployment.json");
@@ -413,15 +384,11 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_0() {
 async fn slow_clients_are_cut_off_and_others_are_served() {
     let dir = temp_dir("slow");
     make_certs(&dir);
-    let mut args = served_by_files(&dir);
+    let mut args = cert_args(&dir);
     args.extend(["--request-timeout-seconds".to_owned(), "1".to_owned()]);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let server = ServerProcess::start(&args, dir.join("serve.log"));
-    let client = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"http/1.1"],
-    );
+    let client = trusting(&dir, b"http/1.1");
 
     // 1. Headers one byte at a time: closed once the header deadline passes.
     let started = Instant::now();
@@ -469,19 +436,8 @@ async fn slow_clients_are_cut_off_and_others_are_served() {
             tokio::time::timeout(Duration::from_secs(5), slow_body.read_to_end(&mut reply)).await;
         String::from_utf8_lossy(&reply).into_owned()
     });
-    let fast = tls_client(
-        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
-        None,
-        &[b"h2"],
-    );
-    let stream = connect(&fast, server.admission).await.unwrap();
-    assert_eq!(
-        post(stream, "/validate", review("compliant-deployment.json"))
-            .await
-            .unwrap()
-            .0,
-        200
-    );
+    let fast = trusting(&dir, b"h2");
+    assert_eq!(post_compliant(&fast, server.admission).await, 200);
     let reply = writer.await.unwrap();
     assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
 
@@ -533,11 +489,7 @@ async fn without_certificates_it_serves_a_local_self_signed_one() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_tls_1_2_and_1_3_and_no_admission_on_the_plain_port() {
-    let dir = temp_dir("tls-versions");
-    make_certs(&dir);
-    let args = served_by_files(&dir);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = ServerProcess::start(&args, dir.join("serve.log"));
+    let (_dir, server) = start_with_certs("tls-versions", &[]);
     let connect_with = |version: &str| {
         // SECLEVEL=0 makes the client really offer the old versions, so the
         // refusal is the server's.

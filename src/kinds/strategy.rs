@@ -78,7 +78,7 @@ pub fn validate_files(files: &BTreeMap<String, String>, policy: &Strategies) -> 
                 path,
                 "the strategy file is not valid JSON",
                 "a JSON object",
-                json_error(&e),
+                crate::object::describe_json_error(&e),
             )),
         }
     }
@@ -101,17 +101,6 @@ pub fn validate_files(files: &BTreeMap<String, String>, policy: &Strategies) -> 
         }
     }
     out
-}
-
-/// Where and what kind of JSON error, without any of the file's content.
-fn json_error(e: &serde_json::Error) -> String {
-    let what = match e.classify() {
-        serde_json::error::Category::Eof => "unexpected end",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "wrong type",
-        serde_json::error::Category::Io => "read error",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
 }
 
 fn schema(path: &FieldPath, message: &str, expected: &str, actual: impl Into<String>) -> Violation {

@@ -164,24 +164,17 @@ impl Webhook {
     }
 }
 
-/// Where and what kind of JSON error, without echoing any content.
-pub fn json_error(e: &serde_json::Error) -> String {
-    let what = match e.classify() {
-        serde_json::error::Category::Eof => "unexpected end",
-        serde_json::error::Category::Syntax => "syntax error",
-        serde_json::error::Category::Data => "wrong shape",
-        serde_json::error::Category::Io => "read error",
-    };
-    format!("{what} at line {} column {}", e.line(), e.column())
-}
-
 fn bad_request(reason: String) -> Response {
     (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response()
 }
 
 fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, String> {
-    let review: AdmissionReview<RawObject> = serde_json::from_slice(body)
-        .map_err(|e| format!("not an AdmissionReview: {}", json_error(&e)))?;
+    let review: AdmissionReview<RawObject> = serde_json::from_slice(body).map_err(|e| {
+        format!(
+            "not an AdmissionReview: {}",
+            crate::object::describe_json_error(&e)
+        )
+    })?;
     if review.types.api_version != REVIEW_API_VERSION || review.types.kind != REVIEW_KIND {
         return Err(format!(
             "expected {REVIEW_KIND} {REVIEW_API_VERSION}, got {} {}",

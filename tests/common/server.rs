@@ -255,3 +255,47 @@ pub async fn post(
         .to_bytes();
     Ok((status, bytes.to_vec()))
 }
+
+/// A review body from tests/data/reviews/.
+pub fn review(name: &str) -> Vec<u8> {
+    std::fs::read(super::repo_path(&format!("tests/data/reviews/{name}"))).unwrap()
+}
+
+/// The tls.crt/tls.key arguments for certificates in `dir`.
+pub fn cert_args(dir: &Path) -> Vec<String> {
+    vec![
+        "--tls-cert".into(),
+        dir.join("tls.crt").display().to_string(),
+        "--tls-key".into(),
+        dir.join("tls.key").display().to_string(),
+    ]
+}
+
+/// Fresh certificates in a fresh directory and a server using them.
+pub fn start_with_certs(name: &str, extra: &[&str]) -> (PathBuf, ServerProcess) {
+    let dir = temp_dir(name);
+    make_certs(&dir);
+    let mut args = cert_args(&dir);
+    args.extend(extra.iter().map(|s| (*s).to_owned()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = ServerProcess::start(&args, dir.join("serve.log"));
+    (dir, server)
+}
+
+/// A client trusting the CA in `dir`.
+pub fn trusting(dir: &Path, alpn: &[u8]) -> TlsConnector {
+    tls_client(
+        Some(&std::fs::read(dir.join("ca.crt")).unwrap()),
+        None,
+        &[alpn],
+    )
+}
+
+/// Posts the shipped Deployment's review on a new connection; the status.
+pub async fn post_compliant(client: &TlsConnector, addr: SocketAddr) -> u16 {
+    let stream = connect(client, addr).await.unwrap();
+    post(stream, "/validate", review("compliant-deployment.json"))
+        .await
+        .unwrap()
+        .0
+}
