@@ -4,6 +4,8 @@ WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY policy policy
+# A workspace member: cargo needs its manifest, and builds none of it.
+COPY bench/decide bench/decide
 RUN cargo build --release --locked && strip target/release/portkey-guard
 
 # glibc, CA certificates and nothing else: no shell, no package manager.
