@@ -7,6 +7,7 @@ mod common;
 use common::repo_path;
 use common::server::{
     connect, post, post_compliant, review, start_with_certs as start, tls_client, trusting,
+    validate_head,
 };
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -103,10 +104,7 @@ async fn oversized_body_is_refused_before_it_is_sent() {
     let (dir, server) = start("oversized", &[]);
     let client = trusting(&dir, b"http/1.1");
     let mut stream = connect(&client, server.admission).await.unwrap();
-    let head = format!(
-        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        3 * 1024 * 1024 + 1
-    );
+    let head = validate_head(3 * 1024 * 1024 + 1);
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.flush().await.unwrap();
     // No body byte sent: the declared length alone is refused.

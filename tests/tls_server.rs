@@ -6,7 +6,7 @@ mod common;
 
 use common::server::{
     cert_args, connect, http_get, make_certs, peer_certificate, post, post_compliant, review,
-    start_with_certs, temp_dir, tls_client, trusting, ServerProcess,
+    start_with_certs, temp_dir, tls_client, trusting, validate_head, ServerProcess,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
@@ -349,10 +349,7 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_0() {
     // Send the headers and half the body, then SIGTERM.
     let body = review("denied-deployment.json");
     let mut stream = connect(&client, server.admission).await.unwrap();
-    let head = format!(
-        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = validate_head(body.len());
     stream.write_all(head.as_bytes()).await.unwrap();
     stream.write_all(&body[..body.len() / 2]).await.unwrap();
     stream.flush().await.unwrap();
@@ -418,10 +415,7 @@ async fn slow_clients_are_cut_off_and_others_are_served() {
     // while another client is served normally in the meantime.
     let body = review("compliant-deployment.json");
     let mut slow_body = connect(&client, server.admission).await.unwrap();
-    let head = format!(
-        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Length: {}\r\n\r\n",
-        body.len()
-    );
+    let head = validate_head(body.len());
     slow_body.write_all(head.as_bytes()).await.unwrap();
     let writer = tokio::spawn(async move {
         for byte in body.iter().take(20) {

@@ -299,3 +299,11 @@ pub async fn post_compliant(client: &TlsConnector, addr: SocketAddr) -> u16 {
         .unwrap()
         .0
 }
+
+/// The head of an HTTP/1.1 POST to /validate announcing `length` body bytes,
+/// for tests that write the request by hand.
+pub fn validate_head(length: usize) -> String {
+    format!(
+        "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+    )
+}
