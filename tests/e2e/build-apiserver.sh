@@ -68,7 +68,7 @@ if [ ! -f "$vendored/go_above_118.go" ]; then
   sed -i 's|^# github.com/modern-go/reflect2 v1.0.1 => github.com/modern-go/reflect2 v1.0.1$|# github.com/modern-go/reflect2 v1.0.1 => github.com/modern-go/reflect2 v1.0.2|' "$tree/vendor/modules.txt"
 fi
 
-log "building kube-apiserver (about 7 minutes on 2 cores)"
+log "building kube-apiserver (5 to 7 minutes on 2 cores)"
 (cd "$tree" && PATH=/usr/lib/go-1.19/bin:$PATH GO111MODULE=off GOFLAGS= \
   make WHAT=cmd/kube-apiserver >&2)
 install -m 0755 "$tree/_output/bin/kube-apiserver" "$binary.tmp"
