@@ -1,7 +1,7 @@
 //! §3.3 — the gateway container: image, port, config, probes, resources,
 //! strategy mount, labels and metrics annotations.
 
-use super::pod_spec::same_path;
+use super::pod_spec::{ensure_volume, has_mount_at, same_path};
 use super::workload::{ContainerEntry, PodTemplate};
 use crate::image::ImageRef;
 use crate::patch::PatchBuilder;
@@ -194,37 +194,18 @@ fn add_resources(c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
 
 fn add_strategy_mount(pod: &PodTemplate, c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
     let s = &g.strategy_mount;
-    let mounted = c
-        .container
-        .volume_mounts
-        .iter()
-        .flatten()
-        .any(|m| same_path(&m.mount_path, &s.mount_path));
-    if mounted {
+    if has_mount_at(c, &s.mount_path) {
         return;
     }
     b.append(
         &c.at(&["volumeMounts"]),
         json!({"name": s.volume, "mountPath": s.mount_path, "readOnly": true}),
     );
-    let has_volume = pod
-        .spec
-        .volumes
-        .iter()
-        .flatten()
-        .any(|v| v.name == s.volume);
-    // The builder's document knows volumes added by an earlier container.
-    let added_already = b
-        .doc()
-        .pointer(&crate::patch::pointer(&pod.spec_at(&["volumes"])).to_string())
-        .and_then(|v| v.as_array())
-        .is_some_and(|vs| vs.iter().any(|v| v["name"] == json!(s.volume)));
-    if !has_volume && !added_already {
-        b.append(
-            &pod.spec_at(&["volumes"]),
-            json!({"name": s.volume, "configMap": {"name": s.config_map}}),
-        );
-    }
+    ensure_volume(
+        pod,
+        b,
+        json!({"name": s.volume, "configMap": {"name": s.config_map}}),
+    );
 }
 
 // === impl validate ===

@@ -108,13 +108,7 @@ fn add_scratch_volumes(pod: &PodTemplate, p: &Pods, b: &mut PatchBuilder) -> Vec
     for scratch in &p.scratch_volumes {
         let mut needed = false;
         for c in pod.running_containers() {
-            let has_mount = c
-                .container
-                .volume_mounts
-                .iter()
-                .flatten()
-                .any(|m| same_path(&m.mount_path, &scratch.mount_path));
-            if !has_mount {
+            if !has_mount_at(c, &scratch.mount_path) {
                 b.append(
                     &c.at(&["volumeMounts"]),
                     json!({"name": scratch.name, "mountPath": scratch.mount_path}),
@@ -122,23 +116,37 @@ fn add_scratch_volumes(pod: &PodTemplate, p: &Pods, b: &mut PatchBuilder) -> Vec
                 needed = true;
             }
         }
-        let has_volume = pod
-            .spec
-            .volumes
-            .iter()
-            .flatten()
-            .any(|v| v.name == scratch.name);
-        if needed && !has_volume {
-            b.append(
-                &pod.spec_at(&["volumes"]),
-                json!({"name": scratch.name, "emptyDir": {}}),
-            );
+        if needed {
+            ensure_volume(pod, b, json!({"name": scratch.name, "emptyDir": {}}));
         }
         if needed {
             mounted.push(scratch.mount_path.clone());
         }
     }
     mounted
+}
+
+/// Whether the container mounts something at `path`.
+pub fn has_mount_at(c: &ContainerEntry, path: &str) -> bool {
+    c.container
+        .volume_mounts
+        .iter()
+        .flatten()
+        .any(|m| same_path(&m.mount_path, path))
+}
+
+/// Appends `volume` to the pod spec unless a volume of that name is already
+/// there, in the manifest or added by an earlier step of this mutation.
+pub fn ensure_volume(pod: &PodTemplate, b: &mut PatchBuilder, volume: Value) {
+    let path = pod.spec_at(&["volumes"]);
+    let present = b
+        .doc()
+        .pointer(&crate::patch::pointer(&path).to_string())
+        .and_then(Value::as_array)
+        .is_some_and(|vs| vs.iter().any(|v| v["name"] == volume["name"]));
+    if !present {
+        b.append(&path, volume);
+    }
 }
 
 /// Mount paths compare without trailing slashes.

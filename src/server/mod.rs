@@ -170,9 +170,7 @@ impl Config {
 fn local_certificate() -> Result<(CertSource, ServingCert), ServeError> {
     let names = ["localhost".to_owned()];
     let ips = [
-        "127.0.0.1"
-            .parse()
-            .map_err(|_| ServeError::Runtime(std::io::ErrorKind::InvalidInput.into()))?,
+        std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
         std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
     ];
     let bundle = certs::issue(&names, &ips, 30, None)?;

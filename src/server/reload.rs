@@ -22,12 +22,12 @@ fn read_all(paths: &[PathBuf]) -> Option<Contents> {
 }
 
 /// Polls `paths` every `interval`; calls `apply` with the new contents when
-/// they change. `apply` returns whether the new version was taken.
+/// they change.
 async fn poll(
     paths: Vec<PathBuf>,
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
-    mut apply: impl FnMut(&Contents) -> bool,
+    mut apply: impl FnMut(&Contents),
 ) {
     let mut seen = read_all(&paths);
     loop {
@@ -64,13 +64,11 @@ pub async fn watch_certificate(
                 metrics.certificate_expiry.set(serving.not_after);
                 Metrics::reload(&metrics.certificate_reloads, true);
                 tracing::info!(cert = %cert.display(), not_after = serving.not_after, "serving certificate reloaded");
-                true
             }
             Err(error) => {
                 Metrics::reload(&metrics.certificate_reloads, false);
                 tracing::error!(cert = %cert.display(), key = %key.display(), %error,
                     "new certificate not taken; the previous one keeps serving");
-                false
             }
         }
     })
@@ -93,13 +91,11 @@ pub async fn watch_policy(
                 store.set(policy);
                 Metrics::reload(&metrics.policy_reloads, true);
                 tracing::info!(policy = %path.display(), "policy reloaded");
-                true
             }
             Err(error) => {
                 Metrics::reload(&metrics.policy_reloads, false);
                 tracing::error!(policy = %path.display(), %error,
                     "new policy rejected; the previous one keeps serving");
-                false
             }
         }
     })
