@@ -38,6 +38,17 @@ fn field_error(path: impl Into<String>, message: impl Into<String>) -> PolicyErr
 
 pub type Labels = BTreeMap<String, String>;
 
+/// The kinds a controller grant may name: the pod-template kinds.
+const CONTROLLED_KINDS: &[&str] = &[
+    "Pod",
+    "ReplicaSet",
+    "Deployment",
+    "StatefulSet",
+    "DaemonSet",
+    "Job",
+    "CronJob",
+];
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Policy {
@@ -45,6 +56,8 @@ pub struct Policy {
     pub kind: String,
     pub namespace: String,
     pub exemptions: Exemptions,
+    pub controllers: BTreeMap<String, Vec<ControllerGrant>>,
+    pub allow_existing_violations: bool,
     pub rules: BTreeMap<String, Action>,
     pub namespace_labels: Labels,
     pub pod_security: PodSecurity,
@@ -65,6 +78,15 @@ pub struct Policy {
 pub struct Exemptions {
     pub usernames: Vec<String>,
     pub groups: Vec<String>,
+}
+
+/// One kind of object a built-in controller makes from an owner: a Pod
+/// from a ReplicaSet, a ReplicaSet from a Deployment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControllerGrant {
+    pub kind: String,
+    pub owner: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -359,6 +381,14 @@ pub struct ServiceMonitorPolicy {
 }
 
 impl Policy {
+    /// Whether `username` is the built-in controller that makes `kind`
+    /// objects from `owner` objects.
+    pub fn controller_makes(&self, username: &str, kind: &str, owner: &str) -> bool {
+        self.controllers
+            .get(username)
+            .is_some_and(|grants| grants.iter().any(|g| g.kind == kind && g.owner == owner))
+    }
+
     /// The action of a rule under this policy.
     pub fn action(&self, rule: RuleId) -> Action {
         self.rules
@@ -421,6 +451,21 @@ impl Policy {
         }
         if self.namespace.is_empty() {
             return Err(field_error("namespace", "must not be empty"));
+        }
+        for (user, grants) in &self.controllers {
+            for (i, grant) in grants.iter().enumerate() {
+                for (field, name) in [("kind", &grant.kind), ("owner", &grant.owner)] {
+                    if !CONTROLLED_KINDS.contains(&name.as_str()) {
+                        return Err(field_error(
+                            format!("controllers.{user}[{i}].{field}"),
+                            format!(
+                                "{name} is not a kind with a pod template ({})",
+                                CONTROLLED_KINDS.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
         }
         for id in self.rules.keys() {
             if RuleId::from_id(id).is_none() {
@@ -551,6 +596,23 @@ mod tests {
         assert!(err.to_string().contains("kind"), "{err}");
         assert!(Policy::from_yaml("- a list\n").is_err());
         assert!(Policy::from_yaml("a: [unclosed\n").is_err());
+    }
+
+    #[test]
+    fn controller_grants_name_pod_template_kinds() {
+        let policy = Policy::default_policy();
+        let dc = "system:serviceaccount:kube-system:deployment-controller";
+        assert!(policy.controller_makes(dc, "ReplicaSet", "Deployment"));
+        assert!(!policy.controller_makes(dc, "Pod", "ReplicaSet"));
+        assert!(policy.controller_makes("system:kube-controller-manager", "Pod", "Job"));
+        let err = Policy::from_yaml(
+            "controllers:\n  someone:\n    - {kind: Secret, owner: Deployment}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("controllers.someone[0].kind"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -14,7 +14,9 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
     if name == policy.gateway_config.name {
         return Ok(gateway_settings(&data, policy));
     }
-    if name == policy.strategies.config_map {
+    // kustomize's hash-suffixed names included, and any other suffix: no
+    // name is a way around the strategy rules.
+    if crate::name_pattern::is_variant_of(&policy.strategies.config_map, name) {
         return Ok(strategy::validate_files(&data, &policy.strategies));
     }
     Ok(Vec::new())

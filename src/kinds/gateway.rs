@@ -479,7 +479,7 @@ fn strategy_mount(pod: &PodTemplate, c: &ContainerEntry, g: &Gateway, out: &mut 
         ));
         return;
     };
-    let path = c.path.field("volumeMounts").index(i);
+    let path = c.path.field("volumeMounts").item(i, &mount.mount_path);
     if mount.read_only != Some(true) {
         out.push(Violation::new(
             RuleId::GatewayStrategyMount,
@@ -497,7 +497,7 @@ fn strategy_mount(pod: &PodTemplate, c: &ContainerEntry, g: &Gateway, out: &mut 
         .find(|v| v.name == mount.name)
         .and_then(|v| v.config_map.as_ref())
         .map(|cm| cm.name.as_str());
-    if source != Some(s.config_map.as_str()) {
+    if !source.is_some_and(|name| crate::name_pattern::is_generated_from(&s.config_map, name)) {
         out.push(Violation::new(
             RuleId::GatewayStrategyMount,
             path.field("name"),
@@ -505,7 +505,7 @@ fn strategy_mount(pod: &PodTemplate, c: &ContainerEntry, g: &Gateway, out: &mut 
                 "the volume mounted at {} is the strategy ConfigMap",
                 s.mount_path
             ),
-            format!("configMap {}", s.config_map),
+            format!("configMap {} (or its kustomize-hashed name)", s.config_map),
             match source {
                 Some(other) => format!("configMap {other}"),
                 None => format!("volume {} (not that ConfigMap)", mount.name),

@@ -190,6 +190,18 @@ pub struct Context<'a> {
     /// Namespace of the object (the request's namespace, or the manifest's).
     pub namespace: &'a str,
     pub username: &'a str,
+    pub origin: Origin,
+}
+
+/// Who made the object: it decides which rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Written by a person or a tool (kubectl, Argo CD, CI): every rule.
+    Authored,
+    /// Made by the built-in controller of its owner (a ReplicaSet by the
+    /// deployment controller, a Pod by the replicaset controller) from an
+    /// owner that was itself admitted: the pod-hardening rules only.
+    Controller,
 }
 
 /// The object is not a well-formed instance of its kind.

@@ -87,7 +87,11 @@ fn container_checks(
         if let Some(host_port) = port.host_port.filter(|p| *p != 0) {
             out.push(Violation::new(
                 RuleId::PssHostPorts,
-                entry.path.field("ports").index(j).field("hostPort"),
+                entry
+                    .path
+                    .field("ports")
+                    .item(j, &port.container_port.to_string())
+                    .field("hostPort"),
                 "host ports are not allowed",
                 "unset or 0",
                 host_port.to_string(),
@@ -126,7 +130,7 @@ fn capabilities(
         if !policy.allowed_capabilities.contains(cap) {
             out.push(Violation::new(
                 RuleId::PssCapabilities,
-                caps_path.field("add").index(i),
+                caps_path.field("add").item(i, cap),
                 "capability may not be added",
                 format!("only {}", policy.allowed_capabilities.join(", ")),
                 cap.as_str(),
@@ -289,7 +293,10 @@ fn volume_types(pod: &PodTemplate, policy: &PodSecurity, out: &mut Vec<Violation
             if !policy.allowed_volume_types.contains(source) {
                 out.push(Violation::new(
                     RuleId::PssVolumeTypes,
-                    pod.spec_path().field("volumes").index(i).field(source),
+                    pod.spec_path()
+                        .field("volumes")
+                        .item(i, pod.volume_name(i))
+                        .field(source),
                     "volume type is not allowed",
                     policy.allowed_volume_types.join(" | "),
                     source.as_str(),
@@ -334,7 +341,7 @@ fn pod_security_context(pod: &PodTemplate, policy: &PodSecurity, out: &mut Vec<V
         if !policy.safe_sysctls.contains(&sysctl.name) {
             out.push(Violation::new(
                 RuleId::PssSysctls,
-                sc_path.field("sysctls").index(i).field("name"),
+                sc_path.field("sysctls").item(i, &sysctl.name).field("name"),
                 "sysctl is not in the safe set",
                 "a safe sysctl",
                 sysctl.name.as_str(),

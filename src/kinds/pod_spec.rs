@@ -271,7 +271,10 @@ fn writable_mounts(c: &ContainerEntry, p: &Pods, out: &mut Vec<Violation>) {
         if mount.read_only != Some(true) && !writable_path {
             out.push(Violation::new(
                 RuleId::PodWritableMount,
-                c.path.field("volumeMounts").index(i).field("readOnly"),
+                c.path
+                    .field("volumeMounts")
+                    .item(i, &mount.mount_path)
+                    .field("readOnly"),
                 format!(
                     "{} is outside the writable paths and must be read-only",
                     mount.mount_path
@@ -298,18 +301,21 @@ fn credential_env(c: &ContainerEntry, p: &Pods, out: &mut Vec<Violation>) {
             .as_ref()
             .is_some_and(|v| v.secret_key_ref.is_some());
         let literal = env.value.as_deref().is_some_and(|v| !v.is_empty());
-        let path: FieldPath = c.path.field("env").index(i);
+        let path: FieldPath = c.path.field("env").item(i, &env.name);
         if literal {
-            out.push(Violation::new(
-                RuleId::PodCredentialEnv,
-                path.field("value"),
-                format!(
-                    "{} looks like a credential and must come from a Secret",
-                    env.name
-                ),
-                "valueFrom.secretKeyRef",
-                "a literal value",
-            ));
+            out.push(
+                Violation::new(
+                    RuleId::PodCredentialEnv,
+                    path.field("value"),
+                    format!(
+                        "{} looks like a credential and must come from a Secret",
+                        env.name
+                    ),
+                    "valueFrom.secretKeyRef",
+                    "a literal value",
+                )
+                .with_witness(env.value.as_deref().unwrap_or_default()),
+            );
         } else if env.value_from.is_some() && !from_secret {
             out.push(Violation::new(
                 RuleId::PodCredentialEnv,

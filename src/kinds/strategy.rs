@@ -522,13 +522,16 @@ fn credential_value(
                 && !s.is_empty()
                 && !is_env_reference(s) =>
         {
-            out.push(Violation::new(
-                RuleId::StrategyCredentials,
-                path,
-                format!("{key} holds a literal credential; reference an environment variable"),
-                "an environment reference such as \"$OPENAI_API_KEY\"",
-                "a literal value",
-            ));
+            out.push(
+                Violation::new(
+                    RuleId::StrategyCredentials,
+                    path,
+                    format!("{key} holds a literal credential; reference an environment variable"),
+                    "an environment reference such as \"$OPENAI_API_KEY\"",
+                    "a literal value",
+                )
+                .with_witness(s),
+            );
         }
         Value::Object(map) => {
             for (k, v) in map {

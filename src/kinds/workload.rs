@@ -125,11 +125,15 @@ impl PodTemplate {
                 ContainerList::Ephemeral => read_at(doc, &pointer, name)?,
             };
             for (index, container) in containers.into_iter().enumerate() {
+                let path = template
+                    .spec_path()
+                    .field(list.field())
+                    .item(index, &container.name);
                 let entry = ContainerEntry {
                     list,
                     index,
                     container,
-                    path: template.spec_path().field(list.field()).index(index),
+                    path,
                     pointer: template.spec_at(&[list.field(), &index.to_string()]),
                 };
                 template.containers.push(entry);
@@ -179,6 +183,15 @@ impl PodTemplate {
         !self.template_pointer.is_empty()
     }
 
+    /// The name of the `i`th volume (empty when it has none).
+    pub fn volume_name(&self, i: usize) -> &str {
+        self.spec
+            .volumes
+            .as_deref()
+            .and_then(|v| v.get(i))
+            .map_or("", |v| v.name.as_str())
+    }
+
     pub fn is_windows(&self) -> bool {
         self.spec.os.as_ref().is_some_and(|os| os.name == "windows")
     }
@@ -200,7 +213,10 @@ pub fn mutate(
     // Neither step adds containers, so the template read once stays valid
     // for both; lists they extend are extended through the builder.
     let mut injected = pod_spec::mutate(&template, ctx.policy, builder);
-    injected.extend(gateway::mutate(&template, ctx.policy, builder));
+    // What the gateway needs was decided, and injected, on the owner.
+    if ctx.origin == super::Origin::Authored {
+        injected.extend(gateway::mutate(&template, ctx.policy, builder));
+    }
     Ok(injected)
 }
 
