@@ -5,7 +5,9 @@
 //! replaced) and then checked whole: unknown fields and unknown rule ids are
 //! errors that name the field.
 
+use crate::duration::PromDuration;
 use crate::image::ImageRef;
+use crate::kind::HANDLED_KINDS;
 use crate::quantity::Quantity;
 use crate::rules::{Action, RuleId};
 use serde::{Deserialize, Serialize};
@@ -37,17 +39,6 @@ fn field_error(path: impl Into<String>, message: impl Into<String>) -> PolicyErr
 }
 
 pub type Labels = BTreeMap<String, String>;
-
-/// The kinds a controller grant may name: the pod-template kinds.
-const CONTROLLED_KINDS: &[&str] = &[
-    "Pod",
-    "ReplicaSet",
-    "Deployment",
-    "StatefulSet",
-    "DaemonSet",
-    "Job",
-    "CronJob",
-];
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -376,7 +367,7 @@ pub struct ServiceMonitorPolicy {
     pub selector: Labels,
     pub port: String,
     pub path: String,
-    pub interval: String,
+    pub interval: PromDuration,
     pub scheme: String,
 }
 
@@ -455,12 +446,17 @@ impl Policy {
         for (user, grants) in &self.controllers {
             for (i, grant) in grants.iter().enumerate() {
                 for (field, name) in [("kind", &grant.kind), ("owner", &grant.owner)] {
-                    if !CONTROLLED_KINDS.contains(&name.as_str()) {
+                    let pod_template_kinds: Vec<&str> = HANDLED_KINDS
+                        .iter()
+                        .filter(|h| h.kind.has_pod_template())
+                        .map(|h| h.name)
+                        .collect();
+                    if !pod_template_kinds.contains(&name.as_str()) {
                         return Err(field_error(
                             format!("controllers.{user}[{i}].{field}"),
                             format!(
                                 "{name} is not a kind with a pod template ({})",
-                                CONTROLLED_KINDS.join(", ")
+                                pod_template_kinds.join(", ")
                             ),
                         ));
                     }
@@ -506,12 +502,6 @@ impl Policy {
             return Err(field_error(
                 "gateway.probes.startup",
                 "periodSeconds x failureThreshold exceeds maxStartupSeconds",
-            ));
-        }
-        if crate::kinds::service_monitor::parse_duration(&self.service_monitor.interval).is_none() {
-            return Err(field_error(
-                "serviceMonitor.interval",
-                "is not a Prometheus duration such as 30s",
             ));
         }
         Ok(())
