@@ -48,3 +48,38 @@ pub fn gateway_config(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn violations(doc: Value) -> Vec<Violation> {
+        validate(&ctx(), &doc).unwrap()
+    }
+
+    #[test]
+    fn gateway_config_values() {
+        let ok = json!({"metadata": {"name": "portkey-gateway-config"}, "data": {
+            "NODE_ENV": "production", "PORT": "8787", "HEALTH_CHECK_PATH": "/v1/health", "LOG_LEVEL": "info"}});
+        assert!(violations(ok.clone()).is_empty());
+        let mut bad = ok;
+        bad["data"]["LOG_LEVEL"] = json!("trace");
+        bad["data"].as_object_mut().unwrap().remove("PORT");
+        let paths: Vec<String> = violations(bad).into_iter().map(|v| v.path).collect();
+        assert_eq!(paths, ["data.LOG_LEVEL", "data.PORT"]);
+    }
+
+    #[test]
+    fn other_config_maps_are_free_and_strategies_go_to_their_rules() {
+        assert!(
+            violations(json!({"metadata": {"name": "misc"}, "data": {"LOG_LEVEL": "x"}}))
+                .is_empty()
+        );
+        let found = violations(
+            json!({"metadata": {"name": "portkey-model-configs-2g5k8h9m4t"}, "data": {}}),
+        );
+        assert!(!found.is_empty() && found.iter().all(|v| v.rule == RuleId::StrategyRequired));
+    }
+}

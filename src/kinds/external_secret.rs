@@ -127,3 +127,42 @@ pub fn creation_policy(spec: &ExternalSecretSpec, ctx: &Context) -> Vec<Violatio
         policy,
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn spec(value: serde_json::Value) -> ExternalSecretSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn store_of_the_spec_and_of_each_entry() {
+        let ok =
+            json!({"secretStoreRef": {"kind": "ClusterSecretStore", "name": "bitwarden-backend"}});
+        assert!(store(&spec(ok), &ctx()).is_empty());
+        let bad = json!({"secretStoreRef": {"name": "bitwarden-backend"},
+            "dataFrom": [{"sourceRef": {"storeRef": {"kind": "ClusterSecretStore", "name": "vault"}}}]});
+        let paths: Vec<String> = store(&spec(bad), &ctx())
+            .into_iter()
+            .map(|v| v.path)
+            .collect();
+        assert_eq!(
+            paths,
+            ["spec.secretStoreRef", "spec.dataFrom[0].sourceRef.storeRef"]
+        );
+        assert_eq!(store(&spec(json!({})), &ctx())[0].actual, "unset");
+    }
+
+    #[test]
+    fn creation_policy_defaults_to_owner() {
+        assert!(creation_policy(&spec(json!({})), &ctx()).is_empty());
+        let merge = spec(json!({"target": {"creationPolicy": "Merge"}}));
+        assert_eq!(
+            creation_policy(&merge, &ctx())[0].path,
+            "spec.target.creationPolicy"
+        );
+    }
+}

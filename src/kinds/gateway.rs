@@ -624,3 +624,236 @@ pub fn inject_metrics_annotations(
     }
     (b.len() > before).then(|| "metrics annotations".to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::Kind;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::{json, Value};
+
+    /// A compliant gateway Deployment (deploy/portkey's, trimmed).
+    fn compliant() -> Value {
+        let probe = |period: i32| json!({"httpGet": {"path": "/v1/health", "port": 8787}, "periodSeconds": period});
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "portkey-gateway", "labels": {
+                "app.kubernetes.io/name": "portkey-gateway", "app.kubernetes.io/version": "1.12.1"}},
+            "spec": {"template": {
+                "metadata": {
+                    "labels": {"app.kubernetes.io/name": "portkey-gateway", "app.kubernetes.io/version": "1.12.1"},
+                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8787", "prometheus.io/path": "/metrics"}},
+                "spec": {
+                    "containers": [{
+                        "name": "gateway", "image": "portkeyai/gateway:1.12.1",
+                        "ports": [{"name": "http", "containerPort": 8787}],
+                        "envFrom": [{"configMapRef": {"name": "portkey-gateway-config"}}],
+                        "startupProbe": {"httpGet": {"path": "/v1/health", "port": "http"}, "periodSeconds": 5, "failureThreshold": 10},
+                        "readinessProbe": probe(10),
+                        "livenessProbe": probe(30),
+                        "resources": {"requests": {"cpu": "0.1", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "536870912"}},
+                        "volumeMounts": [{"name": "strategies", "mountPath": "/app/configs/", "readOnly": true}]}],
+                    "volumes": [{"name": "strategies", "configMap": {"name": "portkey-model-configs"}}]}}}})
+    }
+
+    fn paths_of(check: fn(&PodTemplate, &Context) -> Vec<Violation>, doc: &Value) -> Vec<String> {
+        let pod = PodTemplate::read(Kind::Deployment, doc).unwrap();
+        check(&pod, &ctx()).into_iter().map(|v| v.path).collect()
+    }
+
+    /// The violations of `check` on the compliant Deployment changed by `change`.
+    fn paths(
+        check: fn(&PodTemplate, &Context) -> Vec<Violation>,
+        change: impl FnOnce(&mut Value),
+    ) -> Vec<String> {
+        let mut doc = compliant();
+        change(&mut doc);
+        paths_of(check, &doc)
+    }
+
+    const C0: &str = "spec.template.spec.containers[0]";
+
+    fn gateway(doc: &mut Value) -> &mut Value {
+        &mut doc["spec"]["template"]["spec"]["containers"][0]
+    }
+
+    #[test]
+    fn the_compliant_deployment_breaks_no_gateway_rule() {
+        for rule in RULES {
+            assert!(paths_of(rule.check, &compliant()).is_empty(), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn image_pinned_with_optional_digest() {
+        assert_eq!(
+            paths(image, |d| gateway(d)["image"] =
+                json!("portkeyai/gateway:latest")),
+            [format!("{C0}.image")]
+        );
+        assert_eq!(
+            paths(image, |d| gateway(d)["image"] =
+                json!("docker.io/portkeyai/gateway")),
+            [format!("{C0}.image")]
+        );
+        let digest = "index.docker.io/portkeyai/gateway:1.12.1@sha256:4b3e5f0e1c9a7d2b8f6a0c3e5d7b9f1a2c4e6d8b0a1c3e5f7d9b1a3c5e7f9d1b";
+        assert!(paths(image, |d| gateway(d)["image"] = json!(digest)).is_empty());
+    }
+
+    #[test]
+    fn labels_on_workload_and_template() {
+        assert_eq!(
+            paths(labels, |d| d["metadata"]["labels"] = json!({})),
+            [r#"metadata.labels["app.kubernetes.io/name"]"#]
+        );
+    }
+
+    #[test]
+    fn version_label_follows_the_image_tag() {
+        assert_eq!(
+            paths(version_label, |d| d["spec"]["template"]["metadata"]
+                ["labels"]["app.kubernetes.io/version"] =
+                json!("1.0.0")),
+            [r#"spec.template.metadata.labels["app.kubernetes.io/version"]"#]
+        );
+    }
+
+    #[test]
+    fn port_named_and_numbered() {
+        assert_eq!(
+            paths(port, |d| gateway(d)["ports"][0]["name"] = json!("web")),
+            [format!("{C0}.ports")]
+        );
+    }
+
+    #[test]
+    fn config_env_from_the_gateway_config_map() {
+        assert_eq!(
+            paths(config_env, |d| gateway(d)["envFrom"] = json!([])),
+            [format!("{C0}.envFrom")]
+        );
+    }
+
+    #[test]
+    fn probes_handler_port_and_timings() {
+        assert_eq!(
+            paths(probes, |d| gateway(d)["livenessProbe"]["periodSeconds"] =
+                json!(10)),
+            [format!("{C0}.livenessProbe.periodSeconds")]
+        );
+        assert_eq!(
+            paths(probes, |d| gateway(d)["startupProbe"]["httpGet"]["port"] =
+                json!("metrics")),
+            [format!("{C0}.startupProbe.httpGet.port")]
+        );
+        assert_eq!(
+            paths(probes, |d| gateway(d)["startupProbe"]
+                ["initialDelaySeconds"] = json!(1)),
+            [format!("{C0}.startupProbe")]
+        );
+        assert_eq!(
+            paths(probes, |d| {
+                gateway(d).as_object_mut().unwrap().remove("readinessProbe");
+            }),
+            [format!("{C0}.readinessProbe")]
+        );
+        // Readiness without periodSeconds is the API server's 10: the policy's.
+        assert!(paths(probes, |d| {
+            gateway(d)["readinessProbe"]
+                .as_object_mut()
+                .unwrap()
+                .remove("periodSeconds");
+        })
+        .is_empty());
+    }
+
+    #[test]
+    fn resources_compare_by_value() {
+        assert_eq!(
+            paths(resources, |d| gateway(d)["resources"]["limits"]["cpu"] =
+                json!("1")),
+            [format!("{C0}.resources.limits.cpu")]
+        );
+        assert_eq!(
+            paths(resources, |d| {
+                gateway(d)["resources"]["requests"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("memory");
+            }),
+            [format!("{C0}.resources.requests.memory")]
+        );
+    }
+
+    #[test]
+    fn strategy_mount_read_only_from_the_strategies_config_map() {
+        assert_eq!(
+            paths(strategy_mount, |d| gateway(d)["volumeMounts"][0]
+                ["readOnly"] = json!(false)),
+            [format!("{C0}.volumeMounts[0].readOnly")]
+        );
+        assert_eq!(
+            paths(strategy_mount, |d| d["spec"]["template"]["spec"]
+                ["volumes"][0]["configMap"]["name"] =
+                json!("other")),
+            [format!("{C0}.volumeMounts[0].name")]
+        );
+        assert!(paths(strategy_mount, |d| d["spec"]["template"]["spec"]
+            ["volumes"][0]["configMap"]["name"] =
+            json!("portkey-model-configs-t7ht4khcg5"))
+        .is_empty());
+        assert_eq!(
+            paths(strategy_mount, |d| gateway(d)["volumeMounts"] = json!([])),
+            [format!("{C0}.volumeMounts")]
+        );
+    }
+
+    #[test]
+    fn metrics_annotations_on_the_template() {
+        assert_eq!(
+            paths(metrics_annotations, |d| d["spec"]["template"]["metadata"]
+                ["annotations"]["prometheus.io/path"] =
+                json!("/stats")),
+            [r#"spec.template.metadata.annotations["prometheus.io/path"]"#]
+        );
+    }
+
+    #[test]
+    fn other_pods_are_not_gateways() {
+        let mut doc = compliant();
+        gateway(&mut doc)["image"] = json!("busybox:1.36");
+        for rule in RULES {
+            assert!(paths_of(rule.check, &doc).is_empty(), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn injections_fill_a_bare_gateway_container() {
+        let doc = json!({"metadata": {}, "spec": {"template": {"spec": {"containers": [{"name": "gateway", "image": "portkeyai/gateway:1.12.1", "ports": [{"containerPort": 8787}]}]}}}});
+        let pod = PodTemplate::read(Kind::Deployment, &doc).unwrap();
+        let mut b = PatchBuilder::new(doc);
+        let groups: Vec<String> = INJECTIONS
+            .iter()
+            .filter_map(|i| (i.inject)(&pod, ctx().policy, &mut b))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                "port",
+                "envFrom",
+                "probes",
+                "resources",
+                "strategy mount",
+                "labels",
+                "metrics annotations"
+            ]
+        );
+        let injected = PodTemplate::read(Kind::Deployment, b.doc()).unwrap();
+        for rule in RULES {
+            assert!(
+                (rule.check)(&injected, &ctx()).is_empty(),
+                "{} after injection",
+                rule.id
+            );
+        }
+    }
+}

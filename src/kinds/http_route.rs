@@ -476,3 +476,144 @@ mod tests {
         assert_eq!(max_age("includesubdomains"), None);
     }
 }
+
+#[cfg(test)]
+mod route_tests {
+    use super::*;
+    use crate::kinds::rule::tests::{ctx, ctx_in};
+    use serde_json::{json, Value};
+
+    fn headers() -> Value {
+        json!([
+            {"name": "Strict-Transport-Security", "value": "max-age=31536000; includeSubDomains"},
+            {"name": "x-content-type-options", "value": "nosniff"},
+            {"name": "X-Frame-Options", "value": "DENY"},
+            {"name": "Referrer-Policy", "value": "no-referrer"},
+            {"name": "Content-Security-Policy", "value": "default-src 'none'; frame-ancestors 'none'"},
+            {"name": "Permissions-Policy", "value": "camera=()"}])
+    }
+
+    fn compliant() -> Value {
+        json!({"spec": {
+            "parentRefs": [{"name": "external", "namespace": "gateway"}],
+            "hostnames": ["portkey.pc-tips.se"],
+            "rules": [{"backendRefs": [{"name": "portkey-gateway", "port": 8787}],
+                       "filters": [{"type": "ResponseHeaderModifier", "responseHeaderModifier": {
+                           "set": headers(), "remove": ["Server", "X-Powered-By"]}}]}]}})
+    }
+
+    fn paths_in(
+        ctx: &Context,
+        check: fn(&HttpRoute, &Context) -> Vec<Violation>,
+        change: impl FnOnce(&mut Value),
+    ) -> Vec<String> {
+        let mut doc = compliant();
+        change(&mut doc);
+        let route: HttpRoute = serde_json::from_value(doc).unwrap();
+        check(&route, ctx).into_iter().map(|v| v.path).collect()
+    }
+
+    fn paths(
+        check: fn(&HttpRoute, &Context) -> Vec<Violation>,
+        change: impl FnOnce(&mut Value),
+    ) -> Vec<String> {
+        paths_in(&ctx(), check, change)
+    }
+
+    #[test]
+    fn the_compliant_route_breaks_nothing() {
+        for rule in RULES {
+            assert!(paths(rule.check, |_| {}).is_empty(), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn parent_refs_only_the_shared_listener() {
+        assert_eq!(
+            paths(parent_refs, |d| d["spec"]["parentRefs"][0]["namespace"] =
+                json!("other")),
+            ["spec.parentRefs[0]"]
+        );
+        assert_eq!(
+            paths(parent_refs, |d| d["spec"]["parentRefs"] = json!([])),
+            ["spec.parentRefs"]
+        );
+    }
+
+    #[test]
+    fn hostnames_exactly_the_gateways() {
+        assert!(paths(hostnames, |d| d["spec"]["hostnames"] =
+            json!(["PORTKEY.pc-tips.se"]))
+        .is_empty());
+        assert_eq!(
+            paths(hostnames, |d| d["spec"]["hostnames"] =
+                json!(["portkey.pc-tips.se", "api.pc-tips.se"])),
+            ["spec.hostnames"]
+        );
+    }
+
+    #[test]
+    fn backends_and_mirrors_only_the_gateway_service() {
+        assert_eq!(
+            paths(backend_refs, |d| d["spec"]["rules"][0]["backendRefs"][0]
+                ["port"] = json!(80)),
+            ["spec.rules[0].backendRefs[0]"]
+        );
+        assert_eq!(
+            paths(
+                backend_refs,
+                |d| d["spec"]["rules"][0]["filters"] = json!([{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "sniffer", "port": 80}}}])
+            ),
+            ["spec.rules[0].filters[0].requestMirror.backendRef"]
+        );
+    }
+
+    #[test]
+    fn security_headers_set_and_never_removed() {
+        assert_eq!(
+            paths(security_headers, |d| d["spec"]["rules"][0]["filters"][0]
+                ["responseHeaderModifier"]["set"][0]["value"] =
+                json!("max-age=60")),
+            ["spec.rules[0].filters[0].responseHeaderModifier.set.Strict-Transport-Security"]
+        );
+        assert_eq!(
+            paths(security_headers, |d| d["spec"]["rules"][0]["backendRefs"]
+                [0]["filters"] = json!([{"type": "ResponseHeaderModifier", "responseHeaderModifier": {"remove": ["X-Frame-Options"]}}])),
+            ["spec.rules[0].backendRefs[0].filters[0].responseHeaderModifier.remove[0]"]
+        );
+    }
+
+    #[test]
+    fn server_headers_removed() {
+        assert_eq!(
+            paths(server_headers, |d| d["spec"]["rules"][0]["filters"][0]
+                ["responseHeaderModifier"]["remove"] =
+                json!(["Server"])),
+            ["spec.rules[0].filters"]
+        );
+    }
+
+    #[test]
+    fn elsewhere_only_the_hostname_guard_applies() {
+        let shop = ctx_in("shop");
+        for rule in RULES
+            .iter()
+            .filter(|r| r.id != RuleId::HttpRouteHostnameHijack)
+        {
+            assert!(
+                paths_in(&shop, rule.check, |d| d["spec"]["parentRefs"] = json!([])).is_empty(),
+                "{}",
+                rule.id
+            );
+        }
+        assert_eq!(
+            paths_in(&shop, hostname_hijack, |d| d["spec"]["hostnames"] =
+                json!(["shop.pc-tips.se", "*.pc-tips.se"])),
+            ["spec.hostnames[1]"]
+        );
+        assert!(
+            paths(hostname_hijack, |_| {}).is_empty(),
+            "the gateway's own route is not a hijack"
+        );
+    }
+}

@@ -51,3 +51,56 @@ pub fn inject_pod_security_labels(
         .collect();
     (!added.is_empty()).then(|| format!("namespace labels ({})", added.join(", ")))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use std::collections::BTreeMap;
+
+    fn meta(labels: &[(&str, &str)]) -> ObjectMeta {
+        ObjectMeta {
+            labels: Some(
+                labels
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect::<BTreeMap<_, _>>(),
+            ),
+            ..ObjectMeta::default()
+        }
+    }
+
+    #[test]
+    fn pod_security_labels_keep_their_level() {
+        let restricted = [
+            ("pod-security.kubernetes.io/enforce", "restricted"),
+            ("pod-security.kubernetes.io/audit", "restricted"),
+            ("pod-security.kubernetes.io/warn", "restricted"),
+        ];
+        assert!(pod_security(&meta(&restricted), &ctx()).is_empty());
+        let mut relaxed = restricted;
+        relaxed[1].1 = "privileged";
+        let found = pod_security(&meta(&relaxed), &ctx());
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].path,
+            r#"metadata.labels["pod-security.kubernetes.io/audit"]"#
+        );
+    }
+
+    #[test]
+    fn missing_labels_are_injected() {
+        let mut b = PatchBuilder::new(
+            serde_json::json!({"metadata": {"labels": {"pod-security.kubernetes.io/warn": "baseline"}}}),
+        );
+        let added = inject_pod_security_labels(&ObjectMeta::default(), ctx().policy, &mut b);
+        assert_eq!(
+            added.as_deref(),
+            Some("namespace labels (pod-security.kubernetes.io/audit, pod-security.kubernetes.io/enforce)")
+        );
+        assert_eq!(
+            b.doc()["metadata"]["labels"]["pod-security.kubernetes.io/warn"],
+            "baseline"
+        );
+    }
+}

@@ -309,3 +309,136 @@ pub fn selects(selector: &LabelSelector, labels: &Labels) -> bool {
     });
     labels_ok && exprs_ok
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn paths(
+        check: fn(&NetworkPolicySpec, &Context) -> Vec<Violation>,
+        spec: serde_json::Value,
+    ) -> Vec<String> {
+        let spec: NetworkPolicySpec = serde_json::from_value(spec).unwrap();
+        check(&spec, &ctx()).into_iter().map(|v| v.path).collect()
+    }
+
+    fn from(peers: serde_json::Value) -> serde_json::Value {
+        json!({"podSelector": {}, "ingress": [{"from": peers, "ports": [{"port": 8787}]}]})
+    }
+
+    fn by_name_label(namespaces: &[&str]) -> serde_json::Value {
+        json!({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}})
+    }
+
+    #[test]
+    fn ingress_peers_only_from_the_allowed_namespaces() {
+        assert!(paths(
+            ingress_peers,
+            from(json!([by_name_label(&["gateway", "monitoring"])]))
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                ingress_peers,
+                from(
+                    json!([by_name_label(&["gateway", "shop"]), {"ipBlock": {"cidr": "0.0.0.0/0"}}, {"podSelector": {}}, {"namespaceSelector": {}}])
+                )
+            ),
+            [
+                "spec.ingress[0].from[0].namespaceSelector",
+                "spec.ingress[0].from[1].ipBlock",
+                "spec.ingress[0].from[2].podSelector",
+                "spec.ingress[0].from[3].namespaceSelector",
+            ]
+        );
+        assert_eq!(
+            paths(
+                ingress_peers,
+                json!({"ingress": [{"ports": [{"port": 8787}]}]})
+            ),
+            ["spec.ingress[0].from"]
+        );
+    }
+
+    #[test]
+    fn a_hand_set_name_label_is_a_warning_not_a_denial() {
+        let spec = from(json!([{"namespaceSelector": {"matchLabels": {"name": "gateway"}}}]));
+        assert!(paths(ingress_peers, spec.clone()).is_empty());
+        assert_eq!(
+            paths(namespace_label, spec),
+            ["spec.ingress[0].from[0].namespaceSelector"]
+        );
+        let wider = from(json!([{"namespaceSelector": {"matchLabels": {"name": "shop"}}}]));
+        assert!(paths(namespace_label, wider.clone()).is_empty());
+        assert_eq!(paths(ingress_peers, wider).len(), 1);
+    }
+
+    #[test]
+    fn ports_named_and_allowed() {
+        assert!(paths(
+            ingress_ports,
+            json!({"ingress": [{"ports": [{"port": "http"}, {"protocol": "TCP", "port": 8787}]}]})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                ingress_ports,
+                json!({"ingress": [{"ports": [{"port": 8787, "endPort": 9000}]}, {}]})
+            ),
+            ["spec.ingress[0].ports[0]", "spec.ingress[1].ports"]
+        );
+        assert!(paths(
+            egress_ports,
+            json!({"egress": [{"ports": [{"protocol": "UDP", "port": 53}, {"port": 443}]}]})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                egress_ports,
+                json!({"egress": [{"ports": [{"protocol": "UDP", "port": 443}]}]})
+            ),
+            ["spec.egress[0].ports[0]"]
+        );
+    }
+
+    #[test]
+    fn policy_types_of_a_policy_selecting_the_gateway() {
+        assert_eq!(
+            paths(
+                policy_types,
+                json!({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "portkey-gateway"}}, "policyTypes": ["Ingress"]})
+            ),
+            ["spec.policyTypes"]
+        );
+        assert!(paths(
+            policy_types,
+            json!({"podSelector": {"matchLabels": {"app": "other"}}})
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn selectors_match_labels_and_expressions() {
+        let labels: Labels = [("a".to_owned(), "1".to_owned())].into();
+        let selector = |v: serde_json::Value| serde_json::from_value::<LabelSelector>(v).unwrap();
+        assert!(selects(&selector(json!({})), &labels));
+        assert!(selects(
+            &selector(
+                json!({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1"]}, {"key": "b", "operator": "DoesNotExist"}]})
+            ),
+            &labels
+        ));
+        assert!(!selects(
+            &selector(
+                json!({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]})
+            ),
+            &labels
+        ));
+        assert!(!selects(
+            &selector(json!({"matchExpressions": [{"key": "a", "operator": "Bogus"}]})),
+            &labels
+        ));
+    }
+}

@@ -350,3 +350,166 @@ pub fn inject_service_account_token(
     )
     .then(|| format!("automountServiceAccountToken: {wanted}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::pod_template::tests::deployment;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn paths(check: fn(&PodTemplate, &Context) -> Vec<Violation>, spec: Value) -> Vec<String> {
+        check(&deployment(spec), &ctx())
+            .into_iter()
+            .map(|v| v.path)
+            .collect()
+    }
+
+    const SPEC: &str = "spec.template.spec";
+
+    #[test]
+    fn run_as_user_on_the_pod_or_every_container() {
+        let on_pod = json!({"securityContext": {"runAsUser": 1000}, "containers": [{"name": "a"}]});
+        assert!(paths(run_as_user, on_pod).is_empty());
+        let on_containers =
+            json!({"containers": [{"name": "a", "securityContext": {"runAsUser": 1000}}]});
+        assert!(paths(run_as_user, on_containers).is_empty());
+        let unset = json!({"containers": [{"name": "a"}]});
+        assert_eq!(
+            paths(run_as_user, unset),
+            [format!("{SPEC}.securityContext.runAsUser")]
+        );
+        let other = json!({"securityContext": {"runAsUser": 1000}, "containers": [{"name": "a", "securityContext": {"runAsUser": 0}}]});
+        assert_eq!(
+            paths(run_as_user, other),
+            [format!("{SPEC}.containers[0].securityContext.runAsUser")]
+        );
+    }
+
+    #[test]
+    fn run_as_group_likewise() {
+        let other = json!({"securityContext": {"runAsGroup": 5}, "containers": [{"name": "a"}]});
+        assert_eq!(
+            paths(run_as_group, other),
+            [format!("{SPEC}.securityContext.runAsGroup")]
+        );
+        // An ephemeral container does not count.
+        let ok = json!({"securityContext": {"runAsGroup": 1000}, "containers": [{"name": "a"}],
+            "ephemeralContainers": [{"name": "debug", "securityContext": {"runAsGroup": 0}}]});
+        assert!(paths(run_as_group, ok).is_empty());
+    }
+
+    #[test]
+    fn read_only_root_filesystem_on_every_running_container() {
+        let spec = json!({"initContainers": [{"name": "i"}], "containers": [{"name": "a", "securityContext": {"readOnlyRootFilesystem": true}}]});
+        assert_eq!(
+            paths(read_only_root_filesystem, spec),
+            [format!(
+                "{SPEC}.initContainers[0].securityContext.readOnlyRootFilesystem"
+            )]
+        );
+    }
+
+    #[test]
+    fn writable_mounts_only_below_the_scratch_paths() {
+        let spec = json!({"containers": [{"name": "a", "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "cache", "mountPath": "/var/tmp/cache"},
+            {"name": "conf", "mountPath": "/etc/conf", "readOnly": true},
+            {"name": "data", "mountPath": "/data"}]}]});
+        let found = writable_mount(&deployment(spec), &ctx());
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].path,
+            format!("{SPEC}.containers[0].volumeMounts[3].readOnly")
+        );
+        assert_eq!(
+            found[0].keyed_path,
+            "spec.template.spec.containers[a].volumeMounts[/data].readOnly"
+        );
+    }
+
+    #[test]
+    fn credential_env_from_secrets_only_and_never_shown() {
+        let spec = json!({"containers": [{"name": "a", "env": [
+            {"name": "OPENAI_API_KEY", "value": "sk-live-secret"},
+            {"name": "AZURE_KEY", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+            {"name": "ANTHROPIC_API_KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            {"name": "LOG_LEVEL", "value": "info"}]}]});
+        let found = credential_env(&deployment(spec), &ctx());
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                format!("{SPEC}.containers[0].env[0].value"),
+                format!("{SPEC}.containers[0].env[1].valueFrom")
+            ]
+        );
+        assert!(found
+            .iter()
+            .all(|v| !v.to_string().contains("sk-live-secret")));
+    }
+
+    #[test]
+    fn service_account_token_as_the_policy_says() {
+        let spec = json!({"automountServiceAccountToken": true, "containers": []});
+        assert_eq!(
+            paths(service_account_token, spec),
+            [format!("{SPEC}.automountServiceAccountToken")]
+        );
+        let ok = json!({"automountServiceAccountToken": false, "containers": []});
+        assert!(paths(service_account_token, ok).is_empty());
+    }
+
+    /// The JSON Pointers an injection adds to a Deployment with this spec.
+    fn injected(
+        inject: fn(&PodTemplate, &Policy, &mut PatchBuilder) -> Option<String>,
+        spec: Value,
+    ) -> (Option<String>, Vec<String>) {
+        let doc = json!({"spec": {"template": {"spec": spec}}});
+        let pod = PodTemplate::read(crate::kind::Kind::Deployment, &doc).unwrap();
+        let mut b = PatchBuilder::new(doc);
+        let group = inject(&pod, ctx().policy, &mut b);
+        let (_, ops) = b.finish();
+        (group, ops.iter().map(|op| op.path().to_string()).collect())
+    }
+
+    #[test]
+    fn injections_add_only_what_is_absent() {
+        let (group, ops) = injected(
+            inject_security_context,
+            json!({"securityContext": {"runAsUser": 2000}, "containers": []}),
+        );
+        assert_eq!(
+            group.as_deref(),
+            Some("pod securityContext (runAsNonRoot, runAsGroup, fsGroup, seccompProfile)")
+        );
+        assert!(!ops.iter().any(|p| p.ends_with("runAsUser")), "{ops:?}");
+
+        let (group, ops) = injected(
+            inject_container_security_context,
+            json!({"containers": [{"name": "a", "securityContext": {"privileged": true}}]}),
+        );
+        assert_eq!(group.as_deref(), Some("container securityContext (a)"));
+        assert!(
+            !ops.iter().any(|p| p.ends_with("allowPrivilegeEscalation")),
+            "never next to privileged: {ops:?}"
+        );
+
+        let (group, ops) = injected(
+            inject_scratch_volumes,
+            json!({"containers": [{"name": "a", "volumeMounts": [{"name": "t", "mountPath": "/tmp/"}]}]}),
+        );
+        assert_eq!(group.as_deref(), Some("scratch volumes (/var/tmp)"));
+        assert!(
+            ops.contains(&"/spec/template/spec/volumes".to_owned()),
+            "{ops:?}"
+        );
+
+        let (group, _) = injected(
+            inject_service_account_token,
+            json!({"automountServiceAccountToken": true, "containers": []}),
+        );
+        assert_eq!(group, None);
+    }
+}

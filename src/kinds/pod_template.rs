@@ -257,34 +257,29 @@ impl PodTemplate {
 
     /// The pod's security context, then every container's that is set.
     pub fn security_contexts(&self) -> Vec<SecurityContextView<'_>> {
-        let mut views = Vec::new();
-        if let Some(sc) = self.spec.security_context.as_ref() {
-            views.push(SecurityContextView {
-                path: self.spec_path().field("securityContext"),
-                list: None,
-                se_linux_options: sc.se_linux_options.as_ref(),
-                seccomp_profile: sc.seccomp_profile.as_ref(),
-                app_armor_type: sc.app_armor_profile.as_ref().map(|p| p.type_.as_str()),
-                host_process: sc.windows_options.as_ref().and_then(|w| w.host_process),
-                run_as_user: sc.run_as_user,
-                run_as_group: sc.run_as_group,
-            });
+        // The pod's and a container's context are different types with the
+        // same fields for what the standard reads.
+        macro_rules! view {
+            ($sc:expr, $path:expr, $list:expr) => {
+                SecurityContextView {
+                    path: $path,
+                    list: $list,
+                    se_linux_options: $sc.se_linux_options.as_ref(),
+                    seccomp_profile: $sc.seccomp_profile.as_ref(),
+                    app_armor_type: $sc.app_armor_profile.as_ref().map(|p| p.type_.as_str()),
+                    host_process: $sc.windows_options.as_ref().and_then(|w| w.host_process),
+                    run_as_user: $sc.run_as_user,
+                    run_as_group: $sc.run_as_group,
+                }
+            };
         }
-        for c in &self.containers {
-            if let Some(sc) = c.container.security_context.as_ref() {
-                views.push(SecurityContextView {
-                    path: c.path.field("securityContext"),
-                    list: Some(c.list),
-                    se_linux_options: sc.se_linux_options.as_ref(),
-                    seccomp_profile: sc.seccomp_profile.as_ref(),
-                    app_armor_type: sc.app_armor_profile.as_ref().map(|p| p.type_.as_str()),
-                    host_process: sc.windows_options.as_ref().and_then(|w| w.host_process),
-                    run_as_user: sc.run_as_user,
-                    run_as_group: sc.run_as_group,
-                });
-            }
-        }
-        views
+        let pod = self.spec.security_context.as_ref();
+        let pod = pod.map(|sc| view!(sc, self.spec_path().field("securityContext"), None));
+        let containers = self.containers.iter().filter_map(|c| {
+            let sc = c.container.security_context.as_ref()?;
+            Some(view!(sc, c.path.field("securityContext"), Some(c.list)))
+        });
+        pod.into_iter().chain(containers).collect()
     }
 
     /// Appends `volume` to the pod spec unless a volume of that name is

@@ -53,3 +53,39 @@ pub fn managed_label(meta: &ObjectMeta, ctx: &Context) -> Vec<Violation> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+
+    #[test]
+    fn only_external_secrets_writes_secrets() {
+        let mut as_writer = ctx();
+        as_writer.username = "system:serviceaccount:external-secrets:external-secrets";
+        assert!(external_secrets_only(&ObjectMeta::default(), &as_writer).is_empty());
+        let found = external_secrets_only(&ObjectMeta::default(), &ctx());
+        assert_eq!(found[0].path, "userInfo.username");
+        assert_eq!(found[0].actual, "alice");
+    }
+
+    #[test]
+    fn the_managed_label_is_required() {
+        let labelled = ObjectMeta {
+            labels: Some(
+                [(
+                    "reconcile.external-secrets.io/managed".to_owned(),
+                    "true".to_owned(),
+                )]
+                .into(),
+            ),
+            ..ObjectMeta::default()
+        };
+        assert!(managed_label(&labelled, &ctx()).is_empty());
+        let found = managed_label(&ObjectMeta::default(), &ctx());
+        assert_eq!(
+            found[0].path,
+            r#"metadata.labels["reconcile.external-secrets.io/managed"]"#
+        );
+    }
+}

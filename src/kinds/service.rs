@@ -127,3 +127,76 @@ pub fn selector(service: &Service, ctx: &Context) -> Vec<Violation> {
         shown(spec.selector.as_ref().map(pairs)),
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn service(spec: serde_json::Value) -> Service {
+        serde_json::from_value(json!({"metadata": {"name": "portkey-gateway"}, "spec": spec}))
+            .unwrap()
+    }
+
+    fn paths(
+        check: fn(&Service, &Context) -> Vec<Violation>,
+        spec: serde_json::Value,
+    ) -> Vec<String> {
+        check(&service(spec), &ctx())
+            .into_iter()
+            .map(|v| v.path)
+            .collect()
+    }
+
+    #[test]
+    fn type_cluster_ip_without_external_ips() {
+        assert!(paths(type_, json!({})).is_empty());
+        assert_eq!(
+            paths(
+                type_,
+                json!({"type": "NodePort", "externalIPs": ["1.2.3.4"]})
+            ),
+            ["spec.type", "spec.externalIPs"]
+        );
+    }
+
+    #[test]
+    fn port_by_number_or_name() {
+        assert!(paths(
+            port,
+            json!({"ports": [{"name": "http", "port": 8787, "targetPort": "http"}]})
+        )
+        .is_empty());
+        assert!(paths(port, json!({"ports": [{"name": "http", "port": 8787}]})).is_empty());
+        assert_eq!(
+            paths(
+                port,
+                json!({"ports": [{"name": "http", "port": 80, "targetPort": 8787}]})
+            ),
+            ["spec.ports"]
+        );
+    }
+
+    #[test]
+    fn selector_selects_the_gateway() {
+        assert!(paths(
+            selector,
+            json!({"selector": {"app.kubernetes.io/name": "portkey-gateway", "tier": "x"}})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(selector, json!({"selector": {"app": "other"}})),
+            ["spec.selector"]
+        );
+    }
+
+    #[test]
+    fn only_the_gateway_service_has_a_fixed_port_and_selector() {
+        let other: Service = serde_json::from_value(
+            json!({"metadata": {"name": "redis"}, "spec": {"ports": [{"port": 6379}]}}),
+        )
+        .unwrap();
+        assert!(port(&other, &ctx()).is_empty() && selector(&other, &ctx()).is_empty());
+    }
+}

@@ -159,3 +159,83 @@ pub fn namespace_selector(spec: &ServiceMonitorSpec, ctx: &Context) -> Vec<Viola
         },
     )]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn spec(value: serde_json::Value) -> ServiceMonitorSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn paths(
+        check: fn(&ServiceMonitorSpec, &Context) -> Vec<Violation>,
+        value: serde_json::Value,
+    ) -> Vec<String> {
+        check(&spec(value), &ctx())
+            .into_iter()
+            .map(|v| v.path)
+            .collect()
+    }
+
+    #[test]
+    fn selector_selects_the_gateway_service() {
+        assert!(paths(
+            selector,
+            json!({"selector": {"matchLabels": {"app.kubernetes.io/name": "portkey-gateway"}}})
+        )
+        .is_empty());
+        assert_eq!(paths(selector, json!({})), ["spec.selector.matchLabels"]);
+    }
+
+    #[test]
+    fn endpoints_with_defaults_and_durations_by_value() {
+        assert!(paths(
+            endpoints,
+            json!({"endpoints": [{"port": "http", "interval": "30s", "scrapeTimeout": "10s"}]})
+        )
+        .is_empty());
+        assert!(paths(
+            endpoints,
+            json!({"endpoints": [{"port": "http", "interval": "30000ms"}]})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                endpoints,
+                json!({"endpoints": [{"port": "web", "scheme": "https", "interval": "1m", "scrapeTimeout": "45s"}]})
+            ),
+            [
+                "spec.endpoints[0].port",
+                "spec.endpoints[0].scheme",
+                "spec.endpoints[0].interval"
+            ]
+        );
+        assert_eq!(
+            paths(
+                endpoints,
+                json!({"endpoints": [{"port": "http", "interval": "30s", "scrapeTimeout": "45s"}]})
+            ),
+            ["spec.endpoints[0].scrapeTimeout"]
+        );
+        assert_eq!(paths(endpoints, json!({})), ["spec.endpoints"]);
+    }
+
+    #[test]
+    fn namespace_selector_only_its_own() {
+        assert!(paths(
+            namespace_selector,
+            json!({"namespaceSelector": {"matchNames": ["portkey"]}})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                namespace_selector,
+                json!({"namespaceSelector": {"any": true}})
+            ),
+            ["spec.namespaceSelector"]
+        );
+    }
+}

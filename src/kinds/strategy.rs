@@ -763,3 +763,147 @@ fn query_mentions(query: &Value, fragment: &str) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    /// deploy/portkey's five strategy files.
+    fn shipped() -> BTreeMap<String, String> {
+        [
+            (
+                "azure-models.json",
+                include_str!("../../deploy/portkey/strategies/azure-models.json"),
+            ),
+            (
+                "claude-models.json",
+                include_str!("../../deploy/portkey/strategies/claude-models.json"),
+            ),
+            (
+                "openai-models.json",
+                include_str!("../../deploy/portkey/strategies/openai-models.json"),
+            ),
+            (
+                "all-models.json",
+                include_str!("../../deploy/portkey/strategies/all-models.json"),
+            ),
+            (
+                "cost-optimized.json",
+                include_str!("../../deploy/portkey/strategies/cost-optimized.json"),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(key: &str, config: Value) -> StrategyFiles {
+        let mut files = shipped();
+        files.insert(key.to_owned(), config.to_string());
+        StrategyFiles::parse(&files)
+    }
+
+    fn paths(
+        check: fn(&StrategyFiles, &Context) -> Vec<Violation>,
+        files: &StrategyFiles,
+    ) -> Vec<String> {
+        check(files, &ctx()).into_iter().map(|v| v.path).collect()
+    }
+
+    #[test]
+    fn the_shipped_files_break_nothing() {
+        let files = StrategyFiles::parse(&shipped());
+        for rule in RULES {
+            assert!(paths(rule.check, &files).is_empty(), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn schema_of_modes_targets_weights_cache_retry_and_conditions() {
+        let config = json!({
+            "strategy": {"mode": "roundrobin", "on_status_codes": [429, 700]},
+            "targets": [{"provider": "openai", "weight": -1, "retry": {"attempts": 9}}],
+            "cache": {"mode": "semantic", "max_age": 0}});
+        assert_eq!(
+            paths(schema, &with("extra.json", config)),
+            [
+                r#"data["extra.json"].strategy.mode"#,
+                r#"data["extra.json"].strategy.on_status_codes[1]"#,
+                r#"data["extra.json"].targets[0].weight"#,
+                r#"data["extra.json"].targets[0].retry.attempts"#,
+                r#"data["extra.json"].cache.max_age"#,
+            ]
+        );
+        let conditional = json!({"strategy": {"mode": "conditional", "conditions": [
+                {"query": {"metadata.tier": {"$like": "x"}}, "then": "missing"}], "default": "a"},
+            "targets": [{"name": "a", "provider": "openai"}]});
+        assert_eq!(
+            paths(schema, &with("extra.json", conditional)),
+            [
+                r#"data["extra.json"].strategy.conditions[0].query["metadata.tier"]["$like"]"#,
+                r#"data["extra.json"].strategy.conditions[0].then"#,
+            ]
+        );
+        let broken = {
+            let mut files = shipped();
+            files.insert("extra.json".to_owned(), "{\"api_key\": sk-live".to_owned());
+            StrategyFiles::parse(&files)
+        };
+        let found = schema(&broken, &ctx());
+        assert_eq!(found.len(), 1);
+        assert!(!found[0].to_string().contains("sk-live"), "{}", found[0]);
+    }
+
+    #[test]
+    fn credentials_are_environment_references() {
+        let config = json!({"strategy": {"mode": "single"}, "targets": [
+            {"provider": "openai", "api_key": "$OPENAI_API_KEY"},
+            {"provider": "azure-openai", "api_key": "${AZURE_KEY}", "override_params": {"client_secret": "s3cr3t"}},
+            {"provider": "anthropic", "api_key": "sk-ant-literal"}]});
+        let found = credentials(&with("extra.json", config), &ctx());
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                r#"data["extra.json"].targets[1].override_params.client_secret"#,
+                r#"data["extra.json"].targets[2].api_key"#,
+            ]
+        );
+        assert!(found
+            .iter()
+            .all(|v| !v.to_string().contains("sk-ant-literal")));
+    }
+
+    #[test]
+    fn required_policies_with_mode_targets_and_providers() {
+        let mut files = shipped();
+        files.remove("claude-models.json");
+        assert_eq!(
+            paths(required, &StrategyFiles::parse(&files)),
+            [r#"data["claude-models.json"]"#]
+        );
+        let openai = json!({"strategy": {"mode": "fallback"}, "targets": [
+            {"provider": "openai"}, {"provider": "openai"}, {"provider": "anthropic"}]});
+        assert_eq!(
+            paths(required, &with("openai-models.json", openai)),
+            [
+                r#"data["openai-models.json"].strategy.mode"#,
+                r#"data["openai-models.json"].targets[2].provider"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let config = json!({"strategy": {"mode": "single", "retries": 1}, "targets": [{"provider": "openai", "modle": "x"}]});
+        assert_eq!(
+            paths(unknown_key, &with("extra.json", config)),
+            [
+                r#"data["extra.json"].strategy.retries"#,
+                r#"data["extra.json"].targets[0].modle"#,
+            ]
+        );
+    }
+}
