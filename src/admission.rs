@@ -319,7 +319,7 @@ fn in_scope(req: &AdmissionRequest<RawObject>, kind: Kind, policy: &Policy) -> b
             req.name == policy.namespace || object_name(req) == Some(&policy.namespace)
         }
         // The hostname guard covers every namespace.
-        Kind::HttpRoute => true,
+        kind if kind.claims_hostnames() => true,
         _ => req.namespace.as_deref() == Some(policy.namespace.as_str()),
     }
 }

@@ -1,62 +1,90 @@
-//! Container image references, normalised the way the container runtime
-//! resolves them (`portkeyai/gateway:1.12.1` = `docker.io/portkeyai/gateway:1.12.1`).
+//! Container image references: parsed with `container_image_dist_ref` (a
+//! port of distribution/reference, the grammar the container runtimes use),
+//! then normalised the way Docker resolves a short name
+//! (`portkeyai/gateway:1.12.1` = `docker.io/portkeyai/gateway:1.12.1`).
 
-/// A parsed image reference.
+use container_image_dist_ref::ImgRef;
+
+/// A parsed, valid image reference.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ImageRef {
     /// Registry and path, normalised: `docker.io/portkeyai/gateway`.
     pub repository: String,
     pub tag: Option<String>,
+    /// `sha256:…`
     pub digest: Option<String>,
 }
 
+/// The text is not an image reference the runtime would pull.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a valid image reference")]
+pub struct InvalidImage;
+
+const DOCKER_HUB: &str = "docker.io";
+
 impl ImageRef {
-    pub fn parse(image: &str) -> Self {
-        let (rest, digest) = match image.split_once('@') {
-            Some((r, d)) => (r, Some(d.to_owned())),
-            None => (image, None),
-        };
-        // A tag is after the last ':' that follows the last '/' (a ':' before
-        // it belongs to a registry port).
-        let last_slash = rest.rfind('/').map_or(0, |i| i + 1);
-        let (name, tag) = match rest[last_slash..].rfind(':') {
-            Some(i) => (
-                &rest[..last_slash + i],
-                Some(rest[last_slash + i + 1..].to_owned()),
-            ),
-            None => (rest, None),
-        };
-        ImageRef {
-            repository: normalise_repository(name),
-            tag,
-            digest,
+    pub fn parse(image: &str) -> Result<ImageRef, InvalidImage> {
+        let parsed = ImgRef::new(image).map_err(|_| InvalidImage)?;
+        let digest = parsed.digest().map(|d| d.to_str().to_owned());
+        if digest.as_deref().is_some_and(|d| !registered_digest(d)) {
+            return Err(InvalidImage);
         }
+        Ok(ImageRef {
+            repository: normalise(parsed.name().to_str()),
+            tag: parsed.tag().map(str::to_owned),
+            digest,
+        })
+    }
+
+    /// Whether `image`, read leniently (case folded, as a careless or
+    /// hostile writer might spell it), names `repository`: what identifies
+    /// a container as running that image. Whether it is the *allowed*
+    /// reference is [`ImageRef::parse`]'s strict business.
+    pub fn names_repository(image: &str, repository: &str) -> bool {
+        ImageRef::parse(&image.to_ascii_lowercase()).is_ok_and(|r| r.repository == repository)
     }
 }
 
-/// `gateway` → `docker.io/library/gateway`, `portkeyai/gateway` →
-/// `docker.io/portkeyai/gateway`, `index.docker.io/...` → `docker.io/...`.
-pub fn normalise_repository(name: &str) -> String {
-    let name = name.to_ascii_lowercase();
-    let (first, rest) = match name.split_once('/') {
-        Some((first, rest)) => (first, Some(rest)),
-        None => (name.as_str(), None),
+/// A digest of a registered algorithm, as the OCI image spec and
+/// distribution/reference accept it: `sha256:` with 64 and `sha512:` with 128
+/// lower-case hex digits.
+fn registered_digest(digest: &str) -> bool {
+    let hex_of_length = |encoded: &str, len: usize| {
+        encoded.len() == len
+            && encoded
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     };
-    let first_is_registry = first.contains('.') || first.contains(':') || first == "localhost";
-    match rest {
-        None => format!("docker.io/library/{name}"),
-        Some(rest) if first_is_registry => {
-            let registry = match first {
-                "index.docker.io" | "registry-1.docker.io" => "docker.io",
-                other => other,
-            };
-            if registry == "docker.io" && !rest.contains('/') {
-                format!("docker.io/library/{rest}")
-            } else {
-                format!("{registry}/{rest}")
-            }
+    match digest.split_once(':') {
+        Some(("sha256", encoded)) => hex_of_length(encoded, 64),
+        Some(("sha512", encoded)) => hex_of_length(encoded, 128),
+        _ => false,
+    }
+}
+
+/// Docker's short names: a first component without `.` or `:` (and not
+/// `localhost`) is a Docker Hub path, and a one-component Docker Hub path is
+/// in `library/`. `index.docker.io` and `registry-1.docker.io` are Docker
+/// Hub.
+fn normalise(name: &str) -> String {
+    let (domain, path) = match name.split_once('/') {
+        Some((first, rest))
+            if first.contains(['.', ':'])
+                || first == "localhost"
+                || first.to_ascii_lowercase() != first =>
+        {
+            (first, rest)
         }
-        Some(_) => format!("docker.io/{name}"),
+        _ => (DOCKER_HUB, name),
+    };
+    let domain = match domain {
+        "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB,
+        other => other,
+    };
+    if domain == DOCKER_HUB && !path.contains('/') {
+        format!("{DOCKER_HUB}/library/{path}")
+    } else {
+        format!("{domain}/{path}")
     }
 }
 
@@ -72,27 +100,66 @@ mod tests {
             "docker.io/portkeyai/gateway:1.12.1",
             "index.docker.io/portkeyai/gateway:1.12.1",
         ] {
-            let r = ImageRef::parse(image);
+            let r = ImageRef::parse(image).unwrap();
             assert_eq!(r.repository, expected, "{image}");
             assert_eq!(r.tag.as_deref(), Some("1.12.1"));
         }
+        assert_eq!(
+            ImageRef::parse("nginx").unwrap().repository,
+            "docker.io/library/nginx"
+        );
+        assert_eq!(
+            ImageRef::parse("docker.io/nginx:1").unwrap().repository,
+            "docker.io/library/nginx"
+        );
+    }
+
+    #[test]
+    fn look_alikes_are_other_repositories() {
+        for image in [
+            "docker.io/library/portkeyai/gateway:1.12.1",
+            "ghcr.io/portkey-ai/gateway:1.12.1",
+            "localhost:5000/portkeyai/gateway:1.12.1",
+            "portkeyai/gateway-evil:1.12.1",
+        ] {
+            let r = ImageRef::parse(image).unwrap();
+            assert_ne!(r.repository, "docker.io/portkeyai/gateway", "{image}");
+        }
+        assert_eq!(
+            ImageRef::parse("localhost:5000/portkeyai/gateway:latest")
+                .unwrap()
+                .repository,
+            "localhost:5000/portkeyai/gateway"
+        );
+    }
+
+    #[test]
+    fn malformed_references_are_refused() {
+        for image in [
+            "PortkeyAI/Gateway:1.12.1",
+            "portkeyai/gateway:1.12.1@sha256:abc",
+            "portkeyai/gateway:",
+            "",
+            " portkeyai/gateway:1.12.1",
+            "portkeyai//gateway",
+        ] {
+            assert_eq!(ImageRef::parse(image), Err(InvalidImage), "{image:?}");
+        }
+        // Read leniently, the upper-case spelling still names the gateway.
+        assert!(ImageRef::names_repository(
+            "PortkeyAI/Gateway:1.12.1",
+            "docker.io/portkeyai/gateway"
+        ));
     }
 
     #[test]
     fn tag_digest_and_registry_port() {
-        let r = ImageRef::parse("portkeyai/gateway:1.12.1@sha256:abc");
+        let digest = "sha256:4b3e5f0e1c9a7d2b8f6a0c3e5d7b9f1a2c4e6d8b0a1c3e5f7d9b1a3c5e7f9d1b";
+        let r = ImageRef::parse(&format!("portkeyai/gateway:1.12.1@{digest}")).unwrap();
         assert_eq!(r.tag.as_deref(), Some("1.12.1"));
-        assert_eq!(r.digest.as_deref(), Some("sha256:abc"));
-        let r = ImageRef::parse("registry.local:5000/portkeyai/gateway");
+        assert_eq!(r.digest.as_deref(), Some(digest));
+        let r = ImageRef::parse("registry.local:5000/portkeyai/gateway").unwrap();
         assert_eq!(r.repository, "registry.local:5000/portkeyai/gateway");
         assert_eq!(r.tag, None);
-        assert_eq!(
-            ImageRef::parse("nginx").repository,
-            "docker.io/library/nginx"
-        );
-        assert_eq!(
-            ImageRef::parse("docker.io/nginx:1").repository,
-            "docker.io/library/nginx"
-        );
     }
 }

@@ -19,7 +19,12 @@ pub enum Kind {
     Secret,
     NetworkPolicy,
     HttpRoute,
+    GrpcRoute,
+    TlsRoute,
+    Ingress,
     ExternalSecret,
+    SecretStore,
+    PushSecret,
     ServiceMonitor,
 }
 
@@ -28,6 +33,9 @@ pub enum Kind {
 pub struct HandledKind {
     pub kind: Kind,
     pub group: &'static str,
+    /// The versions the webhook rules name: `*` where the served versions
+    /// of a custom resource vary between releases (PushSecret is served as
+    /// v1alpha1, TLSRoute as v1alpha2), so no version is a way around.
     pub versions: &'static [&'static str],
     pub name: &'static str,
     pub resource: &'static str,
@@ -54,6 +62,7 @@ const fn handled(
 }
 
 const V1: &[&str] = &["v1"];
+const ANY_VERSION: &[&str] = &["*"];
 
 const NAMESPACE: HandledKind = handled(Kind::Namespace, "", V1, "Namespace", "namespaces", true);
 const POD: HandledKind = handled(Kind::Pod, "", V1, "Pod", "pods", true);
@@ -98,28 +107,71 @@ const NETWORK_POLICY: HandledKind = handled(
 );
 const HTTP_ROUTE: HandledKind = handled(
     Kind::HttpRoute,
-    "gateway.networking.k8s.io",
-    &["v1", "v1beta1"],
+    GATEWAY_API,
+    ANY_VERSION,
     "HTTPRoute",
     "httproutes",
     false,
 );
+const GRPC_ROUTE: HandledKind = handled(
+    Kind::GrpcRoute,
+    GATEWAY_API,
+    ANY_VERSION,
+    "GRPCRoute",
+    "grpcroutes",
+    false,
+);
+const TLS_ROUTE: HandledKind = handled(
+    Kind::TlsRoute,
+    GATEWAY_API,
+    ANY_VERSION,
+    "TLSRoute",
+    "tlsroutes",
+    false,
+);
+const INGRESS: HandledKind = handled(
+    Kind::Ingress,
+    "networking.k8s.io",
+    V1,
+    "Ingress",
+    "ingresses",
+    false,
+);
 const EXTERNAL_SECRET: HandledKind = handled(
     Kind::ExternalSecret,
-    "external-secrets.io",
-    &["v1", "v1beta1"],
+    EXTERNAL_SECRETS,
+    ANY_VERSION,
     "ExternalSecret",
     "externalsecrets",
+    false,
+);
+const SECRET_STORE: HandledKind = handled(
+    Kind::SecretStore,
+    EXTERNAL_SECRETS,
+    ANY_VERSION,
+    "SecretStore",
+    "secretstores",
+    false,
+);
+const PUSH_SECRET: HandledKind = handled(
+    Kind::PushSecret,
+    EXTERNAL_SECRETS,
+    ANY_VERSION,
+    "PushSecret",
+    "pushsecrets",
     false,
 );
 const SERVICE_MONITOR: HandledKind = handled(
     Kind::ServiceMonitor,
     "monitoring.coreos.com",
-    V1,
+    ANY_VERSION,
     "ServiceMonitor",
     "servicemonitors",
     false,
 );
+
+const GATEWAY_API: &str = "gateway.networking.k8s.io";
+const EXTERNAL_SECRETS: &str = "external-secrets.io";
 
 /// The kinds the binary handles, in the order the webhook configurations
 /// list them.
@@ -136,8 +188,13 @@ pub const HANDLED_KINDS: &[HandledKind] = &[
     JOB,
     CRON_JOB,
     NETWORK_POLICY,
+    INGRESS,
     HTTP_ROUTE,
+    GRPC_ROUTE,
+    TLS_ROUTE,
     EXTERNAL_SECRET,
+    SECRET_STORE,
+    PUSH_SECRET,
     SERVICE_MONITOR,
 ];
 
@@ -165,7 +222,12 @@ impl Kind {
             Kind::Secret => &SECRET,
             Kind::NetworkPolicy => &NETWORK_POLICY,
             Kind::HttpRoute => &HTTP_ROUTE,
+            Kind::GrpcRoute => &GRPC_ROUTE,
+            Kind::TlsRoute => &TLS_ROUTE,
+            Kind::Ingress => &INGRESS,
             Kind::ExternalSecret => &EXTERNAL_SECRET,
+            Kind::SecretStore => &SECRET_STORE,
+            Kind::PushSecret => &PUSH_SECRET,
             Kind::ServiceMonitor => &SERVICE_MONITOR,
         }
     }
@@ -181,6 +243,15 @@ impl Kind {
                 | Kind::DaemonSet
                 | Kind::Job
                 | Kind::CronJob
+        )
+    }
+
+    /// The kinds that can claim a hostname on the shared listener: judged in
+    /// every namespace (the hostname guard).
+    pub fn claims_hostnames(self) -> bool {
+        matches!(
+            self,
+            Kind::HttpRoute | Kind::GrpcRoute | Kind::TlsRoute | Kind::Ingress
         )
     }
 

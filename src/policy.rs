@@ -129,7 +129,8 @@ pub struct Gateway {
 impl Gateway {
     /// The normalised repository (`docker.io/portkeyai/gateway`).
     pub fn repository(&self) -> String {
-        ImageRef::parse(&self.image).repository
+        // Policy::check made sure the image is a valid reference.
+        ImageRef::parse(&self.image).map_or_else(|_| self.image.clone(), |r| r.repository)
     }
 
     /// The image reference mutation and messages use.
@@ -318,9 +319,11 @@ pub struct HeaderRule {
     /// The value is one of these (case-insensitive).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub one_of: Vec<String>,
-    /// The value contains each of these (case-insensitive).
+    /// Each of these is one of the value's `;`-separated directives, exactly
+    /// (whitespace collapsed, ASCII case ignored), and no directive appears
+    /// twice.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub contains: Vec<String>,
+    pub directives: Vec<String>,
     /// The value's `max-age` directive is at least this.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_max_age: Option<u64>,
@@ -488,11 +491,12 @@ impl Policy {
                 ));
             }
         }
-        let image = ImageRef::parse(&self.gateway.image);
-        if image.tag.is_some() || image.digest.is_some() || self.gateway.image.is_empty() {
+        let plain_repository = ImageRef::parse(&self.gateway.image)
+            .is_ok_and(|image| image.tag.is_none() && image.digest.is_none());
+        if !plain_repository {
             return Err(field_error(
                 "gateway.image",
-                "is a repository without tag (the tag is gateway.version)",
+                "is an image repository without tag or digest (the tag is gateway.version)",
             ));
         }
         let ports = [

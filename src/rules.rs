@@ -60,6 +60,8 @@ macro_rules! rule_catalog {
 rule_catalog! {
     NamespacePodSecurity => "namespace.pod-security", Deny,
         "The namespace's pod-security.kubernetes.io enforce, audit and warn labels keep the policy's level (`namespaceLabels`).";
+    NamespaceNameLabel => "namespace.name-label", Deny,
+        "The namespace's `kubernetes.io/metadata.name` label is its own name: a relabel would take it out of every webhook's scope.";
 
     PssHostNamespaces => "pss.host-namespaces", Deny,
         "hostNetwork, hostPID and hostIPC are not enabled.";
@@ -100,6 +102,10 @@ rule_catalog! {
         "Every container sets readOnlyRootFilesystem: true.";
     PodWritableMount => "pod.writable-mount", Deny,
         "Only the scratch volumes' paths (`pods.scratchVolumes`) are mounted writable; every other mount is readOnly.";
+    PodFsGroup => "pod.fs-group", Deny,
+        "fsGroup, when set, is the policy's (`pods.fsGroup`), never root's group.";
+    PodSupplementalGroups => "pod.supplemental-groups", Deny,
+        "No supplemental group is 0 (root's group).";
     PodCredentialEnv => "pod.credential-env", Deny,
         "Credential-like env vars (`pods.credentialEnvNames`) come from a secretKeyRef, not a literal value.";
     PodServiceAccountToken => "pod.service-account-token", Warn,
@@ -123,9 +129,13 @@ rule_catalog! {
         "The strategies ConfigMap (or its kustomize-hashed name) is mounted read-only at the strategy path (`gateway.strategyMount`).";
     GatewayMetricsAnnotations => "gateway.metrics-annotations", Deny,
         "The pod template carries the Prometheus annotations (`gateway.podAnnotations`).";
+    GatewayConfigOverride => "gateway.config-override", Deny,
+        "The gateway container's env does not override the production settings of its ConfigMap (`gatewayConfig.values`).";
 
     ConfigMapGatewayConfig => "configmap.gateway-config", Deny,
         "The gateway's ConfigMap (`gatewayConfig.name`) sets each of its settings to an allowed value (`gatewayConfig.values`).";
+    ConfigMapCredentials => "configmap.credentials", Deny,
+        "The gateway's ConfigMap, which the gateway takes envFrom, holds no credential-like keys (`pods.credentialEnvNames`).";
     StrategySchema => "strategy.schema", Deny,
         "Every *.json key of the strategies ConfigMap (`strategies.configMap`) is a valid Portkey config (strategy, targets, weights, conditions, cache, retry).";
     StrategyCredentials => "strategy.credentials", Deny,
@@ -152,8 +162,10 @@ rule_catalog! {
         "Every rule sets the strict security response headers with a ResponseHeaderModifier (`httpRoute.securityHeaders`).";
     HttpRouteServerHeaders => "httproute.server-headers", Warn,
         "Every rule removes the headers that reveal the server (`httpRoute.removeHeaders`).";
-    HttpRouteHostnameHijack => "httproute.hostname-hijack", Deny,
-        "No HTTPRoute outside the gateway's namespace claims its hostname, exactly or by wildcard.";
+    RouteHostnameHijack => "route.hostname-hijack", Deny,
+        "No route outside the gateway's namespace (HTTPRoute, GRPCRoute, TLSRoute, Ingress) claims its hostname, exactly or by wildcard.";
+    RouteHttpOnly => "route.http-only", Deny,
+        "In the gateway's namespace traffic enters only through HTTPRoutes: no GRPCRoute, TLSRoute or Ingress.";
 
     NetworkPolicyIngressPeers => "networkpolicy.ingress-peers", Deny,
         "Ingress comes only from the allowed namespaces (`networkPolicy.ingressNamespaces`), selected by their name label (`networkPolicy.namespaceLabel`).";
@@ -174,6 +186,12 @@ rule_catalog! {
         "ExternalSecrets read only from the policy's store (`externalSecrets.storeKind`, `externalSecrets.storeName`).";
     ExternalSecretCreationPolicy => "externalsecret.creation-policy", Deny,
         "ExternalSecrets own their target Secret (`externalSecrets.creationPolicy`).";
+    ExternalSecretTemplateLiteral => "externalsecret.template-literal", Deny,
+        "An ExternalSecret's template fills credential-like keys (`pods.credentialEnvNames`) from the store, never with a literal.";
+    SecretStoreForbidden => "secretstore.forbidden", Deny,
+        "No namespaced SecretStore: keys come only from the ClusterSecretStore (`externalSecrets.storeName`).";
+    PushSecretForbidden => "pushsecret.forbidden", Deny,
+        "No PushSecret: nothing in the namespace sends secrets out to a provider.";
 
     ServiceMonitorSelector => "servicemonitor.selector", Deny,
         "The ServiceMonitor selects the gateway Service (`serviceMonitor.selector`).";

@@ -132,7 +132,8 @@ fn the_namespace_object_itself_is_in_scope() {
         Stage::Mutate,
     )
     .unwrap();
-    assert_eq!(d.patch.len(), 3, "{:?}", d.patch);
+    // enforce, enforce-version, audit, warn, and the name label.
+    assert_eq!(d.patch.len(), 5, "{:?}", d.patch);
     let validated = admit(
         &create_request(&ns, &policy).unwrap(),
         &policy,

@@ -10,7 +10,10 @@ use crate::violation::{shown, FieldPath, Violation};
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::Value;
 
-pub const RULES: &[Rule<ConfigMap>] = &[Rule::new(RuleId::ConfigMapGatewayConfig, gateway_config)];
+pub const RULES: &[Rule<ConfigMap>] = &[
+    Rule::new(RuleId::ConfigMapGatewayConfig, gateway_config),
+    Rule::new(RuleId::ConfigMapCredentials, credentials),
+];
 
 pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedObject> {
     let config_map: ConfigMap = read_at(doc, &[], "ConfigMap")?;
@@ -18,10 +21,53 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
     // Any suffix is judged, kustomize's hash included: no name is a way
     // around the strategy rules.
     if name_pattern::is_variant_of(&ctx.policy.strategies.config_map, name) {
-        let files = StrategyFiles::parse(&config_map.data.unwrap_or_default());
+        let files = StrategyFiles::parse(&config_map);
         return Ok(check_all(strategy::RULES, &files, ctx));
     }
     Ok(check_all(RULES, &config_map, ctx))
+}
+
+/// Whether this is the gateway's ConfigMap (under its name or a generated
+/// variant of it).
+fn is_gateway_config(config_map: &ConfigMap, ctx: &Context) -> bool {
+    let name = config_map.metadata.name.as_deref().unwrap_or_default();
+    name_pattern::is_variant_of(&ctx.policy.gateway_config.name, name)
+}
+
+/// `configmap.credentials`: the gateway takes its ConfigMap envFrom, so a
+/// credential-like key there is a credential in the gateway's environment,
+/// out of Git's reach only if it is not there at all. The message names the
+/// key, never the value.
+pub fn credentials(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
+    if !is_gateway_config(config_map, ctx) {
+        return Vec::new();
+    }
+    let names = &ctx.policy.pods.credential_env_names;
+    let text = config_map
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| ("data", k, v.as_bytes()));
+    let binary = config_map
+        .binary_data
+        .iter()
+        .flatten()
+        .map(|(k, v)| ("binaryData", k, v.0.as_slice()));
+    text.chain(binary)
+        .filter(|(_, key, value)| name_pattern::matches_any(names, key) && !value.is_empty())
+        .map(|(field, key, value)| {
+            Violation::new(
+                RuleId::ConfigMapCredentials,
+                FieldPath::root(field).key(key),
+                format!(
+                    "{key} looks like a credential: it belongs in a Secret from an ExternalSecret"
+                ),
+                "no such key",
+                "a literal value",
+            )
+            .with_witness(&String::from_utf8_lossy(value))
+        })
+        .collect()
 }
 
 /// `configmap.gateway-config`: the gateway's production settings.
@@ -69,6 +115,19 @@ mod tests {
         bad["data"].as_object_mut().unwrap().remove("PORT");
         let paths: Vec<String> = violations(bad).into_iter().map(|v| v.path).collect();
         assert_eq!(paths, ["data.LOG_LEVEL", "data.PORT"]);
+    }
+
+    #[test]
+    fn no_credentials_in_the_gateway_config() {
+        let doc = json!({"metadata": {"name": "portkey-gateway-config"}, "data": {
+            "NODE_ENV": "production", "PORT": "8787", "HEALTH_CHECK_PATH": "/v1/health", "LOG_LEVEL": "info",
+            "OPENAI_API_KEY": "sk-live-literal"}, "binaryData": {"CLIENT_SECRET": "c2VjcmV0"}});
+        let found = violations(doc);
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(paths, ["data.OPENAI_API_KEY", "binaryData.CLIENT_SECRET"]);
+        assert!(found
+            .iter()
+            .all(|v| !v.to_string().contains("sk-live-literal")));
     }
 
     #[test]

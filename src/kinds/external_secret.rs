@@ -1,16 +1,35 @@
-//! ExternalSecrets (README: Rules, `externalsecret.*`): keys come only from
-//! the Bitwarden ClusterSecretStore, into Secrets the ExternalSecret owns.
+//! External Secrets (README: Rules, `externalsecret.*`, `secretstore.*`,
+//! `pushsecret.*`): keys come only from the Bitwarden ClusterSecretStore,
+//! into Secrets the ExternalSecret owns; no namespaced store can stand in for
+//! it and nothing pushes the provider's secrets out.
 
 use super::rule::{Context, Rule};
+use crate::name_pattern;
 use crate::policy::ExternalSecrets;
 use crate::rules::RuleId;
 use crate::violation::{FieldPath, Violation};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
 
 pub const RULES: &[Rule<ExternalSecretSpec>] = &[
     Rule::new(RuleId::ExternalSecretStore, store),
     Rule::new(RuleId::ExternalSecretCreationPolicy, creation_policy),
+    Rule::new(RuleId::ExternalSecretTemplateLiteral, template_literal),
 ];
+
+/// A SecretStore in the namespace: its rules.
+pub const SECRET_STORE_RULES: &[Rule<ObjectMeta>] = &[Rule::new(
+    RuleId::SecretStoreForbidden,
+    secret_store_forbidden,
+)];
+
+/// A PushSecret in the namespace: its rules.
+pub const PUSH_SECRET_RULES: &[Rule<ObjectMeta>] = &[Rule::new(
+    RuleId::PushSecretForbidden,
+    push_secret_forbidden,
+)];
 
 /// External Secrets' default store kind.
 const DEFAULT_STORE_KIND: &str = "SecretStore";
@@ -37,6 +56,13 @@ struct StoreRef {
 #[serde(default, rename_all = "camelCase")]
 struct Target {
     creation_policy: Option<String>,
+    template: Option<Template>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Template {
+    data: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,6 +75,7 @@ struct DataSource {
 #[serde(default, rename_all = "camelCase")]
 struct SourceRef {
     store_ref: Option<StoreRef>,
+    generator_ref: Option<Value>,
 }
 
 /// `externalsecret.store`: the spec's store, and each entry's own store,
@@ -65,20 +92,23 @@ pub fn store(spec: &ExternalSecretSpec, ctx: &Context) -> Vec<Violation> {
             "unset".to_owned(),
         )),
     }
-    // Each entry may name a store of its own: that is a store too.
+    // Each entry may name a store of its own, or a generator: that is a
+    // source of keys too.
     for (field, sources) in [("data", &spec.data), ("dataFrom", &spec.data_from)] {
         for (i, source) in sources.iter().enumerate() {
-            let own = source
-                .source_ref
-                .as_ref()
-                .and_then(|s| s.store_ref.as_ref());
-            if let Some(store) = own {
-                let path = spec_path
-                    .field(field)
-                    .index(i)
-                    .field("sourceRef")
-                    .field("storeRef");
-                store_ref(store, p, &path, &mut out);
+            let Some(source_ref) = source.source_ref.as_ref() else {
+                continue;
+            };
+            let path = spec_path.field(field).index(i).field("sourceRef");
+            if let Some(store) = &source_ref.store_ref {
+                store_ref(store, p, &path.field("storeRef"), &mut out);
+            }
+            if source_ref.generator_ref.is_some() {
+                out.push(store_violation(
+                    p,
+                    path.field("generatorRef"),
+                    "a generator".to_owned(),
+                ));
             }
         }
     }
@@ -128,6 +158,61 @@ pub fn creation_policy(spec: &ExternalSecretSpec, ctx: &Context) -> Vec<Violatio
     )]
 }
 
+/// `externalsecret.template-literal`: a credential-like key of the target
+/// Secret's template is filled from the store (`{{ .key }}`), never with a
+/// literal that would put the credential in Git. The message names the
+/// key, never the value.
+pub fn template_literal(spec: &ExternalSecretSpec, ctx: &Context) -> Vec<Violation> {
+    let names = &ctx.policy.pods.credential_env_names;
+    let Some(template) = spec.target.as_ref().and_then(|t| t.template.as_ref()) else {
+        return Vec::new();
+    };
+    let path = FieldPath::root("spec")
+        .field("target")
+        .field("template")
+        .field("data");
+    template
+        .data
+        .iter()
+        .filter(|(key, value)| {
+            name_pattern::matches_any(names, key) && !value.is_empty() && !value.contains("{{")
+        })
+        .map(|(key, value)| {
+            Violation::new(
+                RuleId::ExternalSecretTemplateLiteral,
+                path.key(key),
+                format!("{key} looks like a credential and must come from the store"),
+                "a template reading the store, such as \"{{ .apiKey }}\"",
+                "a literal value",
+            )
+            .with_witness(value)
+        })
+        .collect()
+}
+
+/// `secretstore.forbidden`: no namespaced SecretStore.
+pub fn secret_store_forbidden(_: &ObjectMeta, ctx: &Context) -> Vec<Violation> {
+    let p = &ctx.policy.external_secrets;
+    vec![Violation::new(
+        RuleId::SecretStoreForbidden,
+        FieldPath::root("kind"),
+        "keys come only from the cluster's store; a namespaced store would let anyone here choose the provider",
+        format!("{} {}", p.store_kind, p.store_name),
+        "SecretStore",
+    )]
+}
+
+/// `pushsecret.forbidden`: no PushSecret.
+pub fn push_secret_forbidden(_: &ObjectMeta, _: &Context) -> Vec<Violation> {
+    vec![Violation::new(
+        RuleId::PushSecretForbidden,
+        FieldPath::root("kind"),
+        "a PushSecret sends Secrets of this namespace out to a provider",
+        "no PushSecret",
+        "PushSecret",
+    )]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,6 +239,41 @@ mod tests {
             ["spec.secretStoreRef", "spec.dataFrom[0].sourceRef.storeRef"]
         );
         assert_eq!(store(&spec(json!({})), &ctx())[0].actual, "unset");
+    }
+
+    #[test]
+    fn generators_are_no_source() {
+        let generated = spec(
+            json!({"secretStoreRef": {"kind": "ClusterSecretStore", "name": "bitwarden-backend"},
+            "dataFrom": [{"sourceRef": {"generatorRef": {"apiVersion": "generators.external-secrets.io/v1alpha1", "kind": "Password", "name": "p"}}}]}),
+        );
+        let paths: Vec<String> = store(&generated, &ctx())
+            .into_iter()
+            .map(|v| v.path)
+            .collect();
+        assert_eq!(paths, ["spec.dataFrom[0].sourceRef.generatorRef"]);
+    }
+
+    #[test]
+    fn template_literals_of_credential_keys() {
+        let value = spec(json!({"target": {"template": {"data": {
+            "OPENAI_API_KEY": "sk-live-literal", "ANTHROPIC_API_KEY": "{{ .anthropic }}", "REGION": "eu"}}}}));
+        let found = template_literal(&value, &ctx());
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].path, "spec.target.template.data.OPENAI_API_KEY");
+        assert!(!found[0].to_string().contains("sk-live-literal"));
+    }
+
+    #[test]
+    fn namespaced_stores_and_push_secrets_are_refused() {
+        assert_eq!(
+            secret_store_forbidden(&ObjectMeta::default(), &ctx()).len(),
+            1
+        );
+        assert_eq!(
+            push_secret_forbidden(&ObjectMeta::default(), &ctx()).len(),
+            1
+        );
     }
 
     #[test]

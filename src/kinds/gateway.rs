@@ -2,9 +2,10 @@
 //! probes, resources, strategy mount, labels and metrics annotations. One
 //! function per rule, one per injected group.
 
-use super::pod_template::{same_path, ContainerEntry, ContainerList, PodTemplate};
+use super::pod_template::{within, ContainerEntry, ContainerList, PodTemplate};
 use super::rule::{Context, Injection, Rule};
 use crate::image::ImageRef;
+use crate::name_pattern;
 use crate::patch::PatchBuilder;
 use crate::policy::{Gateway, Policy};
 use crate::quantity::Quantity;
@@ -24,6 +25,7 @@ pub const RULES: &[Rule<PodTemplate>] = &[
     Rule::new(RuleId::GatewayResources, resources),
     Rule::new(RuleId::GatewayStrategyMount, strategy_mount),
     Rule::new(RuleId::GatewayMetricsAnnotations, metrics_annotations),
+    Rule::new(RuleId::GatewayConfigOverride, config_override),
 ];
 
 /// What the mutating webhook adds to a gateway pod, group by group (each
@@ -52,23 +54,58 @@ pub const INJECTIONS: &[Injection<PodTemplate>] = &[
     },
 ];
 
-/// The containers running the gateway image.
-fn gateway_containers<'a>(
-    pod: &'a PodTemplate,
-    g: &'a Gateway,
-) -> impl Iterator<Item = &'a ContainerEntry> + 'a {
-    let repository = g.repository();
-    pod.containers.iter().filter(move |c| {
-        c.list == ContainerList::Regular
-            && c.container
-                .image
-                .as_deref()
-                .is_some_and(|i| ImageRef::parse(i).repository == repository)
-    })
+/// Whether the container runs with the pod: a regular container, or an
+/// init container that keeps running (`restartPolicy: Always`, a sidecar).
+fn serving(c: &ContainerEntry) -> bool {
+    match c.list {
+        ContainerList::Regular => true,
+        ContainerList::Init => c.container.restart_policy.as_deref() == Some("Always"),
+        ContainerList::Ephemeral => false,
+    }
+}
+
+fn runs_gateway_image(c: &ContainerEntry, g: &Gateway) -> bool {
+    let image = c.container.image.as_deref().unwrap_or_default();
+    ImageRef::names_repository(image, &g.repository())
+}
+
+/// Whether the pod carries the gateway's labels: what routes the gateway's
+/// traffic to it.
+fn labelled_as_gateway(pod: &PodTemplate, g: &Gateway) -> bool {
+    super::rule::has_labels(pod.meta.labels.as_ref(), &g.labels)
+}
+
+/// The containers judged as the gateway: every serving container running
+/// the gateway image (however its reference is spelled), and, in a pod
+/// labelled as the gateway, the serving containers that expose the gateway
+/// port, or else its first container: whatever would answer the gateway's
+/// traffic.
+fn gateway_containers<'a>(pod: &'a PodTemplate, g: &Gateway) -> Vec<&'a ContainerEntry> {
+    let labelled = labelled_as_gateway(pod, g);
+    let exposes_port = |c: &ContainerEntry| {
+        c.container.ports.iter().flatten().any(|p| {
+            p.container_port == g.port.container_port
+                || p.name.as_deref() == Some(g.port.name.as_str())
+        })
+    };
+    let found: Vec<&ContainerEntry> = pod
+        .containers
+        .iter()
+        .filter(|c| serving(c) && (runs_gateway_image(c, g) || (labelled && exposes_port(c))))
+        .collect();
+    if found.is_empty() && labelled {
+        return pod
+            .containers
+            .iter()
+            .find(|c| c.list == ContainerList::Regular)
+            .into_iter()
+            .collect();
+    }
+    found
 }
 
 fn is_gateway_pod(pod: &PodTemplate, g: &Gateway) -> bool {
-    gateway_containers(pod, g).next().is_some()
+    !gateway_containers(pod, g).is_empty()
 }
 
 #[derive(Clone, Copy)]
@@ -124,13 +161,24 @@ impl ProbeKind {
 
 // === impl rules ===
 
-/// `gateway.image`: every gateway container runs the pinned release.
+/// `gateway.image`: every gateway container, and every container anywhere
+/// that runs the gateway image, runs exactly the pinned release (a digest
+/// may be added).
 pub fn image(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let g = &ctx.policy.gateway;
-    gateway_containers(pod, g)
+    let gateways = gateway_containers(pod, g);
+    let judged = pod
+        .containers
+        .iter()
+        .filter(|c| runs_gateway_image(c, g) || gateways.iter().any(|gc| std::ptr::eq(*gc, *c)));
+    let repository = g.repository();
+    judged
         .filter_map(|c| {
             let image = c.container.image.as_deref().unwrap_or_default();
-            (ImageRef::parse(image).tag.as_deref() != Some(g.version.as_str())).then(|| {
+            let pinned = ImageRef::parse(image).is_ok_and(|r| {
+                r.repository == repository && r.tag.as_deref() == Some(g.version.as_str())
+            });
+            (!pinned).then(|| {
                 Violation::new(
                     RuleId::GatewayImage,
                     c.path.field("image"),
@@ -168,29 +216,23 @@ pub fn labels(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     out
 }
 
-/// `gateway.version-label`: the version label equals the image tag.
+/// `gateway.version-label`: the version label names the pinned release,
+/// which is the image's tag (a wrong tag is the image rule's to report: the
+/// label never asks for a version that is itself denied).
 pub fn version_label(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let g = &ctx.policy.gateway;
-    let tags: Vec<Option<String>> = gateway_containers(pod, g)
-        .map(|c| ImageRef::parse(c.container.image.as_deref().unwrap_or_default()).tag)
-        .collect();
-    if tags.is_empty() {
+    if !is_gateway_pod(pod, g) {
         return Vec::new();
     }
-    let version = tags
-        .into_iter()
-        .flatten()
-        .last()
-        .unwrap_or_else(|| g.version.clone());
     let mut out = Vec::new();
     for (meta, path) in pod.metas() {
         let actual = meta.labels.as_ref().and_then(|l| l.get(&g.version_label));
-        if actual != Some(&version) {
+        if actual != Some(&g.version) {
             out.push(Violation::new(
                 RuleId::GatewayVersionLabel,
                 path.field("labels").key(&g.version_label),
-                "the version label must match the image tag",
-                version.as_str(),
+                "the version label names the pinned release",
+                g.version.as_str(),
                 shown(actual),
             ));
         }
@@ -240,6 +282,7 @@ pub fn port(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
 pub fn config_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let g = &ctx.policy.gateway;
     gateway_containers(pod, g)
+        .into_iter()
         .filter(|c| !has_env_from(&c.container, &g.env_from_config_map))
         .map(|c| {
             Violation::new(
@@ -403,15 +446,14 @@ pub fn resources(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
 }
 
 /// `gateway.strategy-mount`: the strategies ConfigMap (or its
-/// kustomize-hashed name) mounted read-only at the strategy path.
+/// kustomize-hashed name) is mounted read-only at the strategy path, and
+/// nothing else is mounted at or below it (a `subPath` mount over one file
+/// would shadow a validated strategy).
 pub fn strategy_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let s = &ctx.policy.gateway.strategy_mount;
     let mut out = Vec::new();
     for c in gateway_containers(pod, &ctx.policy.gateway) {
-        let Some((path, mount)) = c
-            .mounts()
-            .find(|(_, m)| same_path(&m.mount_path, &s.mount_path))
-        else {
+        if !c.has_mount_at(&s.mount_path) {
             out.push(Violation::new(
                 RuleId::GatewayStrategyMount,
                 c.path.field("volumeMounts"),
@@ -419,39 +461,76 @@ pub fn strategy_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                 format!("{} mounted at {}", s.config_map, s.mount_path),
                 "no such mount",
             ));
-            continue;
-        };
-        if mount.read_only != Some(true) {
-            out.push(Violation::new(
-                RuleId::GatewayStrategyMount,
-                path.field("readOnly"),
-                "the strategy mount is read-only",
-                "true",
-                shown(mount.read_only),
-            ));
         }
-        let source = pod
-            .spec
-            .volumes
-            .iter()
-            .flatten()
-            .find(|v| v.name == mount.name)
-            .and_then(|v| v.config_map.as_ref())
-            .map(|cm| cm.name.as_str());
-        if !source.is_some_and(|name| crate::name_pattern::is_generated_from(&s.config_map, name)) {
-            out.push(Violation::new(
-                RuleId::GatewayStrategyMount,
-                path.field("name"),
-                format!(
-                    "the volume mounted at {} is the strategy ConfigMap",
-                    s.mount_path
-                ),
-                format!("configMap {} (or its kustomize-hashed name)", s.config_map),
-                match source {
-                    Some(other) => format!("configMap {other}"),
-                    None => format!("volume {} (not that ConfigMap)", mount.name),
-                },
-            ));
+        for (path, mount) in c
+            .mounts()
+            .filter(|(_, m)| within(&m.mount_path, &s.mount_path))
+        {
+            if mount.read_only != Some(true) {
+                out.push(Violation::new(
+                    RuleId::GatewayStrategyMount,
+                    path.field("readOnly"),
+                    "the strategy mount is read-only",
+                    "true",
+                    shown(mount.read_only),
+                ));
+            }
+            let source = pod
+                .spec
+                .volumes
+                .iter()
+                .flatten()
+                .find(|v| v.name == mount.name)
+                .and_then(|v| v.config_map.as_ref())
+                .map(|cm| cm.name.as_str());
+            if !source.is_some_and(|name| name_pattern::is_generated_from(&s.config_map, name)) {
+                out.push(Violation::new(
+                    RuleId::GatewayStrategyMount,
+                    path.field("name"),
+                    format!(
+                        "only the strategy ConfigMap is mounted at or below {}",
+                        s.mount_path
+                    ),
+                    format!("configMap {} (or its kustomize-hashed name)", s.config_map),
+                    match source {
+                        Some(other) => format!("configMap {other}"),
+                        None => format!("volume {} (not that ConfigMap)", mount.name),
+                    },
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `gateway.config-override`: the container's own env does not override a
+/// production setting its ConfigMap sets, unless with an allowed value.
+pub fn config_override(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let settings = &ctx.policy.gateway_config.values;
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, &ctx.policy.gateway) {
+        for (i, env) in c.container.env.iter().flatten().enumerate() {
+            let Some(allowed) = settings.get(&env.name) else {
+                continue;
+            };
+            let literal_allowed =
+                env.value_from.is_none() && env.value.as_ref().is_some_and(|v| allowed.contains(v));
+            if !literal_allowed {
+                out.push(Violation::new(
+                    RuleId::GatewayConfigOverride,
+                    c.path.field("env").item(i, &env.name),
+                    format!(
+                        "{} is a production setting of the gateway's ConfigMap",
+                        env.name
+                    ),
+                    format!("unset, or {}", allowed.join(" | ")),
+                    match (&env.value, &env.value_from) {
+                        (_, Some(_)) => "another source".to_owned(),
+                        (Some(v), None) => format!("{v:?}"),
+                        (None, None) => "an empty value".to_owned(),
+                    },
+                ));
+            }
         }
     }
     out
@@ -808,6 +887,50 @@ mod tests {
     }
 
     #[test]
+    fn nothing_else_mounted_under_the_strategy_path() {
+        let shadowed = paths(strategy_mount, |d| {
+            let spec = &mut d["spec"]["template"]["spec"];
+            spec["volumes"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "mine", "configMap": {"name": "my-strategies"}}));
+            spec["containers"][0]["volumeMounts"].as_array_mut().unwrap().push(
+                json!({"name": "mine", "mountPath": "/app/configs/azure-models.json", "subPath": "azure-models.json", "readOnly": true}));
+        });
+        assert_eq!(shadowed, [format!("{C0}.volumeMounts[1].name")]);
+        let dotted = paths(strategy_mount, |d| {
+            let spec = &mut d["spec"]["template"]["spec"];
+            spec["volumes"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "scratch", "emptyDir": {}}));
+            spec["containers"][0]["volumeMounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"name": "scratch", "mountPath": "/tmp/../app/configs/x"}));
+        });
+        assert_eq!(
+            dotted,
+            [
+                format!("{C0}.volumeMounts[1].readOnly"),
+                format!("{C0}.volumeMounts[1].name")
+            ]
+        );
+    }
+
+    #[test]
+    fn env_does_not_override_the_production_settings() {
+        let found = paths(config_override, |d| {
+            gateway(d)["env"] = json!([
+                {"name": "NODE_ENV", "value": "development"},
+                {"name": "LOG_LEVEL", "value": "debug"},
+                {"name": "PORT", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                {"name": "OTHER", "value": "x"}]);
+        });
+        assert_eq!(found, [format!("{C0}.env[0]"), format!("{C0}.env[2]")]);
+    }
+
+    #[test]
     fn metrics_annotations_on_the_template() {
         assert_eq!(
             paths(metrics_annotations, |d| d["spec"]["template"]["metadata"]
@@ -821,9 +944,67 @@ mod tests {
     fn other_pods_are_not_gateways() {
         let mut doc = compliant();
         gateway(&mut doc)["image"] = json!("busybox:1.36");
+        doc["spec"]["template"]["metadata"]["labels"] = json!({"app": "helper"});
         for rule in RULES {
             assert!(paths_of(rule.check, &doc).is_empty(), "{}", rule.id);
         }
+    }
+
+    #[test]
+    fn a_pod_labelled_as_the_gateway_runs_the_pinned_image() {
+        for image in [
+            "ghcr.io/portkey-ai/gateway:1.12.1",
+            "localhost:5000/portkeyai/gateway:latest",
+            "portkeyai/gateway-evil:1.12.1",
+            "docker.io/library/portkeyai/gateway:1.12.1",
+            "PortkeyAI/Gateway:1.12.1",
+            "portkeyai/gateway:1.12.1@sha256:abc",
+        ] {
+            assert_eq!(
+                paths(image_rule(), |d| gateway(d)["image"] = json!(image)),
+                [format!("{C0}.image")],
+                "{image}"
+            );
+        }
+        // Without a port of its own, its first container is the gateway.
+        let unported = paths(image_rule(), |d| {
+            gateway(d)["image"] = json!("nginx:1");
+            gateway(d).as_object_mut().unwrap().remove("ports");
+        });
+        assert_eq!(unported, [format!("{C0}.image")]);
+        // A sidecar that serves nothing of the gateway's is not the gateway.
+        assert!(paths(image_rule(), |d| {
+            let sidecar = json!({"name": "log-shipper", "image": "fluent/fluent-bit:3.0"});
+            d["spec"]["template"]["spec"]["containers"]
+                .as_array_mut()
+                .unwrap()
+                .push(sidecar);
+        })
+        .is_empty());
+    }
+
+    #[test]
+    fn the_gateway_image_anywhere_is_judged() {
+        let sidecar_init = paths(image_rule(), |d| {
+            d["spec"]["template"]["spec"]["initContainers"] = json!([{"name": "early", "image": "portkeyai/gateway:latest", "restartPolicy": "Always"}]);
+        });
+        assert_eq!(sidecar_init, ["spec.template.spec.initContainers[0].image"]);
+        let helper_job = json!({"spec": {"template": {"metadata": {}, "spec": {
+            "initContainers": [{"name": "warm", "image": "portkeyai/gateway:1.11.0"}],
+            "containers": [{"name": "main", "image": "busybox:1.36"}]}}}});
+        assert_eq!(
+            paths_of(image_rule(), &helper_job),
+            ["spec.template.spec.initContainers[0].image"]
+        );
+        // A sidecar init container running the gateway is held to every rule.
+        let probes_of_sidecar = paths(probes, |d| {
+            d["spec"]["template"]["spec"]["initContainers"] = json!([{"name": "early", "image": "portkeyai/gateway:1.12.1", "restartPolicy": "Always"}]);
+        });
+        assert_eq!(probes_of_sidecar.len(), 3, "{probes_of_sidecar:?}");
+    }
+
+    fn image_rule() -> fn(&PodTemplate, &Context) -> Vec<Violation> {
+        image
     }
 
     #[test]

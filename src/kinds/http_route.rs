@@ -14,7 +14,6 @@ pub const RULES: &[Rule<HttpRoute>] = &[
     Rule::new(RuleId::HttpRouteBackendRefs, backend_refs),
     Rule::new(RuleId::HttpRouteSecurityHeaders, security_headers),
     Rule::new(RuleId::HttpRouteServerHeaders, server_headers),
-    Rule::new(RuleId::HttpRouteHostnameHijack, hostname_hijack),
 ];
 
 const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
@@ -70,12 +69,21 @@ struct Filter {
     type_: String,
     response_header_modifier: Option<HeaderModifier>,
     request_mirror: Option<RequestMirror>,
+    request_redirect: Option<RequestRedirect>,
+    extension_ref: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RequestRedirect {
+    hostname: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 struct HeaderModifier {
     set: Vec<Header>,
+    add: Vec<Header>,
     remove: Vec<String>,
 }
 
@@ -121,40 +129,6 @@ fn filters_of<'a>(rule: &'a RouteRule, rule_path: &FieldPath) -> Vec<(FieldPath,
         filters.push((rule_path.field("filters").index(k), filter));
     }
     filters
-}
-
-/// `httproute.hostname-hijack`: outside the gateway's namespace, no route
-/// claims its hostname, exactly or by wildcard.
-pub fn hostname_hijack(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
-    if own(ctx) {
-        return Vec::new();
-    }
-    let p = &ctx.policy.http_route;
-    let mut out = Vec::new();
-    for (i, hostname) in route.spec.hostnames.iter().enumerate() {
-        if let Some(protected) = p.hostnames.iter().find(|h| covers(hostname, h)) {
-            out.push(Violation::new(
-                RuleId::HttpRouteHostnameHijack,
-                FieldPath::root("spec").field("hostnames").index(i),
-                format!("{protected} belongs to the gateway; no other namespace may route it"),
-                format!("a hostname that does not cover {protected}"),
-                hostname.as_str(),
-            ));
-        }
-    }
-    out
-}
-
-/// Whether `hostname` (possibly a `*.` wildcard) covers `protected`.
-pub fn covers(hostname: &str, protected: &str) -> bool {
-    let hostname = hostname.to_ascii_lowercase();
-    let protected = protected.to_ascii_lowercase();
-    match hostname.strip_prefix("*.") {
-        Some(suffix) => protected
-            .strip_suffix(suffix)
-            .is_some_and(|rest| rest.len() > 1 && rest.ends_with('.')),
-        None => hostname == protected,
-    }
 }
 
 /// `httproute.parent-refs`: the route attaches only to the shared
@@ -239,6 +213,24 @@ pub fn backend_refs(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
     if !own(ctx) {
         return Vec::new();
     }
+    let hostnames = &ctx.policy.http_route.hostnames;
+    let stays = |redirect: &RequestRedirect| {
+        redirect
+            .hostname
+            .as_ref()
+            .is_none_or(|h| hostnames.iter().any(|own| own.eq_ignore_ascii_case(h)))
+    };
+    let violation = |path: FieldPath, message: &str, actual: &str| {
+        let backend = &ctx.policy.http_route.backend;
+        let expected = format!("Service {} port {}", backend.name, backend.port);
+        Violation::new(
+            RuleId::HttpRouteBackendRefs,
+            path,
+            message,
+            expected,
+            actual,
+        )
+    };
     let mut out = Vec::new();
     for (rule_path, rule) in rules_of(route) {
         for (j, backend) in rule.backend_refs.iter().enumerate() {
@@ -249,13 +241,40 @@ pub fn backend_refs(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
                 &mut out,
             );
         }
+        let redirects_home = rule
+            .filters
+            .iter()
+            .filter_map(|f| f.request_redirect.as_ref())
+            .any(&stays);
+        if rule.backend_refs.is_empty() && !redirects_home {
+            out.push(violation(
+                rule_path.field("backendRefs"),
+                "every rule forwards to the gateway Service",
+                "no backend",
+            ));
+        }
         for (path, filter) in filters_of(rule, &rule_path) {
-            if filter.type_ != REQUEST_MIRROR {
-                continue;
-            }
-            if let Some(mirror) = &filter.request_mirror {
+            if let Some(mirror) = filter
+                .request_mirror
+                .as_ref()
+                .filter(|_| filter.type_ == REQUEST_MIRROR)
+            {
                 let path = path.field("requestMirror").field("backendRef");
                 backend_ref(&mirror.backend_ref, ctx, &path, &mut out);
+            }
+            if let Some(redirect) = filter.request_redirect.as_ref().filter(|r| !stays(r)) {
+                out.push(violation(
+                    path.field("requestRedirect").field("hostname"),
+                    "the route redirects only to the gateway's own hostname",
+                    redirect.hostname.as_deref().unwrap_or_default(),
+                ));
+            }
+            if filter.extension_ref.is_some() || filter.type_ == "ExtensionRef" {
+                out.push(violation(
+                    path.field("extensionRef"),
+                    "an ExtensionRef filter runs implementation-specific code in front of the gateway",
+                    "an ExtensionRef filter",
+                ));
             }
         }
     }
@@ -306,30 +325,59 @@ pub fn security_headers(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
         return Vec::new();
     }
     let p = &ctx.policy.http_route;
+    let wanted_rule = |name: &str| {
+        p.security_headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+    };
     let mut out = Vec::new();
     for (rule_path, rule) in rules_of(route) {
+        // Every filter, the backends' included: none may weaken a header.
         for (path, filter) in filters_of(rule, &rule_path) {
-            let removed = filter
-                .response_header_modifier
-                .iter()
-                .flat_map(|m| m.remove.iter());
-            for (i, removed) in removed.enumerate() {
-                if p.security_headers
-                    .iter()
-                    .any(|h| h.name.eq_ignore_ascii_case(removed))
-                {
+            let Some(modifier) = filter.response_header_modifier.as_ref() else {
+                continue;
+            };
+            let path = path.field("responseHeaderModifier");
+            for header in &modifier.set {
+                let Some(wanted) = wanted_rule(&header.name) else {
+                    continue;
+                };
+                if let Some(problem) = header_problem(wanted, Some(&header.value)) {
                     out.push(Violation::new(
                         RuleId::HttpRouteSecurityHeaders,
-                        path.field("responseHeaderModifier")
-                            .field("remove")
-                            .index(i),
+                        path.field("set").key(&header.name),
+                        format!("responses must set {}", wanted.name),
+                        describe(wanted),
+                        problem,
+                    ));
+                }
+            }
+            for header in modifier
+                .add
+                .iter()
+                .filter(|h| wanted_rule(&h.name).is_some())
+            {
+                out.push(Violation::new(
+                    RuleId::HttpRouteSecurityHeaders,
+                    path.field("add").key(&header.name),
+                    "a second value of a security header weakens it",
+                    "set, never add",
+                    format!("{:?} added", header.value),
+                ));
+            }
+            for (i, removed) in modifier.remove.iter().enumerate() {
+                if wanted_rule(removed).is_some() {
+                    out.push(Violation::new(
+                        RuleId::HttpRouteSecurityHeaders,
+                        path.field("remove").index(i),
                         "a security header may not be removed",
                         "not removed",
-                        removed,
+                        removed.as_str(),
                     ));
                 }
             }
         }
+        // And every rule sets each of them.
         let modifiers = response_header_modifiers(rule);
         let filter_path = rule
             .filters
@@ -346,18 +394,17 @@ pub fn security_headers(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
                 },
             );
         for wanted in &p.security_headers {
-            let value = modifiers
+            let set = modifiers
                 .iter()
                 .flat_map(|m| m.set.iter())
-                .find(|h| h.name.eq_ignore_ascii_case(&wanted.name))
-                .map(|h| h.value.as_str());
-            if let Some(problem) = header_problem(wanted, value) {
+                .any(|h| h.name.eq_ignore_ascii_case(&wanted.name));
+            if !set {
                 out.push(Violation::new(
                     RuleId::HttpRouteSecurityHeaders,
                     filter_path.key(&wanted.name),
                     format!("responses must set {}", wanted.name),
                     describe(wanted),
-                    problem,
+                    "not set",
                 ));
             }
         }
@@ -410,24 +457,69 @@ fn header_problem(rule: &HeaderRule, value: Option<&str>) -> Option<String> {
         Some("") => return Some("an empty value".to_owned()),
         Some(v) => v,
     };
-    let lower = value.to_ascii_lowercase();
     let one_of_ok =
         rule.one_of.is_empty() || rule.one_of.iter().any(|v| v.eq_ignore_ascii_case(value));
-    let contains_ok = rule
-        .contains
-        .iter()
-        .all(|c| lower.contains(&c.to_ascii_lowercase()));
+    let parsed = Directives::parse(value);
+    let directives_ok = (rule.directives.is_empty() && rule.min_max_age.is_none())
+        || (parsed.unique() && rule.directives.iter().all(|d| parsed.has(d)));
     let max_age_ok = rule
         .min_max_age
-        .is_none_or(|min| max_age(&lower).is_some_and(|age| age >= min));
-    (!(one_of_ok && contains_ok && max_age_ok)).then(|| value.to_owned())
+        .is_none_or(|min| parsed.max_age().is_some_and(|age| age >= min));
+    (!(one_of_ok && directives_ok && max_age_ok)).then(|| value.to_owned())
 }
 
-fn max_age(value: &str) -> Option<u64> {
-    value.split(';').find_map(|directive| {
-        let (name, age) = directive.trim().split_once('=')?;
-        (name.trim() == "max-age").then(|| age.trim().trim_matches('"').parse().ok())?
-    })
+/// A header value as `;`-separated directives, each a name and its value,
+/// whitespace collapsed and compared without regard to ASCII case: how
+/// browsers read Strict-Transport-Security and Content-Security-Policy.
+struct Directives(Vec<(String, String)>);
+
+impl Directives {
+    fn parse(value: &str) -> Directives {
+        Directives(
+            value
+                .split(';')
+                .filter_map(|directive| {
+                    let words: Vec<String> = directive
+                        .split_whitespace()
+                        .map(str::to_ascii_lowercase)
+                        .collect();
+                    let (name, rest) = words.split_first()?;
+                    // HSTS writes `max-age=N`; CSP `name value value`.
+                    let (name, first) = match name.split_once('=') {
+                        Some((n, v)) => (n.to_owned(), Some(v.to_owned())),
+                        None => (name.clone(), None),
+                    };
+                    let values: Vec<String> =
+                        first.into_iter().chain(rest.iter().cloned()).collect();
+                    Some((name, values.join(" ")))
+                })
+                .collect(),
+        )
+    }
+
+    /// No directive twice: a browser ignores an HSTS header that repeats one,
+    /// and reads only the first of a CSP directive.
+    fn unique(&self) -> bool {
+        let mut names: Vec<&str> = self.0.iter().map(|(n, _)| n.as_str()).collect();
+        names.sort_unstable();
+        names.windows(2).all(|w| w[0] != w[1])
+    }
+
+    /// Whether `wanted` (`includeSubDomains`, `frame-ancestors 'none'`) is one
+    /// of the directives, exactly.
+    fn has(&self, wanted: &str) -> bool {
+        let Some(wanted) = Directives::parse(wanted).0.into_iter().next() else {
+            return true;
+        };
+        self.0.contains(&wanted)
+    }
+
+    fn max_age(&self) -> Option<u64> {
+        self.0
+            .iter()
+            .find(|(name, _)| name == "max-age")
+            .and_then(|(_, age)| age.trim_matches('"').parse().ok())
+    }
 }
 
 fn describe(rule: &HeaderRule) -> String {
@@ -438,8 +530,8 @@ fn describe(rule: &HeaderRule) -> String {
     if let Some(min) = rule.min_max_age {
         parts.push(format!("max-age >= {min}"));
     }
-    for c in &rule.contains {
-        parts.push(format!("containing {c}"));
+    for d in &rule.directives {
+        parts.push(format!("the directive {d}"));
     }
     if parts.is_empty() {
         "a non-empty value".to_owned()
@@ -452,28 +544,61 @@ fn describe(rule: &HeaderRule) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn wildcards_cover_subdomains_only() {
-        assert!(covers("portkey.pc-tips.se", "portkey.pc-tips.se"));
-        assert!(covers("PORTKEY.pc-tips.se", "portkey.pc-tips.se"));
-        assert!(covers("*.pc-tips.se", "portkey.pc-tips.se"));
-        assert!(covers("*.se", "portkey.pc-tips.se"));
-        assert!(!covers("*.portkey.pc-tips.se", "portkey.pc-tips.se"));
-        assert!(!covers("*.tips.se", "portkey.pc-tips.se"));
-        assert!(!covers("other.pc-tips.se", "portkey.pc-tips.se"));
+    fn hsts() -> HeaderRule {
+        HeaderRule {
+            name: "Strict-Transport-Security".to_owned(),
+            one_of: Vec::new(),
+            directives: vec!["includeSubDomains".to_owned()],
+            min_max_age: Some(31_536_000),
+        }
+    }
+
+    fn csp() -> HeaderRule {
+        HeaderRule {
+            name: "Content-Security-Policy".to_owned(),
+            one_of: Vec::new(),
+            directives: vec!["frame-ancestors 'none'".to_owned()],
+            min_max_age: None,
+        }
     }
 
     #[test]
-    fn hsts_max_age_is_parsed() {
-        assert_eq!(
-            max_age("max-age=31536000; includesubdomains"),
-            Some(31536000)
-        );
-        assert_eq!(
-            max_age("includesubdomains; max-age=\"63072000\""),
-            Some(63072000)
-        );
-        assert_eq!(max_age("includesubdomains"), None);
+    fn hsts_is_read_as_directives() {
+        for ok in [
+            "max-age=31536000; includeSubDomains",
+            "includesubdomains;max-age=\"63072000\"; preload",
+            "  MAX-AGE=31536000 ;   IncludeSubDomains  ",
+        ] {
+            assert_eq!(header_problem(&hsts(), Some(ok)), None, "{ok}");
+        }
+        for bad in [
+            "max-age=31536000; includeSubDomainsX",
+            "max-age=31536000; x-includeSubDomains",
+            "max-age=600; includeSubDomains",
+            "max-age=31536000; max-age=0; includeSubDomains",
+            "includeSubDomains",
+            "max-age=31536000",
+        ] {
+            assert!(header_problem(&hsts(), Some(bad)).is_some(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn csp_frame_ancestors_exactly_none() {
+        for ok in [
+            "default-src 'self'; frame-ancestors 'none'",
+            "frame-ancestors   'NONE' ;script-src 'self'",
+        ] {
+            assert_eq!(header_problem(&csp(), Some(ok)), None, "{ok}");
+        }
+        for bad in [
+            "frame-ancestors 'none' https://evil.example",
+            "default-src 'none'; frame-ancestors *",
+            "script-src 'self' frame-ancestors 'none'",
+            "frame-ancestors 'self'; frame-ancestors 'none'",
+        ] {
+            assert!(header_problem(&csp(), Some(bad)).is_some(), "{bad}");
+        }
     }
 }
 
@@ -584,6 +709,51 @@ mod route_tests {
     }
 
     #[test]
+    fn no_filter_weakens_a_security_header() {
+        let backend_set = paths(security_headers, |d| {
+            d["spec"]["rules"][0]["backendRefs"][0]["filters"] = json!([{"type": "ResponseHeaderModifier",
+                "responseHeaderModifier": {"set": [{"name": "X-Frame-Options", "value": "SAMEORIGIN"}]}}]);
+        });
+        assert_eq!(backend_set, ["spec.rules[0].backendRefs[0].filters[0].responseHeaderModifier.set.X-Frame-Options"]);
+        let added = paths(security_headers, |d| {
+            d["spec"]["rules"][0]["filters"][0]["responseHeaderModifier"]["add"] =
+                json!([{"name": "Content-Security-Policy", "value": "frame-ancestors *"}]);
+        });
+        assert_eq!(
+            added,
+            ["spec.rules[0].filters[0].responseHeaderModifier.add.Content-Security-Policy"]
+        );
+    }
+
+    #[test]
+    fn every_rule_forwards_to_the_gateway() {
+        let no_backend = paths(backend_refs, |d| {
+            d["spec"]["rules"][0]["backendRefs"] = json!([])
+        });
+        assert_eq!(no_backend, ["spec.rules[0].backendRefs"]);
+        let away = paths(backend_refs, |d| {
+            d["spec"]["rules"][0]["backendRefs"] = json!([]);
+            d["spec"]["rules"][0]["filters"] = json!([{"type": "RequestRedirect", "requestRedirect": {"hostname": "evil.example", "statusCode": 302}}]);
+        });
+        assert_eq!(
+            away,
+            [
+                "spec.rules[0].backendRefs",
+                "spec.rules[0].filters[0].requestRedirect.hostname"
+            ]
+        );
+        let https_upgrade = paths(backend_refs, |d| {
+            d["spec"]["rules"][0]["backendRefs"] = json!([]);
+            d["spec"]["rules"][0]["filters"] = json!([{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]);
+        });
+        assert!(https_upgrade.is_empty(), "{https_upgrade:?}");
+        let extension = paths(backend_refs, |d| {
+            d["spec"]["rules"][0]["filters"] = json!([{"type": "ExtensionRef", "extensionRef": {"group": "example.com", "kind": "Script", "name": "x"}}]);
+        });
+        assert_eq!(extension, ["spec.rules[0].filters[0].extensionRef"]);
+    }
+
+    #[test]
     fn server_headers_removed() {
         assert_eq!(
             paths(server_headers, |d| d["spec"]["rules"][0]["filters"][0]
@@ -594,26 +764,11 @@ mod route_tests {
     }
 
     #[test]
-    fn elsewhere_only_the_hostname_guard_applies() {
+    fn elsewhere_these_rules_do_not_apply() {
         let shop = ctx_in("shop");
-        for rule in RULES
-            .iter()
-            .filter(|r| r.id != RuleId::HttpRouteHostnameHijack)
-        {
-            assert!(
-                paths_in(&shop, rule.check, |d| d["spec"]["parentRefs"] = json!([])).is_empty(),
-                "{}",
-                rule.id
-            );
+        for rule in RULES {
+            let found = paths_in(&shop, rule.check, |d| d["spec"]["parentRefs"] = json!([]));
+            assert!(found.is_empty(), "{}", rule.id);
         }
-        assert_eq!(
-            paths_in(&shop, hostname_hijack, |d| d["spec"]["hostnames"] =
-                json!(["shop.pc-tips.se", "*.pc-tips.se"])),
-            ["spec.hostnames[1]"]
-        );
-        assert!(
-            paths(hostname_hijack, |_| {}).is_empty(),
-            "the gateway's own route is not a hijack"
-        );
     }
 }

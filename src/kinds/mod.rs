@@ -12,6 +12,7 @@ pub mod network_policy;
 pub mod pod;
 pub mod pod_template;
 pub mod pss;
+pub mod route;
 pub mod rule;
 pub mod secret;
 pub mod service;
@@ -81,13 +82,28 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
             let spec: external_secret::ExternalSecretSpec = read_at(doc, &["spec"], name)?;
             check_all(external_secret::RULES, &spec, ctx)
         }
+        Kind::SecretStore => {
+            let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
+            check_all(external_secret::SECRET_STORE_RULES, &meta, ctx)
+        }
+        Kind::PushSecret => {
+            let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
+            check_all(external_secret::PUSH_SECRET_RULES, &meta, ctx)
+        }
         Kind::NetworkPolicy => {
             let spec: NetworkPolicySpec = read_at(doc, &["spec"], name)?;
             check_all(network_policy::RULES, &spec, ctx)
         }
         Kind::HttpRoute => {
             let route: http_route::HttpRoute = read_at(doc, &[], name)?;
-            check_all(http_route::RULES, &route, ctx)
+            let claims = route::ClaimedHostnames::read(kind, doc)?;
+            let mut violations = check_all(route::RULES, &claims, ctx);
+            violations.extend(check_all(http_route::RULES, &route, ctx));
+            violations
+        }
+        Kind::GrpcRoute | Kind::TlsRoute | Kind::Ingress => {
+            let claims = route::ClaimedHostnames::read(kind, doc)?;
+            check_all(route::RULES, &claims, ctx)
         }
         Kind::ServiceMonitor => {
             let spec: service_monitor::ServiceMonitorSpec = read_at(doc, &["spec"], name)?;
@@ -109,9 +125,12 @@ pub fn rule_tables() -> Vec<RuleId> {
         .chain(ids(strategy::RULES))
         .chain(ids(service::RULES))
         .chain(ids(http_route::RULES))
+        .chain(ids(route::RULES))
         .chain(ids(network_policy::RULES))
         .chain(ids(secret::RULES))
         .chain(ids(external_secret::RULES))
+        .chain(ids(external_secret::SECRET_STORE_RULES))
+        .chain(ids(external_secret::PUSH_SECRET_RULES))
         .chain(ids(service_monitor::RULES))
         .collect()
 }

@@ -9,11 +9,23 @@ use crate::violation::{shown, FieldPath, Violation};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::json;
 
-pub const RULES: &[Rule<ObjectMeta>] = &[Rule::new(RuleId::NamespacePodSecurity, pod_security)];
+pub const RULES: &[Rule<ObjectMeta>] = &[
+    Rule::new(RuleId::NamespacePodSecurity, pod_security),
+    Rule::new(RuleId::NamespaceNameLabel, name_label),
+];
 
-pub const INJECTIONS: &[Injection<ObjectMeta>] = &[Injection {
-    inject: inject_pod_security_labels,
-}];
+/// The label Kubernetes (1.21 and later) sets to a namespace's name, and
+/// that every namespaceSelector of the webhooks matches on.
+pub const NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
+pub const INJECTIONS: &[Injection<ObjectMeta>] = &[
+    Injection {
+        inject: inject_pod_security_labels,
+    },
+    Injection {
+        inject: inject_name_label,
+    },
+];
 
 /// `namespace.pod-security`: the enforce, audit and warn labels keep the
 /// policy's level.
@@ -35,6 +47,31 @@ pub fn pod_security(meta: &ObjectMeta, ctx: &Context) -> Vec<Violation> {
             })
         })
         .collect()
+}
+
+/// `namespace.name-label`: the name label is the namespace's name (before
+/// Kubernetes 1.21 it is an ordinary label: relabelling would take the
+/// namespace out of the webhooks' selectors).
+pub fn name_label(meta: &ObjectMeta, _: &Context) -> Vec<Violation> {
+    let name = meta.name.as_deref().unwrap_or_default();
+    let actual = meta.labels.as_ref().and_then(|l| l.get(NAME_LABEL));
+    if actual.map(String::as_str) == Some(name) {
+        return Vec::new();
+    }
+    vec![Violation::new(
+        RuleId::NamespaceNameLabel,
+        FieldPath::root("metadata").field("labels").key(NAME_LABEL),
+        "the name label is the namespace's own name",
+        name,
+        shown(actual),
+    )]
+}
+
+/// The name label, where absent (API servers before 1.21 do not set it).
+pub fn inject_name_label(meta: &ObjectMeta, _: &Policy, b: &mut PatchBuilder) -> Option<String> {
+    let name = meta.name.as_deref()?;
+    b.add_if_absent(&["metadata", "labels", NAME_LABEL], json!(name))
+        .then(|| format!("namespace label {NAME_LABEL}"))
 }
 
 /// The Pod Security Admission labels, where absent.
@@ -60,6 +97,7 @@ mod tests {
 
     fn meta(labels: &[(&str, &str)]) -> ObjectMeta {
         ObjectMeta {
+            name: Some("portkey".to_owned()),
             labels: Some(
                 labels
                     .iter()
@@ -73,19 +111,34 @@ mod tests {
     #[test]
     fn pod_security_labels_keep_their_level() {
         let restricted = [
+            ("pod-security.kubernetes.io/enforce-version", "latest"),
             ("pod-security.kubernetes.io/enforce", "restricted"),
             ("pod-security.kubernetes.io/audit", "restricted"),
             ("pod-security.kubernetes.io/warn", "restricted"),
         ];
         assert!(pod_security(&meta(&restricted), &ctx()).is_empty());
         let mut relaxed = restricted;
-        relaxed[1].1 = "privileged";
+        relaxed[2].1 = "privileged";
         let found = pod_security(&meta(&relaxed), &ctx());
         assert_eq!(found.len(), 1);
         assert_eq!(
             found[0].path,
             r#"metadata.labels["pod-security.kubernetes.io/audit"]"#
         );
+    }
+
+    #[test]
+    fn the_name_label_is_the_name() {
+        assert!(name_label(&meta(&[(NAME_LABEL, "portkey")]), &ctx()).is_empty());
+        let moved = name_label(&meta(&[(NAME_LABEL, "elsewhere")]), &ctx());
+        assert_eq!(
+            moved[0].path,
+            r#"metadata.labels["kubernetes.io/metadata.name"]"#
+        );
+        assert_eq!(name_label(&meta(&[]), &ctx())[0].actual, "unset");
+        let mut b = PatchBuilder::new(serde_json::json!({"metadata": {"name": "portkey"}}));
+        assert!(inject_name_label(&meta(&[]), ctx().policy, &mut b).is_some());
+        assert_eq!(b.doc()["metadata"]["labels"][NAME_LABEL], "portkey");
     }
 
     #[test]
@@ -96,7 +149,7 @@ mod tests {
         let added = inject_pod_security_labels(&ObjectMeta::default(), ctx().policy, &mut b);
         assert_eq!(
             added.as_deref(),
-            Some("namespace labels (pod-security.kubernetes.io/audit, pod-security.kubernetes.io/enforce)")
+            Some("namespace labels (pod-security.kubernetes.io/audit, pod-security.kubernetes.io/enforce, pod-security.kubernetes.io/enforce-version)")
         );
         assert_eq!(
             b.doc()["metadata"]["labels"]["pod-security.kubernetes.io/warn"],

@@ -17,6 +17,8 @@ use serde_json::{json, Value};
 pub const RULES: &[Rule<PodTemplate>] = &[
     Rule::new(RuleId::PodRunAsUser, run_as_user),
     Rule::new(RuleId::PodRunAsGroup, run_as_group),
+    Rule::new(RuleId::PodFsGroup, fs_group),
+    Rule::new(RuleId::PodSupplementalGroups, supplemental_groups),
     Rule::new(RuleId::PodReadOnlyRootFilesystem, read_only_root_filesystem),
     Rule::new(RuleId::PodWritableMount, writable_mount),
     Rule::new(RuleId::PodCredentialEnv, credential_env),
@@ -115,6 +117,51 @@ fn identity(
         ));
     }
     out
+}
+
+/// `pod.fs-group`: fsGroup, when set, is the policy's (it owns every
+/// volume the pod mounts).
+pub fn fs_group(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let wanted = ctx.policy.pods.fs_group;
+    let actual = pod.spec.security_context.as_ref().and_then(|s| s.fs_group);
+    match actual {
+        Some(group) if group != wanted => vec![Violation::new(
+            RuleId::PodFsGroup,
+            pod.spec_path().field("securityContext").field("fsGroup"),
+            format!("volumes are owned by group {wanted}"),
+            wanted.to_string(),
+            group.to_string(),
+        )],
+        _ => Vec::new(),
+    }
+}
+
+/// `pod.supplemental-groups`: no supplemental group is root's.
+pub fn supplemental_groups(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
+    let groups = pod
+        .spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.supplemental_groups.as_ref());
+    let path = pod
+        .spec_path()
+        .field("securityContext")
+        .field("supplementalGroups");
+    groups
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter(|(_, g)| **g == 0)
+        .map(|(i, _)| {
+            Violation::new(
+                RuleId::PodSupplementalGroups,
+                path.item(i, "0"),
+                "no process joins root's group",
+                "a non-zero GID",
+                "0",
+            )
+        })
+        .collect()
 }
 
 /// `pod.read-only-root-filesystem`: every running container.
@@ -397,6 +444,31 @@ mod tests {
         let ok = json!({"securityContext": {"runAsGroup": 1000}, "containers": [{"name": "a"}],
             "ephemeralContainers": [{"name": "debug", "securityContext": {"runAsGroup": 0}}]});
         assert!(paths(run_as_group, ok).is_empty());
+    }
+
+    #[test]
+    fn fs_group_and_supplemental_groups_are_not_root() {
+        let spec = json!({"securityContext": {"fsGroup": 0, "supplementalGroups": [1000, 0]}, "containers": []});
+        assert_eq!(
+            paths(fs_group, spec.clone()),
+            [format!("{SPEC}.securityContext.fsGroup")]
+        );
+        assert_eq!(
+            paths(supplemental_groups, spec),
+            [format!("{SPEC}.securityContext.supplementalGroups[1]")]
+        );
+        let ok = json!({"securityContext": {"fsGroup": 1000, "supplementalGroups": [2000]}, "containers": []});
+        assert!(
+            paths(fs_group, ok.clone()).is_empty() && paths(supplemental_groups, ok).is_empty()
+        );
+    }
+
+    #[test]
+    fn writable_mounts_are_resolved_before_they_are_judged() {
+        for escape in ["/tmp/../app", "/tmp//../app", "/tmp/../../etc"] {
+            let spec = json!({"containers": [{"name": "a", "volumeMounts": [{"name": "tmp", "mountPath": escape}]}]});
+            assert_eq!(paths(writable_mount, spec).len(), 1, "{escape}");
+        }
     }
 
     #[test]

@@ -298,17 +298,35 @@ impl PodTemplate {
     }
 }
 
-/// Mount paths compare without trailing slashes.
-pub fn same_path(a: &str, b: &str) -> bool {
-    a.trim_end_matches('/') == b.trim_end_matches('/')
+/// A mount path as the runtime resolves it: `.` and empty segments
+/// dropped, `..` taking the previous one away (never above the root).
+/// `/tmp/../app` is `/app`, `/tmp//x/` is `/tmp/x`.
+pub fn normalise_path(path: &str) -> String {
+    let mut segments: Vec<&str> = Vec::new();
+    for segment in path.split('/') {
+        match segment {
+            "" | "." => {}
+            ".." => {
+                segments.pop();
+            }
+            other => segments.push(other),
+        }
+    }
+    format!("/{}", segments.join("/"))
 }
 
-/// `path` is `dir` or below it.
+/// Mount paths compare as the runtime resolves them.
+pub fn same_path(a: &str, b: &str) -> bool {
+    normalise_path(a) == normalise_path(b)
+}
+
+/// `path` is `dir` or below it, both as the runtime resolves them.
 pub fn within(path: &str, dir: &str) -> bool {
-    let (path, dir) = (path.trim_end_matches('/'), dir.trim_end_matches('/'));
-    path == dir
+    let (path, dir) = (normalise_path(path), normalise_path(dir));
+    dir == "/"
+        || path == dir
         || path
-            .strip_prefix(dir)
+            .strip_prefix(&dir)
             .is_some_and(|rest| rest.starts_with('/'))
 }
 
@@ -384,8 +402,19 @@ pub mod tests {
     #[test]
     fn paths_within_directories() {
         assert!(same_path("/tmp/", "/tmp"));
+        assert!(same_path("/app//configs/.", "/app/configs"));
         assert!(within("/tmp/x", "/tmp"));
         assert!(within("/tmp", "/tmp/"));
         assert!(!within("/tmpx", "/tmp"));
+        for escape in [
+            "/tmp/../app",
+            "/tmp//../app",
+            "/tmp/../../etc",
+            "/tmp/x/../../etc",
+        ] {
+            assert!(!within(escape, "/tmp"), "{escape}");
+        }
+        assert!(within("/tmp/a/../b", "/tmp"));
+        assert_eq!(normalise_path("/../../"), "/");
     }
 }

@@ -127,11 +127,24 @@ pub fn read_at<T: DeserializeOwned + Default>(
 /// "sk-...", expected i32`): keep what kind of problem it is and what was
 /// expected, never the value.
 fn describe_without_value(message: &str) -> String {
-    let problem = message.split(':').next().unwrap_or("malformed").trim();
+    const PROBLEMS: &[&str] = &[
+        "invalid type",
+        "invalid value",
+        "invalid length",
+        "unknown variant",
+        "unknown field",
+        "duplicate field",
+    ];
+    if message.starts_with("missing field") {
+        return message.to_owned(); // names a field of the schema, no value
+    }
+    let Some(problem) = PROBLEMS.iter().find(|p| message.starts_with(*p)) else {
+        return "malformed".to_owned();
+    };
+    // What was expected comes from the schema, never from the input.
     match message.rsplit_once(", expected ") {
         Some((_, expected)) => format!("{problem}, expected {expected}"),
-        None if message.starts_with("missing field") => message.to_owned(),
-        None => problem.to_owned(),
+        None => (*problem).to_owned(),
     }
 }
 
@@ -176,6 +189,21 @@ pub mod tests {
         assert_eq!(err.field, "spec.containers[0].ports[0].containerPort");
         assert!(!err.to_string().contains("sk-live-secret"), "{err}");
         assert!(err.message.starts_with("invalid type, expected"), "{err}");
+        let variant =
+            json!({"spec": {"containers": [{"name": "c", "restartPolicy": 5}], "os": {"name": 7}}});
+        let err = read_at::<PodSpec>(&variant, &["spec"], "Pod").unwrap_err();
+        assert!(err.message.starts_with("invalid type"), "{err}");
+        for message in [
+            "unknown variant `sk-live-secret`, expected one of `a`, `b`",
+            "invalid value: string \"sk-live-secret\", expected a port",
+            "sk-live-secret",
+        ] {
+            let described = describe_without_value(message);
+            assert!(
+                !described.contains("sk-live-secret"),
+                "{message} -> {described}"
+            );
+        }
         let missing: PodSpec = read_at(&json!({}), &["spec"], "Pod").unwrap();
         assert!(missing.containers.is_empty());
     }

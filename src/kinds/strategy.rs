@@ -8,6 +8,7 @@ use crate::name_pattern;
 use crate::policy::{RequiredStrategy, Strategies};
 use crate::rules::RuleId;
 use crate::violation::{FieldPath, Violation};
+use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -76,10 +77,25 @@ pub struct StrategyFiles {
     pub keys: Vec<String>,
     /// `*.json` keys: the parsed config, or the JSON error.
     pub files: BTreeMap<String, Result<Value, serde_json::Error>>,
+    /// Keys of `binaryData`: files the gateway would read that no rule can.
+    pub binary_keys: Vec<String>,
 }
 
 impl StrategyFiles {
-    pub fn parse(data: &BTreeMap<String, String>) -> Self {
+    pub fn parse(config_map: &ConfigMap) -> Self {
+        let data = config_map.data.clone().unwrap_or_default();
+        StrategyFiles::from_data(
+            &data,
+            config_map
+                .binary_data
+                .iter()
+                .flatten()
+                .map(|(k, _)| k.clone())
+                .collect(),
+        )
+    }
+
+    fn from_data(data: &BTreeMap<String, String>, binary_keys: Vec<String>) -> Self {
         StrategyFiles {
             keys: data.keys().cloned().collect(),
             files: data
@@ -87,6 +103,7 @@ impl StrategyFiles {
                 .filter(|(k, _)| k.ends_with(".json"))
                 .map(|(k, text)| (k.clone(), serde_json::from_str(text)))
                 .collect(),
+            binary_keys,
         }
     }
 
@@ -101,9 +118,22 @@ impl StrategyFiles {
 
 // === impl strategy.schema ===
 
-/// `strategy.schema`: every file is a valid Portkey config.
+/// `strategy.schema`: every file is a valid Portkey config, and there are
+/// no binary files (the gateway reads them from the mount as well, and no
+/// rule could).
 pub fn schema(files: &StrategyFiles, _: &Context) -> Vec<Violation> {
-    let mut out = Vec::new();
+    let mut out: Vec<Violation> = files
+        .binary_keys
+        .iter()
+        .map(|key| {
+            schema_violation(
+                &FieldPath::root("binaryData").key(key),
+                "strategies are text (data), where they are validated",
+                "no binaryData",
+                "a binary file",
+            )
+        })
+        .collect();
     for (key, parsed) in &files.files {
         let path = FieldPath::root("data").key(key);
         match parsed {
@@ -802,7 +832,7 @@ mod tests {
     fn with(key: &str, config: Value) -> StrategyFiles {
         let mut files = shipped();
         files.insert(key.to_owned(), config.to_string());
-        StrategyFiles::parse(&files)
+        StrategyFiles::from_data(&files, Vec::new())
     }
 
     fn paths(
@@ -814,7 +844,7 @@ mod tests {
 
     #[test]
     fn the_shipped_files_break_nothing() {
-        let files = StrategyFiles::parse(&shipped());
+        let files = StrategyFiles::from_data(&shipped(), Vec::new());
         for rule in RULES {
             assert!(paths(rule.check, &files).is_empty(), "{}", rule.id);
         }
@@ -849,11 +879,20 @@ mod tests {
         let broken = {
             let mut files = shipped();
             files.insert("extra.json".to_owned(), "{\"api_key\": sk-live".to_owned());
-            StrategyFiles::parse(&files)
+            StrategyFiles::from_data(&files, Vec::new())
         };
         let found = schema(&broken, &ctx());
         assert_eq!(found.len(), 1);
         assert!(!found[0].to_string().contains("sk-live"), "{}", found[0]);
+    }
+
+    #[test]
+    fn binary_files_are_refused() {
+        let files = StrategyFiles::from_data(&shipped(), vec!["azure-models.json".to_owned()]);
+        assert_eq!(
+            paths(schema, &files),
+            [r#"binaryData["azure-models.json"]"#]
+        );
     }
 
     #[test]
@@ -881,7 +920,7 @@ mod tests {
         let mut files = shipped();
         files.remove("claude-models.json");
         assert_eq!(
-            paths(required, &StrategyFiles::parse(&files)),
+            paths(required, &StrategyFiles::from_data(&files, Vec::new())),
             [r#"data["claude-models.json"]"#]
         );
         let openai = json!({"strategy": {"mode": "fallback"}, "targets": [
