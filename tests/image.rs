@@ -58,7 +58,13 @@ mod toml_like {
             for line in text.lines() {
                 let line = line.trim();
                 if line.starts_with('[') {
-                    section = if line == "[package]" { "package" } else if line == "[workspace]" { "workspace" } else { "" };
+                    section = if line == "[package]" {
+                        "package"
+                    } else if line == "[workspace]" {
+                        "workspace"
+                    } else {
+                        ""
+                    };
                     continue;
                 }
                 let Some((key, value)) = line.split_once('=') else {
@@ -104,7 +110,9 @@ fn base_images_are_pinned_by_digest() {
             .split_once("@sha256:")
             .unwrap_or_else(|| panic!("{arg}={image}: not pinned by digest"));
         assert_eq!(digest.len(), 64, "{image}");
-        assert!(digest.chars().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(digest
+            .chars()
+            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
     }
     let froms: Vec<String> = instructions()
         .into_iter()
@@ -140,10 +148,19 @@ fn cargo_builds_exactly_as_ci_does() {
     );
     let builds: Vec<String> = instructions()
         .iter()
-        .flat_map(|i| i.split("&&").map(str::trim).map(str::to_owned).collect::<Vec<_>>())
+        .flat_map(|i| {
+            i.split("&&")
+                .map(str::trim)
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+        })
         .filter(|c| c.starts_with("cargo build"))
         .collect();
-    assert_eq!(builds.len(), 2, "the dependency layer and the real build: {builds:?}");
+    assert_eq!(
+        builds.len(),
+        2,
+        "the dependency layer and the real build: {builds:?}"
+    );
     for build in builds {
         assert_eq!(
             build, "cargo build --locked --release --target \"$RUST_TARGET\"",
@@ -203,6 +220,9 @@ fn the_runtime_is_non_root_and_the_context_holds_no_secrets() {
     assert!(instructions[runtime..].contains(&"USER 65532:65532".to_owned()));
     let ignore = std::fs::read_to_string(repo_path(".dockerignore")).unwrap();
     for entry in ["target", ".git", "certs/out", "*.key"] {
-        assert!(ignore.lines().any(|l| l.trim() == entry), "{entry} not ignored");
+        assert!(
+            ignore.lines().any(|l| l.trim() == entry),
+            "{entry} not ignored"
+        );
     }
 }
