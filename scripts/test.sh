@@ -59,3 +59,9 @@ echo "dependency tree: $(cargo tree --locked -e normal --prefix none -p portkey-
 
 echo "== load script smoke run: the server and the floor over TLS, zero errors"
 bench/load.sh --smoke
+
+echo "== monitoring kit: alerts (promtool check/test rules), dashboard queries, a running server's /metrics"
+scripts/check-monitoring.sh "$guard"
+
+echo "== deploy/webhook with every combination of its components: renders and passes schema validation; Dockerfile lint"
+scripts/check-deploy.sh

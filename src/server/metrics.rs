@@ -1,5 +1,6 @@
-//! Prometheus metrics, owned by the server state (no globals), served as
-//! text on the probe port.
+//! Prometheus metrics, owned by the server state (no globals), served on
+//! the probe port in the Prometheus text format, or in OpenMetrics when the
+//! scraper asks for it.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -7,6 +8,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+
+use crate::policy::Policy;
 
 /// Fine enough for sub-millisecond admissions, wide enough for a slow node.
 const LATENCY_BUCKETS: [f64; 14] = [
@@ -53,6 +56,11 @@ struct BuildLabels {
     version: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PolicyLabels {
+    sha256: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -65,6 +73,12 @@ pub struct Metrics {
     pub certificate_expiry: Gauge,
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub policy_reloads: Family<ResultLabels, Counter>,
+    /// 1 while ready to serve admissions, 0 while starting or draining.
+    pub ready: Gauge,
+    certificate_last_reload_successful: Gauge,
+    policy_last_reload_successful: Gauge,
+    policy_info: Family<PolicyLabels, Gauge>,
+    policy_generation: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -92,6 +106,23 @@ impl Metrics {
         let certificate_expiry = Gauge::default();
         let certificate_reloads = Family::<ResultLabels, Counter>::default();
         let policy_reloads = Family::<ResultLabels, Counter>::default();
+        // Both results exist from the start, so `increase()` sees the first
+        // failure as a change from zero.
+        for family in [&certificate_reloads, &policy_reloads] {
+            for result in ["success", "failure"] {
+                drop(family.get_or_create(&ResultLabels {
+                    result: result.to_owned(),
+                }));
+            }
+        }
+        let ready = Gauge::default();
+        // The files read at startup were good, or the server would not run.
+        let certificate_last_reload_successful = Gauge::default();
+        certificate_last_reload_successful.set(1);
+        let policy_last_reload_successful = Gauge::default();
+        policy_last_reload_successful.set(1);
+        let policy_info = Family::<PolicyLabels, Gauge>::default();
+        let policy_generation = Gauge::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -150,6 +181,31 @@ impl Metrics {
             policy_reloads.clone(),
         );
         registry.register("build_info", "Build of the running binary", build_info);
+        registry.register(
+            "ready",
+            "1 while the server is ready to answer admissions, 0 while starting or draining",
+            ready.clone(),
+        );
+        registry.register(
+            "certificate_last_reload_successful",
+            "1 if the last serving certificate read was taken, 0 if it was refused",
+            certificate_last_reload_successful.clone(),
+        );
+        registry.register(
+            "policy_last_reload_successful",
+            "1 if the last policy file read was taken, 0 if it was refused",
+            policy_last_reload_successful.clone(),
+        );
+        registry.register(
+            "policy_info",
+            "The policy in force: sha256 of its effective YAML (the output of `portkey-guard policy`)",
+            policy_info.clone(),
+        );
+        registry.register(
+            "policy_generation",
+            "Policies taken since the server started: 1 for the startup policy, +1 per reload",
+            policy_generation.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -162,6 +218,11 @@ impl Metrics {
             certificate_expiry,
             certificate_reloads,
             policy_reloads,
+            ready,
+            certificate_last_reload_successful,
+            policy_last_reload_successful,
+            policy_info,
+            policy_generation,
         }
     }
 
@@ -171,6 +232,46 @@ impl Metrics {
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+
+    /// The exposition in `format`.
+    pub fn encode_as(&self, format: Format) -> String {
+        match format {
+            Format::OpenMetrics => self.encode(),
+            Format::Prometheus => openmetrics_to_prometheus(&self.encode()),
+        }
+    }
+
+    /// Records a policy taken into service (at startup or on reload).
+    pub fn policy_loaded(&self, policy: &Policy) {
+        let digest = ring::digest::digest(&ring::digest::SHA256, policy.to_yaml().as_bytes());
+        let sha256: String = digest
+            .as_ref()
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect();
+        // One series: the policy in force now.
+        self.policy_info.clear();
+        self.policy_info
+            .get_or_create(&PolicyLabels { sha256 })
+            .set(1);
+        self.policy_generation.inc();
+    }
+
+    /// Records the result of reading a changed policy file.
+    pub fn policy_reloaded(&self, policy: Option<&Policy>) {
+        Self::reload(&self.policy_reloads, policy.is_some());
+        self.policy_last_reload_successful
+            .set(i64::from(policy.is_some()));
+        if let Some(policy) = policy {
+            self.policy_loaded(policy);
+        }
+    }
+
+    /// Records the result of reading a changed serving certificate.
+    pub fn certificate_reloaded(&self, ok: bool) {
+        Self::reload(&self.certificate_reloads, ok);
+        self.certificate_last_reload_successful.set(i64::from(ok));
     }
 
     pub fn reject(&self, reason: &str) {
@@ -188,5 +289,242 @@ impl Metrics {
                 result: result.to_owned(),
             })
             .inc();
+    }
+}
+
+// === impl Format ===
+
+/// The text expositions `/metrics` speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// The Prometheus text format 0.0.4: what every scraper understands.
+    Prometheus,
+    /// OpenMetrics 1.0.0, only when the scraper's `Accept` asks for it.
+    OpenMetrics,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Prometheus => "text/plain; version=0.0.4; charset=utf-8",
+            Format::OpenMetrics => "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        }
+    }
+
+    /// The format for an `Accept` header: the acceptable media range with
+    /// the highest quality (the first one on a tie); the Prometheus text
+    /// format when the header is absent, unreadable or names neither.
+    pub fn negotiate(accept: Option<&str>) -> Format {
+        let mut best: Option<(f32, Format)> = None;
+        for range in accept.unwrap_or_default().split(',') {
+            let mut parts = range.split(';').map(str::trim);
+            let media = parts.next().unwrap_or_default().to_ascii_lowercase();
+            let format = match media.as_str() {
+                "application/openmetrics-text" => Format::OpenMetrics,
+                "text/plain" | "text/*" | "*/*" => Format::Prometheus,
+                _ => continue,
+            };
+            let quality = parts
+                .filter_map(|p| p.split_once('='))
+                .find(|(name, _)| name.trim().eq_ignore_ascii_case("q"))
+                .map_or(Some(1.0), |(_, q)| q.trim().parse::<f32>().ok())
+                .filter(|q| (0.0..=1.0).contains(q));
+            let Some(quality) = quality.filter(|q| *q > 0.0) else {
+                continue;
+            };
+            if best.is_none_or(|(q, _)| quality > q) {
+                best = Some((quality, format));
+            }
+        }
+        best.map_or(Format::Prometheus, |(_, format)| format)
+    }
+}
+
+/// Rewrites an OpenMetrics exposition into the Prometheus text format
+/// 0.0.4: a counter family is named with its `_total` suffix, `info`
+/// families become gauges named `..._info`, types 0.0.4 lacks become
+/// `untyped`, and the `# UNIT` and `# EOF` lines go.
+fn openmetrics_to_prometheus(openmetrics: &str) -> String {
+    let mut renamed: std::collections::HashMap<&str, (String, &str)> = Default::default();
+    for line in openmetrics.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            if let Some((name, kind)) = rest.split_once(' ') {
+                let (new_name, new_kind) = match kind {
+                    "counter" => (format!("{name}_total"), "counter"),
+                    "info" => (format!("{name}_info"), "gauge"),
+                    "gauge" | "histogram" | "summary" => (name.to_owned(), kind),
+                    _ => (name.to_owned(), "untyped"),
+                };
+                renamed.insert(name, (new_name, new_kind));
+            }
+        }
+    }
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let rewritten = if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            match renamed.get(name) {
+                Some((new_name, _)) => format!("# HELP {new_name} {help}"),
+                None => line.to_owned(),
+            }
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest.split_once(' ').map_or(rest, |(name, _)| name);
+            match renamed.get(name) {
+                Some((new_name, kind)) => format!("# TYPE {new_name} {kind}"),
+                None => line.to_owned(),
+            }
+        } else {
+            line.to_owned()
+        };
+        out.push_str(&rewritten);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_unless_openmetrics_is_asked_for() {
+        let prometheus_scraper = "application/openmetrics-text;version=1.0.0,\
+            application/openmetrics-text;version=0.0.1;q=0.75,\
+            text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+        let cases = [
+            (None, Format::Prometheus),
+            (Some(""), Format::Prometheus),
+            (Some("*/*"), Format::Prometheus),
+            (Some("text/plain"), Format::Prometheus),
+            (Some("application/json"), Format::Prometheus),
+            (Some("garbage;;;q=x,,"), Format::Prometheus),
+            (Some(prometheus_scraper), Format::OpenMetrics),
+            (Some("application/openmetrics-text"), Format::OpenMetrics),
+            (
+                Some("Application/OpenMetrics-Text; version=1.0.0"),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("text/plain;q=0.9, application/openmetrics-text"),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("application/openmetrics-text;q=0.2, text/plain"),
+                Format::Prometheus,
+            ),
+            (Some("application/openmetrics-text;q=0"), Format::Prometheus),
+            (
+                Some("application/openmetrics-text, text/plain"),
+                Format::OpenMetrics,
+            ),
+            (
+                Some("text/plain, application/openmetrics-text"),
+                Format::Prometheus,
+            ),
+        ];
+        for (accept, expected) in cases {
+            assert_eq!(Format::negotiate(accept), expected, "{accept:?}");
+        }
+    }
+
+    fn sample_metrics() -> Metrics {
+        let metrics = Metrics::new();
+        metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                webhook: "validate".into(),
+                kind: "Deployment".into(),
+                operation: "CREATE".into(),
+                decision: "denied".into(),
+            })
+            .inc();
+        metrics
+            .latency
+            .get_or_create(&WebhookLabels {
+                webhook: "validate".into(),
+            })
+            .observe(0.000_2);
+        metrics.policy_loaded(&Policy::default_policy());
+        metrics
+    }
+
+    #[test]
+    fn the_prometheus_text_names_counter_families_with_their_total() {
+        let text = sample_metrics().encode_as(Format::Prometheus);
+        assert!(!text.contains("# EOF"), "{text}");
+        assert!(!text.contains("# UNIT"), "{text}");
+        for line in text.lines().filter(|l| l.starts_with("# TYPE ")) {
+            let mut words = line.split(' ').skip(2);
+            let (name, kind) = (words.next().unwrap(), words.next().unwrap());
+            assert!(
+                ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
+                "{line}"
+            );
+            assert_eq!(kind == "counter", name.ends_with("_total"), "{line}");
+            // Every sample of a family starts with the family's name.
+            let help = format!("# HELP {name} ");
+            assert!(text.contains(&help), "no {help}");
+        }
+        assert!(text.contains("# TYPE portkey_guard_admission_requests_total counter\n"));
+        assert!(text.contains(
+            "portkey_guard_admission_requests_total{webhook=\"validate\",kind=\"Deployment\",operation=\"CREATE\",decision=\"denied\"} 1\n"
+        ));
+        assert!(text.contains("# TYPE portkey_guard_admission_duration_seconds histogram\n"));
+        assert!(text.contains(
+            "portkey_guard_admission_duration_seconds_bucket{le=\"+Inf\",webhook=\"validate\"} 1\n"
+        ));
+    }
+
+    #[test]
+    fn openmetrics_is_left_as_the_library_writes_it() {
+        let metrics = sample_metrics();
+        let text = metrics.encode_as(Format::OpenMetrics);
+        assert_eq!(text, metrics.encode());
+        assert!(text.ends_with("# EOF\n"));
+        assert!(text.contains("# TYPE portkey_guard_admission_requests counter\n"));
+    }
+
+    #[test]
+    fn the_policy_in_force_is_one_series_with_its_hash() {
+        let metrics = Metrics::new();
+        let default = Policy::default_policy();
+        metrics.policy_loaded(&default);
+        let changed = Policy::from_yaml("gateway: {version: \"1.13.0\"}\n").unwrap();
+        metrics.policy_reloaded(Some(&changed));
+        metrics.policy_reloaded(None);
+        let text = metrics.encode_as(Format::Prometheus);
+        let info: Vec<&str> = text
+            .lines()
+            .filter(|l| l.starts_with("portkey_guard_policy_info{"))
+            .collect();
+        let digest = ring::digest::digest(&ring::digest::SHA256, changed.to_yaml().as_bytes());
+        let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(
+            info,
+            [format!("portkey_guard_policy_info{{sha256=\"{hex}\"}} 1")]
+        );
+        assert!(
+            text.contains("portkey_guard_policy_generation 2\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portkey_guard_policy_last_reload_successful 0\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portkey_guard_policy_reloads_total{result=\"failure\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portkey_guard_policy_reloads_total{result=\"success\"} 1\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("portkey_guard_certificate_reloads_total{result=\"failure\"} 0\n"),
+            "{text}"
+        );
     }
 }

@@ -237,6 +237,7 @@ pub async fn serve(
         .metrics
         .certificate_expiry
         .set(config.serving_cert.not_after);
+    state.metrics.policy_loaded(&state.policy.get());
 
     if let CertSource::Files { cert, key } = &config.cert_source {
         tokio::spawn(reload::watch_certificate(

@@ -62,11 +62,11 @@ pub async fn watch_certificate(
             Ok(serving) => {
                 resolver.set(&serving);
                 metrics.certificate_expiry.set(serving.not_after);
-                Metrics::reload(&metrics.certificate_reloads, true);
+                metrics.certificate_reloaded(true);
                 tracing::info!(cert = %cert.display(), not_after = serving.not_after, "serving certificate reloaded");
             }
             Err(error) => {
-                Metrics::reload(&metrics.certificate_reloads, false);
+                metrics.certificate_reloaded(false);
                 tracing::error!(cert = %cert.display(), key = %key.display(), %error,
                     "new certificate not taken; the previous one keeps serving");
             }
@@ -88,12 +88,12 @@ pub async fn watch_policy(
             .and_then(|text| Policy::from_yaml(text).map_err(|e| e.to_string()));
         match parsed {
             Ok(policy) => {
+                metrics.policy_reloaded(Some(&policy));
                 store.set(policy);
-                Metrics::reload(&metrics.policy_reloads, true);
                 tracing::info!(policy = %path.display(), "policy reloaded");
             }
             Err(error) => {
-                Metrics::reload(&metrics.policy_reloads, false);
+                metrics.policy_reloaded(None);
                 tracing::error!(policy = %path.display(), %error,
                     "new policy rejected; the previous one keeps serving");
             }

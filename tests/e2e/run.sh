@@ -460,6 +460,97 @@ scenario "External Secrets writes a labelled Secret" s_external_secrets_writes_s
 scenario "certificate rotation keeps admission working without a restart" s_certificate_rotation
 scenario "webhook down: portkey fails closed, other namespaces still write" s_fail_closed
 
+# === operability scenarios (begin) ===========================================
+# Self-contained: they use only the suite's helpers (scenario, fail,
+# wait_for) and its running webhook ($guard, $work, $hook_port, $ca_bundle).
+
+# A serving-certificate renewal as cert-manager does it: a new certificate
+# and key signed by the same CA, written while admissions keep flowing. The
+# caBundle the API server holds stays valid and unchanged, and no request
+# fails: neither the API server's dry-run admissions (kubectl, through both
+# webhooks) nor fresh TLS connections that trust only that caBundle (curl).
+s_leaf_renewal_keeps_ca_bundle() {
+  local registered_before registered_after serial_before serial_after served reloads_before
+  local trusted=$work/renewal-ca.crt
+  registered_before=$(kubectl get mutatingwebhookconfiguration,validatingwebhookconfiguration portkey-guard \
+    -o jsonpath='{range .items[*]}{range .webhooks[*]}{.clientConfig.caBundle}{"\n"}{end}{end}')
+  [ -n "$registered_before" ] || fail "no caBundle registered"
+  base64 -d <<<"$ca_bundle" > "$trusted"
+  serial_before=$(openssl x509 -in "$work/certs/tls.crt" -noout -serial)
+  reloads_before=$(grep -c "serving certificate reloaded" "$work/guard.log" || true)
+  rm -f "$work/renewal-stop" "$work/renewal-kubectl" "$work/renewal-curl"
+
+  # Two streams of admissions until told to stop; each line is ok or a failure.
+  (
+    i=0
+    while [ ! -e "$work/renewal-stop" ]; do
+      i=$((i + 1))
+      if out=$(kubectl apply -f deploy/portkey/deployment.yaml -n portkey --dry-run=server 2>&1) \
+        && out2=$(kubectl create configmap "e2e-renewal-$i" -n portkey --from-literal=a=b --dry-run=server 2>&1); then
+        echo ok
+      else
+        echo "FAILED $i: $out ${out2:-}"
+      fi
+    done >> "$work/renewal-kubectl"
+  ) &
+  local kubectl_loop=$!
+  echo "$kubectl_loop" >> "$work/pids"
+  (
+    i=0
+    while [ ! -e "$work/renewal-stop" ]; do
+      i=$((i + 1))
+      code=$(curl -sS -o "$work/renewal-reply.json" -w '%{http_code}' --cacert "$trusted" \
+        -H 'Content-Type: application/json' --data-binary @tests/data/reviews/compliant-deployment.json \
+        "https://127.0.0.1:$hook_port/validate" 2>&1) || true
+      if [ "$code" = 200 ] && grep -q '"allowed":true' "$work/renewal-reply.json"; then
+        echo ok
+      else
+        echo "FAILED $i: $code"
+      fi
+      sleep 0.05
+    done >> "$work/renewal-curl"
+  ) &
+  local curl_loop=$!
+  echo "$curl_loop" >> "$work/pids"
+
+  # Admissions before the renewal ...
+  wait_for 30 "admissions before the renewal" bash -c "[ \$(grep -c ok '$work/renewal-kubectl' 2>/dev/null) -ge 2 ]"
+  local kubectl_before curl_before
+  kubectl_before=$(grep -c . "$work/renewal-kubectl")
+  curl_before=$(grep -c . "$work/renewal-curl")
+  # ... the renewal: same CA, new serving certificate and key ...
+  local printed
+  printed=$("$guard" certs --out "$work/certs" --ip 127.0.0.1 --dns localhost)
+  serial_after=$(openssl x509 -in "$work/certs/tls.crt" -noout -serial)
+  [ "$serial_before" != "$serial_after" ] || fail "certs did not issue a new serving certificate"
+  [ "$printed" = "$ca_bundle" ] || fail "the renewal changed the CA: caBundle would have to change"
+  openssl verify -CAfile "$trusted" "$work/certs/tls.crt" >/dev/null || fail "the new certificate does not verify against the registered caBundle"
+  wait_for 10 "the certificate reload" \
+    bash -c "[ \$(grep -c 'serving certificate reloaded' '$work/guard.log') -gt $reloads_before ]"
+  served=$(openssl s_client -connect "127.0.0.1:$hook_port" -CAfile "$trusted" </dev/null 2>/dev/null \
+    | openssl x509 -noout -serial)
+  [ "$served" = "$serial_after" ] || fail "served $served, expected the renewed $serial_after"
+  # ... and after it.
+  local kubectl_reloaded curl_reloaded
+  kubectl_reloaded=$(grep -c . "$work/renewal-kubectl")
+  curl_reloaded=$(grep -c . "$work/renewal-curl")
+  wait_for 30 "admissions after the renewal" \
+    bash -c "[ \$(grep -c . '$work/renewal-kubectl') -ge $((kubectl_reloaded + 2)) ] && [ \$(grep -c . '$work/renewal-curl') -ge $((curl_reloaded + 5)) ]"
+  touch "$work/renewal-stop"
+  wait "$kubectl_loop" "$curl_loop" 2>/dev/null || true
+
+  ! grep -v '^ok$' "$work/renewal-kubectl" || fail "kubectl admissions failed across the renewal"
+  ! grep -v '^ok$' "$work/renewal-curl" || fail "TLS clients trusting the caBundle failed across the renewal"
+  registered_after=$(kubectl get mutatingwebhookconfiguration,validatingwebhookconfiguration portkey-guard \
+    -o jsonpath='{range .items[*]}{range .webhooks[*]}{.clientConfig.caBundle}{"\n"}{end}{end}')
+  [ "$registered_before" = "$registered_after" ] || fail "the registered caBundle changed"
+  echo "admissions: kubectl $(grep -c . "$work/renewal-kubectl") ($kubectl_before before the renewal)," \
+    "curl $(grep -c . "$work/renewal-curl") ($curl_before before); all admitted"
+}
+
+scenario "serving certificate renewal under the same CA: caBundle unchanged, no admission fails" s_leaf_renewal_keeps_ca_bundle
+# === operability scenarios (end) =============================================
+
 elapsed=$(($(date +%s) - started_at))
 echo "e2e: ${elapsed}s in all"
 if [ "$failed" -gt 0 ]; then
