@@ -149,8 +149,20 @@ async fn secrets_never_reach_the_logs_or_the_messages() {
     let env_object = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "portkey"},
         "spec": {"containers": [{"name": "c", "image": "busybox", "env": [{"name": "OPENAI_API_KEY", "value": secret}]}]}});
+    // A value where the schema wants another type: serde's own message
+    // would quote it.
+    let mut malformed =
+        serde_json::from_slice::<serde_json::Value>(&review("compliant-deployment.json")).unwrap()
+            ["request"]["object"]
+            .clone();
+    malformed["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
+        serde_json::Value::from(secret);
     let client = trusting(&dir, b"h2");
-    for (kind, group, object) in [("ConfigMap", "", object), ("Pod", "", env_object)] {
+    for (kind, group, object) in [
+        ("ConfigMap", "", object),
+        ("Pod", "", env_object),
+        ("Deployment", "apps", malformed),
+    ] {
         let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
             "uid": "secret-test", "kind": {"group": group, "version": "v1", "kind": kind},
             "resource": {"group": group, "version": "v1", "resource": "x"}, "name": object["metadata"]["name"],
@@ -167,11 +179,21 @@ async fn secrets_never_reach_the_logs_or_the_messages() {
             if path == "/validate" {
                 assert!(reply.contains("\"allowed\":false"), "{reply}");
             }
+            if kind == "Deployment" && path == "/validate" {
+                assert!(
+                    reply.contains(
+                        "spec.template.spec is not a valid Deployment: wrong type, expected i32"
+                    ),
+                    "the error names the field and the kind: {reply}"
+                );
+            }
         }
     }
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(
-        log.contains("strategy.credentials") && log.contains("pod.credential-env"),
+        log.contains("strategy.credentials")
+            && log.contains("pod.credential-env")
+            && log.contains("object could not be read"),
         "{log}"
     );
     assert!(!log.contains(secret), "the log contains the secret");

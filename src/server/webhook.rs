@@ -2,7 +2,8 @@
 //! parses the AdmissionReview, calls [`admit`], and writes the response.
 
 use super::metrics::{Metrics, RequestLabels, ViolationLabels, WebhookLabels};
-use crate::admission::{admit, AdmissionReview, Decision, Reason, Stage};
+use crate::admission::{admit, AdmissionReview, AdmitError, Decision, Reason, Stage};
+use crate::kinds::MalformedObject;
 use crate::object::RawObject;
 use crate::policy::Policy;
 use axum::body::Bytes;
@@ -207,6 +208,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
         Err(error) => {
             // The API server only sends well-formed objects; one that is not
             // is let through mutation unchanged and refused by validation.
+            let error = describe_admit_error(&error);
             tracing::warn!(uid = %req.uid, kind = %req.kind.kind, webhook = webhook.name(), %error, "object could not be read");
             let allowed = webhook == Webhook::Mutate;
             let decision_label = if allowed {
@@ -215,7 +217,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
                 "error_denied"
             };
             count(state, webhook, &req, decision_label);
-            ReviewResponse::error(&req.uid, allowed, &error.to_string())
+            ReviewResponse::error(&req.uid, allowed, &error)
         }
     };
     state
@@ -227,6 +229,64 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
         .observe(started.elapsed().as_secs_f64());
     let body = serde_json::to_vec(&response).unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// What is wrong with an object, by field and kind only, never by value:
+/// serde's own messages quote the offending value, and an object's values
+/// may be secrets.
+fn describe_admit_error(error: &AdmitError) -> String {
+    match error {
+        AdmitError::Malformed(MalformedObject {
+            kind,
+            field,
+            message,
+        }) => format!(
+            "{field} is not a valid {kind}: {}",
+            data_error_kind(message)
+        ),
+        AdmitError::MissingObject(_) => error.to_string(),
+        AdmitError::Unreadable(e) => format!(
+            "the object cannot be read: {}",
+            crate::object::describe_json_error(e)
+        ),
+    }
+}
+
+/// A serde data error's kind and what was expected, without the value it
+/// quotes: `invalid type: string "sk-…", expected i32` becomes
+/// `wrong type, expected i32`. Messages of any other form become
+/// `wrong shape`.
+fn data_error_kind(message: &str) -> String {
+    const KINDS: [(&str, &str); 5] = [
+        ("invalid type: ", "wrong type"),
+        ("invalid value: ", "invalid value"),
+        ("invalid length ", "wrong length"),
+        ("unknown variant ", "unknown value"),
+        ("unknown field ", "unknown field"),
+    ];
+    // Serde appends ", expected …" (a description of the type, from the
+    // schema) last; the quoted value comes before it.
+    let expected = message.rsplit_once(", expected ").map(|(_, e)| e);
+    if let Some((_, kind)) = KINDS.iter().find(|(prefix, _)| message.starts_with(prefix)) {
+        return match expected {
+            Some(expected) => format!("{kind}, expected {expected}"),
+            None => (*kind).to_owned(),
+        };
+    }
+    // `missing field `name``: the name is the schema's.
+    for prefix in ["missing field `", "duplicate field `"] {
+        if let Some(name) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix('`'))
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            })
+        {
+            return format!("{prefix}{name}`");
+        }
+    }
+    "wrong shape".to_owned()
 }
 
 fn operation_name(op: &Operation) -> &'static str {
@@ -406,5 +466,75 @@ impl ReviewResponse {
             warnings: Vec::new(),
             audit_annotations: BTreeMap::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+
+    const SECRET: &str = "sk-proj-NEVER-ECHOED-0123456789";
+
+    fn serde_message(json: serde_json::Value) -> String {
+        serde_json::from_value::<Deployment>(json)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn data_errors_are_described_without_the_value() {
+        let cases = [
+            (
+                serde_json::json!({"spec": {"replicas": SECRET}}),
+                "wrong type, expected i32",
+            ),
+            (
+                serde_json::json!({"spec": {"replicas": 1, "selector": {}, "template": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": SECRET}]}]}}}}),
+                "wrong type, expected i32",
+            ),
+            (
+                serde_json::json!({"spec": {"selector": {}, "template": {"metadata": {"labels": [SECRET]}}}}),
+                "wrong type, expected a map",
+            ),
+        ];
+        for (object, expected) in cases {
+            let message = serde_message(object);
+            let described = data_error_kind(&message);
+            assert_eq!(described, expected, "from {message}");
+            assert!(!described.contains(SECRET));
+        }
+        let sneaky = format!("invalid type: string \"a, expected {SECRET}\", expected i32");
+        assert_eq!(data_error_kind(&sneaky), "wrong type, expected i32");
+        for other in [
+            format!("missing field `{SECRET} x`"),
+            format!("{SECRET} is not a timestamp"),
+            String::new(),
+        ] {
+            assert_eq!(data_error_kind(&other), "wrong shape");
+        }
+    }
+
+    #[test]
+    fn admission_errors_name_the_field_not_the_value() {
+        let malformed = AdmitError::Malformed(MalformedObject {
+            kind: "Deployment",
+            field: "spec".to_owned(),
+            message: serde_message(serde_json::json!({"spec": {"replicas": SECRET}})),
+        });
+        assert!(malformed.to_string().contains(SECRET), "serde quotes it");
+        assert_eq!(
+            describe_admit_error(&malformed),
+            "spec is not a valid Deployment: wrong type, expected i32"
+        );
+        let unreadable = AdmitError::Unreadable(
+            serde_json::from_str::<serde_json::Value>(&format!("{{\"k\": {SECRET}}}")).unwrap_err(),
+        );
+        let described = describe_admit_error(&unreadable);
+        assert!(
+            described.starts_with("the object cannot be read: syntax error"),
+            "{described}"
+        );
+        assert!(!described.contains(SECRET));
     }
 }
