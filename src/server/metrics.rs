@@ -59,6 +59,9 @@ pub struct Metrics {
     pub certificate_expiry: Gauge,
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub policy_reloads: Family<ResultLabels, Counter>,
+    pub buffered_body_bytes: Gauge,
+    pub body_budget_bytes: Gauge,
+    pub idle_connections_closed: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -85,6 +88,9 @@ impl Metrics {
         let certificate_expiry = Gauge::default();
         let certificate_reloads = Family::<ResultLabels, Counter>::default();
         let policy_reloads = Family::<ResultLabels, Counter>::default();
+        let buffered_body_bytes = Gauge::default();
+        let body_budget_bytes = Gauge::default();
+        let idle_connections_closed = Counter::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -114,7 +120,7 @@ impl Metrics {
         );
         registry.register(
             "rejected_requests",
-            "HTTP requests refused before a decision (malformed, too large, too slow)",
+            "HTTP requests refused before a decision (malformed, too large, too slow, over the body budget)",
             rejected_requests.clone(),
         );
         registry.register(
@@ -137,6 +143,21 @@ impl Metrics {
             "Policy file reloads, by result",
             policy_reloads.clone(),
         );
+        registry.register(
+            "buffered_body_bytes",
+            "Bytes of request bodies held now, counted against the body budget",
+            buffered_body_bytes.clone(),
+        );
+        registry.register(
+            "body_budget_bytes",
+            "The body budget: most bytes of request bodies held at once",
+            body_budget_bytes.clone(),
+        );
+        registry.register(
+            "idle_connections_closed",
+            "Connections closed after the idle timeout without an open request",
+            idle_connections_closed.clone(),
+        );
         registry.register("build_info", "Build of the running binary", build_info);
         Metrics {
             registry,
@@ -149,6 +170,9 @@ impl Metrics {
             certificate_expiry,
             certificate_reloads,
             policy_reloads,
+            buffered_body_bytes,
+            body_budget_bytes,
+            idle_connections_closed,
         }
     }
 

@@ -1,15 +1,14 @@
 //! The HTTPS routes `/mutate` and `/validate`: transport only. Each handler
 //! parses the AdmissionReview, calls [`admit`], and writes the response.
 
+use super::body::{self, BodyBudget};
 use super::metrics::{Metrics, RequestLabels, ViolationLabels, WebhookLabels};
 use crate::admission::{admit, AdmissionReview, AdmitError, Decision, Reason, Stage};
 use crate::kinds::MalformedObject;
 use crate::object::RawObject;
 use crate::policy::Policy;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -22,8 +21,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// The API server sends at most 3 MiB objects; anything larger is refused
-/// as soon as it is seen to be larger, never buffered whole.
+/// as soon as it is seen to be larger (a declared length before any body
+/// byte is read), never buffered whole.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// After a 413 over HTTP/2, up to this much more of the body is read and
+/// dropped before the stream is reset (enough for a body just over the
+/// limit to be sent whole).
+pub const DISCARD_AFTER_413_BYTES: u64 = 4 * 1024 * 1024;
 /// By default a request must arrive and be answered within this (the API
 /// server's own timeout is at most 30 s; ours in deploy/ is 5 s).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -69,16 +73,27 @@ pub struct AppState {
     pub health: Arc<Health>,
     /// Longest time a request may take to arrive and be answered.
     pub request_timeout: Duration,
+    /// The bytes of request bodies buffered at once.
+    pub budget: Arc<BodyBudget>,
 }
 
 impl AppState {
     pub fn new(policy: Policy) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let budget = BodyBudget::new(body::DEFAULT_BUDGET_BYTES, &metrics);
         AppState {
             policy: Arc::new(PolicyStore::new(policy)),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             health: Arc::new(Health::default()),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            budget,
         }
+    }
+
+    /// The same state with a body budget of `bytes`.
+    pub fn with_body_budget(mut self, bytes: u64) -> Self {
+        self.budget = BodyBudget::new(bytes, &self.metrics);
+        self
     }
 }
 
@@ -90,63 +105,82 @@ pub fn router(state: AppState) -> Router {
 /// Answers one admission review body for one webhook.
 pub type ReviewFn = fn(&AppState, Webhook, &[u8]) -> Response;
 
-/// The admission routes with every transport layer (body limit, deadlines,
-/// refusal metrics) around `review`. The server passes the real decision;
-/// the benchmark floor passes one that answers without deciding.
+/// The admission routes with every transport layer (body limit and budget,
+/// deadline, refusal metrics) around `review`. The server passes the real
+/// decision; the benchmark floor passes one that answers without deciding.
 pub fn router_with(state: AppState, review: ReviewFn) -> Router {
     Router::new()
         .route(
             "/mutate",
             post(
-                move |State(state): State<AppState>, body: Bytes| async move {
-                    review(&state, Webhook::Mutate, &body)
+                move |State(state): State<AppState>, request: Request| async move {
+                    answer(&state, Webhook::Mutate, review, request).await
                 },
             ),
         )
         .route(
             "/validate",
             post(
-                move |State(state): State<AppState>, body: Bytes| async move {
-                    review(&state, Webhook::Validate, &body)
+                move |State(state): State<AppState>, request: Request| async move {
+                    answer(&state, Webhook::Validate, review, request).await
                 },
             ),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), limits))
         .with_state(state)
 }
 
-/// Bounds the size and time of a request and counts refused requests. A
-/// declared length over the limit is refused at once; an undeclared one is
-/// cut off by the body limit as soon as it passes it.
-async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let response = if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        (StatusCode::PAYLOAD_TOO_LARGE, "request body over 3 MiB\n").into_response()
-    } else {
-        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => (
-                StatusCode::REQUEST_TIMEOUT,
-                "request not received in time\n",
-            )
-                .into_response(),
+/// Reads the body under the size limit, the body budget and the request
+/// deadline, answers it with `review`, and counts refused requests. A
+/// declared length over the limit or the budget is refused before any body
+/// byte is read; an undeclared one as soon as it passes either.
+async fn answer(
+    state: &AppState,
+    webhook: Webhook,
+    review: ReviewFn,
+    request: Request,
+) -> Response {
+    let (parts, mut request_body) = request.into_parts();
+    let declared = body::declared_length(&parts.headers);
+    let read = tokio::time::timeout(
+        state.request_timeout,
+        body::read(&mut request_body, declared, MAX_BODY_BYTES, &state.budget),
+    )
+    .await;
+    let refusal = match read {
+        Ok(Ok(buffered)) => {
+            let response = review(state, webhook, buffered.bytes());
+            if response.status() == StatusCode::BAD_REQUEST {
+                state.metrics.reject("malformed");
+            }
+            return response;
         }
+        Ok(Err(refusal)) => Some(refusal),
+        Err(_) => None,
     };
-    let reason = match response.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => Some("too_large"),
-        StatusCode::REQUEST_TIMEOUT => Some("timeout"),
-        StatusCode::BAD_REQUEST => Some("malformed"),
-        _ => None,
+    state
+        .metrics
+        .reject(refusal.map_or("timeout", body::Refusal::reason));
+    let response = match refusal {
+        Some(refusal) => refusal.into_response(),
+        None => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request not received in time\n",
+        )
+            .into_response(),
     };
-    if let Some(reason) = reason {
-        state.metrics.reject(reason);
+    // The refused body may still be arriving: it is dropped only once the
+    // answer is out. Over HTTP/2, the rest of a body refused as too large
+    // is also read (and dropped) up to a bound, so that clients that stop
+    // at a reset still see the 413.
+    if refusal == Some(body::Refusal::TooLarge) && parts.version == Version::HTTP_2 {
+        return body::answer_then_discard(
+            response,
+            request_body,
+            DISCARD_AFTER_413_BYTES,
+            state.request_timeout,
+        );
     }
-    response
+    body::keep_until_sent(response, request_body)
 }
 
 /// Which of the two webhooks a request came to.
