@@ -261,7 +261,8 @@ async fn secrets_never_reach_the_logs_or_the_messages() {
             if kind == "Deployment" && path == "/validate" {
                 assert!(
                     reply.contains(
-                        "spec.template.spec is not a valid Deployment: wrong type, expected i32"
+                        "spec.template.spec.containers[0].ports[0].containerPort is not a valid Deployment: \
+                         wrong type, expected i32"
                     ),
                     "the error names the field and the kind: {reply}"
                 );

@@ -2,7 +2,7 @@
 //! parses the AdmissionReview, calls [`admit`], and writes the response.
 
 use super::body::{self, BodyBudget};
-use super::metrics::{Metrics, RequestLabels, ViolationLabels, WebhookLabels};
+use super::metrics::{Metrics, RequestLabels, RuleLabels, ViolationLabels, WebhookLabels};
 use crate::admission::{admit, AdmissionReview, AdmitError, Decision, Reason, Stage};
 use crate::kinds::MalformedObject;
 use crate::object::RawObject;
@@ -267,7 +267,8 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
 
 /// What is wrong with an object, by field and kind only, never by value:
 /// serde's own messages quote the offending value, and an object's values
-/// may be secrets.
+/// may be secrets. The object readers already leave values out; this edge
+/// takes nothing on trust and lets only known, value-free forms through.
 fn describe_admit_error(error: &AdmitError) -> String {
     match error {
         AdmitError::Malformed(MalformedObject {
@@ -287,16 +288,17 @@ fn describe_admit_error(error: &AdmitError) -> String {
 }
 
 /// A serde data error's kind and what was expected, without the value it
-/// quotes: `invalid type: string "sk-…", expected i32` becomes
+/// quotes: `invalid type: string "sk-…", expected i32` (or its value-free
+/// rendering `invalid type, expected i32`) becomes
 /// `wrong type, expected i32`. Messages of any other form become
 /// `wrong shape`.
 fn data_error_kind(message: &str) -> String {
     const KINDS: [(&str, &str); 5] = [
-        ("invalid type: ", "wrong type"),
-        ("invalid value: ", "invalid value"),
-        ("invalid length ", "wrong length"),
-        ("unknown variant ", "unknown value"),
-        ("unknown field ", "unknown field"),
+        ("invalid type", "wrong type"),
+        ("invalid value", "invalid value"),
+        ("invalid length", "wrong length"),
+        ("unknown variant", "unknown value"),
+        ("unknown field", "unknown field"),
     ];
     // Serde appends ", expected …" (a description of the type, from the
     // schema) last; the quoted value comes before it.
@@ -362,14 +364,19 @@ fn record(
     };
     count(state, webhook, req, label);
     for finding in &decision.findings {
-        state
-            .metrics
-            .violations
-            .get_or_create(&ViolationLabels {
-                rule: finding.violation.rule.as_str().to_owned(),
-                action: finding.action.to_string(),
-            })
-            .inc();
+        let rule = finding.violation.rule.as_str().to_owned();
+        if finding.preexisting {
+            let labels = RuleLabels { rule };
+            state
+                .metrics
+                .preexisting_violations
+                .get_or_create(&labels)
+                .inc();
+        } else {
+            let action = finding.action.to_string();
+            let labels = ViolationLabels { rule, action };
+            state.metrics.violations.get_or_create(&labels).inc();
+        }
     }
     state
         .metrics
@@ -540,6 +547,16 @@ mod tests {
         }
         let sneaky = format!("invalid type: string \"a, expected {SECRET}\", expected i32");
         assert_eq!(data_error_kind(&sneaky), "wrong type, expected i32");
+        // The readers' own value-free renderings pass through the same way.
+        assert_eq!(
+            data_error_kind("invalid type, expected i32"),
+            "wrong type, expected i32"
+        );
+        let variant = format!("unknown variant `{SECRET}`, expected `Always` or `Never`");
+        assert_eq!(
+            data_error_kind(&variant),
+            "unknown value, expected `Always` or `Never`"
+        );
         for other in [
             format!("missing field `{SECRET} x`"),
             format!("{SECRET} is not a timestamp"),
