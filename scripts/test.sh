@@ -4,6 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The server tests drive the real binary with these clients as well.
+for tool in curl openssl; do
+  if ! command -v "$tool" >/dev/null; then
+    echo "== installing $tool"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool"
+  fi
+done
+
 cargo test --locked
 
 cargo build --locked --release

@@ -4,11 +4,13 @@
 
 mod common;
 
+use axum::body::Bytes;
 use common::repo_path;
 use common::server::{
-    connect, post, post_compliant, review, start_with_certs as start, tls_client, trusting,
-    validate_head,
+    connect, post, post_compliant, review, start_with_certs as start, streamed_body, tls_client,
+    trusting, validate_head,
 };
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -40,13 +42,15 @@ async fn ten_thousand_idle_connections_leave_memory_bounded_and_requests_served(
     let (status, _) = post(stream, "/validate", review("compliant-deployment.json"))
         .await
         .unwrap();
+    let took = started.elapsed();
     assert_eq!(status, 200);
-    assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "served in {:?}",
-        started.elapsed()
-    );
+    assert!(took < Duration::from_secs(1), "served in {took:?}");
     let during = rss_kib(server.pid());
+    eprintln!(
+        "10,000 idle connections: RSS {before} -> {during} KiB ({} B each); \
+         an admission meanwhile in {took:?}",
+        (during - before) * 1024 / 10_000,
+    );
     // About 8 KiB per idle connection; well under the pod's limit.
     assert!(
         during - before < 128 * 1024,
@@ -119,13 +123,88 @@ async fn oversized_body_is_refused_before_it_is_sent() {
         String::from_utf8_lossy(&reply[..n])
     );
 
-    // Sent whole over HTTP/2, without a declared length, it is cut off too.
+    // Over HTTP/2 the 413 reaches the client as an answer, not as a reset
+    // stream: with a declared length, and without one (cut off once past
+    // the limit) while the client is still sending.
     let client = trusting(&dir, b"h2");
     let stream = connect(&client, server.admission).await.unwrap();
     let (status, _) = post(stream, "/validate", vec![b' '; 3 * 1024 * 1024 + 1])
         .await
         .unwrap();
-    assert_eq!(status, 413);
+    assert_eq!(status, 413, "declared length over HTTP/2");
+    let stream = connect(&client, server.admission).await.unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let (tx, body) = streamed_body(1);
+    let request = hyper::Request::post("/validate")
+        .header("host", "localhost")
+        .body(body)
+        .unwrap();
+    let feeder = tokio::spawn(async move {
+        // Four times the limit, unless the server stops the stream first.
+        let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+        for _ in 0..4 * 48 {
+            if tx.send(chunk.clone()).await.is_err() {
+                return false;
+            }
+        }
+        true
+    });
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 413, "undeclared length over HTTP/2");
+    assert!(!feeder.await.unwrap(), "the client is told to stop sending");
+
+    // curl over HTTP/2 (and HTTP/1.1), declared and streamed from stdin
+    // without a length: the 413 is what it reports.
+    let big = dir.join("big.json");
+    std::fs::write(&big, vec![b' '; 3 * 1024 * 1024 + 1]).unwrap();
+    let url = format!("https://127.0.0.1:{}/validate", server.admission.port());
+    for (protocol, upload, expected_version) in [
+        ("--http2", "--data-binary", "2"),
+        ("--http2", "--upload-file", "2"),
+        ("--http1.1", "--data-binary", "1.1"),
+    ] {
+        let source = if upload == "--data-binary" {
+            format!("@{}", big.display())
+        } else {
+            "-".to_owned()
+        };
+        let out = std::process::Command::new("curl")
+            .args(["--silent", "--show-error", protocol, "--cacert"])
+            .arg(dir.join("ca.crt"))
+            .args(["-X", "POST", "-H", "Content-Type: application/json"])
+            .args([upload, &source])
+            .args([
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code} %{http_version}",
+                &url,
+            ])
+            .stdin(std::fs::File::open(&big).unwrap())
+            .output()
+            .expect("curl is installed");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "curl {protocol} {upload}: {:?} {stdout} {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            stdout,
+            format!("413 {expected_version}"),
+            "curl {protocol} {upload}"
+        );
+    }
+    let metrics = server.metrics();
+    assert!(
+        metrics.contains(r#"portkey_guard_rejected_requests_total{reason="too_large"} 6"#),
+        "{metrics}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -149,8 +228,20 @@ async fn secrets_never_reach_the_logs_or_the_messages() {
     let env_object = serde_json::json!({"apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "p", "namespace": "portkey"},
         "spec": {"containers": [{"name": "c", "image": "busybox", "env": [{"name": "OPENAI_API_KEY", "value": secret}]}]}});
+    // A value where the schema wants another type: serde's own message
+    // would quote it.
+    let mut malformed =
+        serde_json::from_slice::<serde_json::Value>(&review("compliant-deployment.json")).unwrap()
+            ["request"]["object"]
+            .clone();
+    malformed["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
+        serde_json::Value::from(secret);
     let client = trusting(&dir, b"h2");
-    for (kind, group, object) in [("ConfigMap", "", object), ("Pod", "", env_object)] {
+    for (kind, group, object) in [
+        ("ConfigMap", "", object),
+        ("Pod", "", env_object),
+        ("Deployment", "apps", malformed),
+    ] {
         let body = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
             "uid": "secret-test", "kind": {"group": group, "version": "v1", "kind": kind},
             "resource": {"group": group, "version": "v1", "resource": "x"}, "name": object["metadata"]["name"],
@@ -167,11 +258,22 @@ async fn secrets_never_reach_the_logs_or_the_messages() {
             if path == "/validate" {
                 assert!(reply.contains("\"allowed\":false"), "{reply}");
             }
+            if kind == "Deployment" && path == "/validate" {
+                assert!(
+                    reply.contains(
+                        "spec.template.spec.containers[0].ports[0].containerPort is not a valid Deployment: \
+                         wrong type, expected i32"
+                    ),
+                    "the error names the field and the kind: {reply}"
+                );
+            }
         }
     }
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(
-        log.contains("strategy.credentials") && log.contains("pod.credential-env"),
+        log.contains("strategy.credentials")
+            && log.contains("pod.credential-env")
+            && log.contains("object could not be read"),
         "{log}"
     );
     assert!(!log.contains(secret), "the log contains the secret");

@@ -1,17 +1,38 @@
 //! Accepting connections: TLS handshake with a deadline, HTTP/1.1 or HTTP/2
-//! by ALPN, a bound on concurrent connections, and a graceful drain.
+//! by ALPN, bounds on concurrent connections, on streams and flow-control
+//! windows per HTTP/2 connection, connections closed once idle, and a
+//! graceful drain.
 
+use super::body;
 use super::metrics::Metrics;
+use axum::extract::Request;
+use axum::response::Response;
 use axum::Router;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
+
+/// Streams one HTTP/2 connection may have open at once. More than the API
+/// server needs; each open stream may hold a request body.
+pub const MAX_CONCURRENT_STREAMS: u32 = 32;
+/// How much one HTTP/2 stream may send before its data is read.
+pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
+/// How much one HTTP/2 connection may send, over all its streams, before
+/// its data is read. Data is read at once into a reserved body buffer, or
+/// the stream is answered and reset, so a client cannot hold more than this
+/// unread beyond the body budget.
+pub const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 
 /// Connection limits and deadlines.
 #[derive(Clone, Copy, Debug)]
@@ -19,6 +40,9 @@ pub struct Limits {
     pub max_connections: usize,
     pub handshake_timeout: Duration,
     pub header_read_timeout: Duration,
+    /// A connection with no request open for this long is closed, whatever
+    /// else (HTTP/2 PINGs, settings) the client sends.
+    pub idle_timeout: Duration,
     pub drain_timeout: Duration,
 }
 
@@ -28,6 +52,7 @@ impl Default for Limits {
             max_connections: 16_384,
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(25),
         }
     }
@@ -43,7 +68,9 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(256)
+        .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .max_header_list_size(64 * 1024)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
@@ -61,7 +88,7 @@ pub async fn serve_tls(
     metrics: Arc<Metrics>,
     mut shutdown: watch::Receiver<bool>,
 ) -> bool {
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a permit until it ends.
     let permits = Arc::new(Semaphore::new(limits.max_connections));
     let builder = Arc::new(http_builder(&limits));
     loop {
@@ -84,44 +111,221 @@ pub async fn serve_tls(
             _ = shutdown.changed() => break,
         };
         let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let service = TowerToHyperService::new(app.clone());
-        let builder = builder.clone();
-        let watcher = graceful.watcher();
-        let metrics = metrics.clone();
+        let connection = Connection {
+            acceptor: acceptor.clone(),
+            builder: builder.clone(),
+            app: app.clone(),
+            limits,
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+            peer,
+        };
         tokio::spawn(async move {
-            // No TLS state is allocated until the client sends something:
-            // an idle connection costs little more than its socket.
-            // The later stages are boxed so that a waiting task is small:
-            // an async block is as large as its largest state.
-            let handshake = async {
-                tcp.readable().await?;
-                Box::pin(acceptor.accept(tcp)).await
-            };
-            let tls = match tokio::time::timeout(limits.handshake_timeout, handshake).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(error)) => {
-                    metrics.tls_handshake_failures.inc();
-                    tracing::debug!(%peer, %error, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    metrics.tls_handshake_failures.inc();
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            let connection = builder
-                .serve_connection(TokioIo::new(tls), service)
-                .into_owned();
-            if let Err(error) = Box::pin(watcher.watch(connection)).await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
+            connection.run(tcp).await;
             drop(permit);
         });
     }
     drop(listener);
-    tokio::time::timeout(limits.drain_timeout, graceful.shutdown())
+    // All permits back: every connection has ended.
+    let all = u32::try_from(limits.max_connections).unwrap_or(u32::MAX);
+    let drained = tokio::time::timeout(limits.drain_timeout, permits.acquire_many(all))
         .await
-        .is_ok()
+        .is_ok();
+    drained
+}
+
+/// Resolves once `shutdown` turns true (or its sender is gone).
+async fn stopped(mut shutdown: watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// One accepted TCP connection and what serving it needs.
+struct Connection {
+    acceptor: TlsAcceptor,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    app: Router,
+    limits: Limits,
+    metrics: Arc<Metrics>,
+    shutdown: watch::Receiver<bool>,
+    peer: SocketAddr,
+}
+
+impl Connection {
+    async fn run(self, tcp: TcpStream) {
+        // No TLS state is allocated until the client sends something: an
+        // idle connection costs little more than its socket. The later
+        // stages are boxed so that a waiting task is small: an async block
+        // is as large as its largest state.
+        let acceptor = self.acceptor.clone();
+        let handshake = async {
+            tcp.readable().await?;
+            Box::pin(acceptor.accept(tcp)).await
+        };
+        let tls = tokio::select! {
+            result = tokio::time::timeout(self.limits.handshake_timeout, handshake) => match result {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(error)) => {
+                    self.metrics.tls_handshake_failures.inc();
+                    tracing::debug!(peer = %self.peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    self.metrics.tls_handshake_failures.inc();
+                    tracing::debug!(peer = %self.peer, "TLS handshake timed out");
+                    return;
+                }
+            },
+            // Draining: a connection that has not finished its handshake
+            // has no request in flight.
+            () = stopped(self.shutdown.clone()) => return,
+        };
+        Box::pin(self.serve_http(tls)).await;
+    }
+
+    /// HTTP/1.1 or HTTP/2 until the client closes, the connection has been
+    /// idle for the idle timeout, or the server drains.
+    async fn serve_http(self, tls: TlsStream<TcpStream>) {
+        let activity = Arc::new(Activity::new());
+        let service = Tracked {
+            app: TowerToHyperService::new(self.app),
+            activity: activity.clone(),
+        };
+        let connection = self.builder.serve_connection(TokioIo::new(tls), service);
+        tokio::pin!(connection);
+        let idle = activity.idle_for(self.limits.idle_timeout);
+        tokio::pin!(idle);
+        let stop = stopped(self.shutdown);
+        tokio::pin!(stop);
+        let mut closing = false;
+        let result = loop {
+            tokio::select! {
+                result = connection.as_mut() => break result,
+                () = &mut idle, if !closing => {
+                    closing = true;
+                    self.metrics.idle_connections_closed.inc();
+                    tracing::debug!(peer = %self.peer, "closing an idle connection");
+                    connection.as_mut().graceful_shutdown();
+                }
+                () = &mut stop, if !closing => {
+                    closing = true;
+                    connection.as_mut().graceful_shutdown();
+                }
+            }
+        };
+        if let Err(error) = result {
+            tracing::debug!(peer = %self.peer, %error, "connection ended with an error");
+        }
+    }
+}
+
+// === impl Activity ===
+
+/// The requests open on one connection: from their headers until their
+/// response has been sent or abandoned. HTTP/2 PINGs and other frames that
+/// are not requests do not count.
+struct Activity {
+    open: watch::Sender<usize>,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            open: watch::Sender::new(0),
+        }
+    }
+
+    fn start(self: &Arc<Self>) -> OpenRequest {
+        self.open.send_modify(|open| *open += 1);
+        OpenRequest(self.clone())
+    }
+
+    /// Resolves once no request has been open for `timeout`.
+    async fn idle_for(&self, timeout: Duration) {
+        let mut open = self.open.subscribe();
+        loop {
+            // The sender lives in `self`, so neither wait ends in an error.
+            let _ = open.wait_for(|open| *open == 0).await;
+            if tokio::time::timeout(timeout, open.changed()).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One open request; it ends when dropped.
+struct OpenRequest(Arc<Activity>);
+
+impl Drop for OpenRequest {
+    fn drop(&mut self) {
+        self.0
+            .open
+            .send_modify(|open| *open = open.saturating_sub(1));
+    }
+}
+
+/// The router, with each request counted as open on its connection until
+/// its response is sent.
+#[derive(Clone)]
+struct Tracked {
+    app: TowerToHyperService<Router>,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Tracked {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        let open = self.activity.start();
+        let answer = self.app.call(request);
+        Box::pin(async move {
+            let response = answer.await?;
+            Ok(body::keep_until_sent(response, open))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Instant;
+
+    /// When `activity` is first idle for `timeout`.
+    fn idle_at(activity: &Arc<Activity>, timeout: Duration) -> tokio::task::JoinHandle<Instant> {
+        let activity = activity.clone();
+        tokio::spawn(async move {
+            activity.idle_for(timeout).await;
+            Instant::now()
+        })
+    }
+
+    // Timers never fire early, so the lower bounds below hold on any
+    // machine; the upper bounds are only there to end the test.
+    #[tokio::test]
+    async fn idle_means_no_request_open_for_the_whole_timeout() {
+        let timeout = Duration::from_millis(100);
+        let patience = Duration::from_secs(10);
+
+        // Nothing ever open: idle after the timeout.
+        let started = Instant::now();
+        let quiet = Arc::new(Activity::new());
+        let idle = tokio::time::timeout(patience, idle_at(&quiet, timeout)).await;
+        assert!(idle.unwrap().unwrap() - started >= timeout);
+
+        let activity = Arc::new(Activity::new());
+        let request = activity.start();
+        let idle = idle_at(&activity, timeout);
+        // A request open for longer than the timeout keeps it busy ...
+        tokio::time::sleep(3 * timeout).await;
+        assert!(!idle.is_finished());
+        drop(request);
+        // ... and one that comes and goes restarts the clock when it ends.
+        tokio::time::sleep(timeout / 2).await;
+        let request = activity.start();
+        let last_ended = Instant::now();
+        drop(request);
+        let idle = tokio::time::timeout(patience, idle).await;
+        assert!(idle.unwrap().unwrap() - last_ended >= timeout);
+    }
 }

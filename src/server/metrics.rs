@@ -79,6 +79,9 @@ pub struct Metrics {
     policy_last_reload_successful: Gauge,
     policy_info: Family<PolicyLabels, Gauge>,
     policy_generation: Gauge,
+    pub buffered_body_bytes: Gauge,
+    pub body_budget_bytes: Gauge,
+    pub idle_connections_closed: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -123,6 +126,9 @@ impl Metrics {
         policy_last_reload_successful.set(1);
         let policy_info = Family::<PolicyLabels, Gauge>::default();
         let policy_generation = Gauge::default();
+        let buffered_body_bytes = Gauge::default();
+        let body_budget_bytes = Gauge::default();
+        let idle_connections_closed = Counter::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -157,7 +163,7 @@ impl Metrics {
         );
         registry.register(
             "rejected_requests",
-            "HTTP requests refused before a decision (malformed, too large, too slow)",
+            "HTTP requests refused before a decision (malformed, too large, too slow, over the body budget)",
             rejected_requests.clone(),
         );
         registry.register(
@@ -179,6 +185,21 @@ impl Metrics {
             "policy_reloads",
             "Policy file reloads, by result",
             policy_reloads.clone(),
+        );
+        registry.register(
+            "buffered_body_bytes",
+            "Bytes of request bodies held now, counted against the body budget",
+            buffered_body_bytes.clone(),
+        );
+        registry.register(
+            "body_budget_bytes",
+            "The body budget: most bytes of request bodies held at once",
+            body_budget_bytes.clone(),
+        );
+        registry.register(
+            "idle_connections_closed",
+            "Connections closed after the idle timeout without an open request",
+            idle_connections_closed.clone(),
         );
         registry.register("build_info", "Build of the running binary", build_info);
         registry.register(
@@ -223,6 +244,9 @@ impl Metrics {
             policy_last_reload_successful,
             policy_info,
             policy_generation,
+            buffered_body_bytes,
+            body_budget_bytes,
+            idle_connections_closed,
         }
     }
 

@@ -1,6 +1,7 @@
 //! `portkey-guard serve`: the admission webhook over HTTPS, and its probe
 //! port. Configuration is parsed once into [`Config`]; [`Server`] runs it.
 
+pub mod body;
 pub mod listener;
 pub mod metrics;
 pub mod probes;
@@ -63,6 +64,18 @@ pub struct ServeArgs {
     /// connection longer.
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
     pub request_timeout_seconds: u64,
+    /// Most bytes of request bodies held in memory at once, in MiB. A
+    /// request that does not fit is answered 503 with Retry-After at once;
+    /// bodies over 256 KiB may fill three quarters of it only. Keep it well
+    /// under the container's memory limit.
+    #[arg(long, env = "PORTKEY_GUARD_BODY_BUDGET_MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(4..=65_536))]
+    pub body_budget_mib: u64,
+    /// A connection with no request open for this long is closed (HTTP/2
+    /// PINGs do not keep it open).
+    #[arg(long, env = "PORTKEY_GUARD_IDLE_TIMEOUT_SECONDS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout_seconds: u64,
     /// Longest wait for in-flight requests on shutdown.
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout_seconds: u64,
@@ -120,6 +133,8 @@ pub struct Config {
     pub policy: Policy,
     pub policy_file: Option<PathBuf>,
     pub limits: Limits,
+    /// Most bytes of request bodies held at once.
+    pub body_budget: u64,
     pub reload_interval: Duration,
 }
 
@@ -158,8 +173,10 @@ impl Config {
                 max_connections: args.max_connections as usize,
                 handshake_timeout: Duration::from_secs(args.request_timeout_seconds),
                 header_read_timeout: Duration::from_secs(args.request_timeout_seconds),
+                idle_timeout: Duration::from_secs(args.idle_timeout_seconds),
                 drain_timeout: Duration::from_secs(args.shutdown_timeout_seconds),
             },
+            body_budget: args.body_budget_mib * 1024 * 1024,
             reload_interval: Duration::from_secs(args.reload_interval_seconds),
         })
     }
@@ -361,7 +378,7 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let mut state = AppState::new(config.policy.clone());
+        let mut state = AppState::new(config.policy.clone()).with_body_budget(config.body_budget);
         state.request_timeout = config.limits.header_read_timeout;
         let (stop, shutdown) = watch::channel(false);
         tokio::spawn(wait_for_signal(state.clone(), stop));

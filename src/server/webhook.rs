@@ -1,14 +1,14 @@
 //! The HTTPS routes `/mutate` and `/validate`: transport only. Each handler
 //! parses the AdmissionReview, calls [`admit`], and writes the response.
 
+use super::body::{self, BodyBudget};
 use super::metrics::{Metrics, RequestLabels, RuleLabels, ViolationLabels, WebhookLabels};
-use crate::admission::{admit, AdmissionReview, Decision, Reason, Stage};
+use crate::admission::{admit, AdmissionReview, AdmitError, Decision, Reason, Stage};
+use crate::kinds::MalformedObject;
 use crate::object::RawObject;
 use crate::policy::Policy;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{header, StatusCode};
-use axum::middleware::{self, Next};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -21,8 +21,13 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 /// The API server sends at most 3 MiB objects; anything larger is refused
-/// as soon as it is seen to be larger, never buffered whole.
+/// as soon as it is seen to be larger (a declared length before any body
+/// byte is read), never buffered whole.
 pub const MAX_BODY_BYTES: usize = 3 * 1024 * 1024;
+/// After a 413 over HTTP/2, up to this much more of the body is read and
+/// dropped before the stream is reset (enough for a body just over the
+/// limit to be sent whole).
+pub const DISCARD_AFTER_413_BYTES: u64 = 4 * 1024 * 1024;
 /// By default a request must arrive and be answered within this (the API
 /// server's own timeout is at most 30 s; ours in deploy/ is 5 s).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -68,16 +73,27 @@ pub struct AppState {
     pub health: Arc<Health>,
     /// Longest time a request may take to arrive and be answered.
     pub request_timeout: Duration,
+    /// The bytes of request bodies buffered at once.
+    pub budget: Arc<BodyBudget>,
 }
 
 impl AppState {
     pub fn new(policy: Policy) -> Self {
+        let metrics = Arc::new(Metrics::new());
+        let budget = BodyBudget::new(body::DEFAULT_BUDGET_BYTES, &metrics);
         AppState {
             policy: Arc::new(PolicyStore::new(policy)),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             health: Arc::new(Health::default()),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            budget,
         }
+    }
+
+    /// The same state with a body budget of `bytes`.
+    pub fn with_body_budget(mut self, bytes: u64) -> Self {
+        self.budget = BodyBudget::new(bytes, &self.metrics);
+        self
     }
 }
 
@@ -89,63 +105,82 @@ pub fn router(state: AppState) -> Router {
 /// Answers one admission review body for one webhook.
 pub type ReviewFn = fn(&AppState, Webhook, &[u8]) -> Response;
 
-/// The admission routes with every transport layer (body limit, deadlines,
-/// refusal metrics) around `review`. The server passes the real decision;
-/// the benchmark floor passes one that answers without deciding.
+/// The admission routes with every transport layer (body limit and budget,
+/// deadline, refusal metrics) around `review`. The server passes the real
+/// decision; the benchmark floor passes one that answers without deciding.
 pub fn router_with(state: AppState, review: ReviewFn) -> Router {
     Router::new()
         .route(
             "/mutate",
             post(
-                move |State(state): State<AppState>, body: Bytes| async move {
-                    review(&state, Webhook::Mutate, &body)
+                move |State(state): State<AppState>, request: Request| async move {
+                    answer(&state, Webhook::Mutate, review, request).await
                 },
             ),
         )
         .route(
             "/validate",
             post(
-                move |State(state): State<AppState>, body: Bytes| async move {
-                    review(&state, Webhook::Validate, &body)
+                move |State(state): State<AppState>, request: Request| async move {
+                    answer(&state, Webhook::Validate, review, request).await
                 },
             ),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(state.clone(), limits))
         .with_state(state)
 }
 
-/// Bounds the size and time of a request and counts refused requests. A
-/// declared length over the limit is refused at once; an undeclared one is
-/// cut off by the body limit as soon as it passes it.
-async fn limits(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let response = if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        (StatusCode::PAYLOAD_TOO_LARGE, "request body over 3 MiB\n").into_response()
-    } else {
-        match tokio::time::timeout(state.request_timeout, next.run(req)).await {
-            Ok(response) => response,
-            Err(_) => (
-                StatusCode::REQUEST_TIMEOUT,
-                "request not received in time\n",
-            )
-                .into_response(),
+/// Reads the body under the size limit, the body budget and the request
+/// deadline, answers it with `review`, and counts refused requests. A
+/// declared length over the limit or the budget is refused before any body
+/// byte is read; an undeclared one as soon as it passes either.
+async fn answer(
+    state: &AppState,
+    webhook: Webhook,
+    review: ReviewFn,
+    request: Request,
+) -> Response {
+    let (parts, mut request_body) = request.into_parts();
+    let declared = body::declared_length(&parts.headers);
+    let read = tokio::time::timeout(
+        state.request_timeout,
+        body::read(&mut request_body, declared, MAX_BODY_BYTES, &state.budget),
+    )
+    .await;
+    let refusal = match read {
+        Ok(Ok(buffered)) => {
+            let response = review(state, webhook, buffered.bytes());
+            if response.status() == StatusCode::BAD_REQUEST {
+                state.metrics.reject("malformed");
+            }
+            return response;
         }
+        Ok(Err(refusal)) => Some(refusal),
+        Err(_) => None,
     };
-    let reason = match response.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => Some("too_large"),
-        StatusCode::REQUEST_TIMEOUT => Some("timeout"),
-        StatusCode::BAD_REQUEST => Some("malformed"),
-        _ => None,
+    state
+        .metrics
+        .reject(refusal.map_or("timeout", body::Refusal::reason));
+    let response = match refusal {
+        Some(refusal) => refusal.into_response(),
+        None => (
+            StatusCode::REQUEST_TIMEOUT,
+            "request not received in time\n",
+        )
+            .into_response(),
     };
-    if let Some(reason) = reason {
-        state.metrics.reject(reason);
+    // The refused body may still be arriving: it is dropped only once the
+    // answer is out. Over HTTP/2, the rest of a body refused as too large
+    // is also read (and dropped) up to a bound, so that clients that stop
+    // at a reset still see the 413.
+    if refusal == Some(body::Refusal::TooLarge) && parts.version == Version::HTTP_2 {
+        return body::answer_then_discard(
+            response,
+            request_body,
+            DISCARD_AFTER_413_BYTES,
+            state.request_timeout,
+        );
     }
-    response
+    body::keep_until_sent(response, request_body)
 }
 
 /// Which of the two webhooks a request came to.
@@ -207,6 +242,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
         Err(error) => {
             // The API server only sends well-formed objects; one that is not
             // is let through mutation unchanged and refused by validation.
+            let error = describe_admit_error(&error);
             tracing::warn!(uid = %req.uid, kind = %req.kind.kind, webhook = webhook.name(), %error, "object could not be read");
             let allowed = webhook == Webhook::Mutate;
             let decision_label = if allowed {
@@ -215,7 +251,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
                 "error_denied"
             };
             count(state, webhook, &req, decision_label);
-            ReviewResponse::error(&req.uid, allowed, &error.to_string())
+            ReviewResponse::error(&req.uid, allowed, &error)
         }
     };
     state
@@ -227,6 +263,66 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
         .observe(started.elapsed().as_secs_f64());
     let body = serde_json::to_vec(&response).unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// What is wrong with an object, by field and kind only, never by value:
+/// serde's own messages quote the offending value, and an object's values
+/// may be secrets. The object readers already leave values out; this edge
+/// takes nothing on trust and lets only known, value-free forms through.
+fn describe_admit_error(error: &AdmitError) -> String {
+    match error {
+        AdmitError::Malformed(MalformedObject {
+            kind,
+            field,
+            message,
+        }) => format!(
+            "{field} is not a valid {kind}: {}",
+            data_error_kind(message)
+        ),
+        AdmitError::MissingObject(_) => error.to_string(),
+        AdmitError::Unreadable(e) => format!(
+            "the object cannot be read: {}",
+            crate::object::describe_json_error(e)
+        ),
+    }
+}
+
+/// A serde data error's kind and what was expected, without the value it
+/// quotes: `invalid type: string "sk-…", expected i32` (or its value-free
+/// rendering `invalid type, expected i32`) becomes
+/// `wrong type, expected i32`. Messages of any other form become
+/// `wrong shape`.
+fn data_error_kind(message: &str) -> String {
+    const KINDS: [(&str, &str); 5] = [
+        ("invalid type", "wrong type"),
+        ("invalid value", "invalid value"),
+        ("invalid length", "wrong length"),
+        ("unknown variant", "unknown value"),
+        ("unknown field", "unknown field"),
+    ];
+    // Serde appends ", expected …" (a description of the type, from the
+    // schema) last; the quoted value comes before it.
+    let expected = message.rsplit_once(", expected ").map(|(_, e)| e);
+    if let Some((_, kind)) = KINDS.iter().find(|(prefix, _)| message.starts_with(prefix)) {
+        return match expected {
+            Some(expected) => format!("{kind}, expected {expected}"),
+            None => (*kind).to_owned(),
+        };
+    }
+    // `missing field `name``: the name is the schema's.
+    for prefix in ["missing field `", "duplicate field `"] {
+        if let Some(name) = message
+            .strip_prefix(prefix)
+            .and_then(|rest| rest.strip_suffix('`'))
+            .filter(|name| {
+                name.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
+            })
+        {
+            return format!("{prefix}{name}`");
+        }
+    }
+    "wrong shape".to_owned()
 }
 
 fn operation_name(op: &Operation) -> &'static str {
@@ -411,5 +507,85 @@ impl ReviewResponse {
             warnings: Vec::new(),
             audit_annotations: BTreeMap::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::apps::v1::Deployment;
+
+    const SECRET: &str = "sk-proj-NEVER-ECHOED-0123456789";
+
+    fn serde_message(json: serde_json::Value) -> String {
+        serde_json::from_value::<Deployment>(json)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn data_errors_are_described_without_the_value() {
+        let cases = [
+            (
+                serde_json::json!({"spec": {"replicas": SECRET}}),
+                "wrong type, expected i32",
+            ),
+            (
+                serde_json::json!({"spec": {"replicas": 1, "selector": {}, "template": {"spec": {"containers": [{"name": "c", "ports": [{"containerPort": SECRET}]}]}}}}),
+                "wrong type, expected i32",
+            ),
+            (
+                serde_json::json!({"spec": {"selector": {}, "template": {"metadata": {"labels": [SECRET]}}}}),
+                "wrong type, expected a map",
+            ),
+        ];
+        for (object, expected) in cases {
+            let message = serde_message(object);
+            let described = data_error_kind(&message);
+            assert_eq!(described, expected, "from {message}");
+            assert!(!described.contains(SECRET));
+        }
+        let sneaky = format!("invalid type: string \"a, expected {SECRET}\", expected i32");
+        assert_eq!(data_error_kind(&sneaky), "wrong type, expected i32");
+        // The readers' own value-free renderings pass through the same way.
+        assert_eq!(
+            data_error_kind("invalid type, expected i32"),
+            "wrong type, expected i32"
+        );
+        let variant = format!("unknown variant `{SECRET}`, expected `Always` or `Never`");
+        assert_eq!(
+            data_error_kind(&variant),
+            "unknown value, expected `Always` or `Never`"
+        );
+        for other in [
+            format!("missing field `{SECRET} x`"),
+            format!("{SECRET} is not a timestamp"),
+            String::new(),
+        ] {
+            assert_eq!(data_error_kind(&other), "wrong shape");
+        }
+    }
+
+    #[test]
+    fn admission_errors_name_the_field_not_the_value() {
+        let malformed = AdmitError::Malformed(MalformedObject {
+            kind: "Deployment",
+            field: "spec".to_owned(),
+            message: serde_message(serde_json::json!({"spec": {"replicas": SECRET}})),
+        });
+        assert!(malformed.to_string().contains(SECRET), "serde quotes it");
+        assert_eq!(
+            describe_admit_error(&malformed),
+            "spec is not a valid Deployment: wrong type, expected i32"
+        );
+        let unreadable = AdmitError::Unreadable(
+            serde_json::from_str::<serde_json::Value>(&format!("{{\"k\": {SECRET}}}")).unwrap_err(),
+        );
+        let described = describe_admit_error(&unreadable);
+        assert!(
+            described.starts_with("the object cannot be read: syntax error"),
+            "{described}"
+        );
+        assert!(!described.contains(SECRET));
     }
 }

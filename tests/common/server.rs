@@ -65,6 +65,11 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub fn start(args: &[&str], log: PathBuf) -> ServerProcess {
+        ServerProcess::start_with_env(args, &[], log)
+    }
+
+    /// Started with these environment variables set as well.
+    pub fn start_with_env(args: &[&str], env: &[(&str, &str)], log: PathBuf) -> ServerProcess {
         let admission: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let probes: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let log_file = std::fs::File::create(&log).unwrap();
@@ -77,6 +82,7 @@ impl ServerProcess {
                 &probes.to_string(),
             ])
             .args(args)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(log_file)
             .spawn()
@@ -273,12 +279,21 @@ pub fn cert_args(dir: &Path) -> Vec<String> {
 
 /// Fresh certificates in a fresh directory and a server using them.
 pub fn start_with_certs(name: &str, extra: &[&str]) -> (PathBuf, ServerProcess) {
+    start_with_certs_and_env(name, extra, &[])
+}
+
+/// [`start_with_certs`], with these environment variables set as well.
+pub fn start_with_certs_and_env(
+    name: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (PathBuf, ServerProcess) {
     let dir = temp_dir(name);
     make_certs(&dir);
     let mut args = cert_args(&dir);
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let server = ServerProcess::start(&args, dir.join("serve.log"));
+    let server = ServerProcess::start_with_env(&args, env, dir.join("serve.log"));
     (dir, server)
 }
 
@@ -306,4 +321,27 @@ pub fn validate_head(length: usize) -> String {
     format!(
         "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
     )
+}
+
+/// A request body fed chunk by chunk through a channel, with no declared
+/// length; it ends when the sender is dropped.
+pub struct StreamedBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+pub fn streamed_body(buffer: usize) -> (tokio::sync::mpsc::Sender<Bytes>, StreamedBody) {
+    let (tx, rx) = tokio::sync::mpsc::channel(buffer);
+    (tx, StreamedBody(rx))
+}
+
+impl hyper::body::Body for StreamedBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|data| Ok(hyper::body::Frame::data(data))))
+    }
 }

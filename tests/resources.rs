@@ -1,0 +1,525 @@
+//! The webhook's own resources under attack, on the real binary over real
+//! TLS: the global budget for buffered request bodies (HTTP/1.1 and HTTP/2),
+//! the bound on concurrent HTTP/2 streams, and the idle-connection bound.
+//! Memory is read from /proc/PID/status (VmRSS, VmHWM) of the server.
+
+mod common;
+
+use axum::body::Bytes;
+use common::server::{
+    connect, post_compliant, review, start_with_certs as start, start_with_certs_and_env,
+    streamed_body, trusting, validate_head, StreamedBody,
+};
+use http_body_util::{BodyExt, Full};
+use hyper::Request;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::client::TlsStream;
+
+const MIB: u64 = 1024 * 1024;
+/// The largest body the server takes (the API server's object limit).
+const MAX_BODY: usize = 3 * 1024 * 1024;
+/// The budget the attack tests configure.
+const BUDGET_MIB: u64 = 32;
+
+/// `(VmRSS, VmHWM)` of a process, KiB.
+fn memory_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches(" kB").parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /proc/{pid}/status"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// A metric's value from the exposition text (0 when absent).
+fn metric(text: &str, series: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0, |v| v as u64)
+}
+
+/// Waits until `check` holds on the server's metrics; panics after 20 s.
+fn wait_for_metrics(
+    server: &common::server::ServerProcess,
+    what: &str,
+    check: impl Fn(&str) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let text = server.metrics();
+        if check(&text) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}; metrics:\n{text}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One normal admission on a new connection per protocol: answered 200,
+/// each well under a second.
+async fn normal_admissions_are_answered(dir: &std::path::Path, addr: std::net::SocketAddr) {
+    for alpn in [&b"h2"[..], &b"http/1.1"[..]] {
+        let client = trusting(dir, alpn);
+        let started = Instant::now();
+        let status = post_compliant(&client, addr).await;
+        let took = started.elapsed();
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(alpn));
+        assert!(
+            took < Duration::from_secs(1),
+            "{} admission took {took:?}",
+            String::from_utf8_lossy(alpn)
+        );
+    }
+}
+
+/// What became of one attacking request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Everything but the last byte was taken; no answer yet.
+    Stalled,
+    /// Answered with this status before the body was complete.
+    Answered(u16),
+    /// The server stopped taking the body (closed or reset).
+    Cut,
+}
+
+/// An HTTP/1.1 connection that announces a 3 MiB body, sends all of it but
+/// the last byte, and then holds the connection until `release` turns true.
+async fn stalled_http1_body(
+    stream: std::io::Result<TlsStream<TcpStream>>,
+    chunk: Bytes,
+    done: tokio::sync::mpsc::Sender<Outcome>,
+    mut release: watch::Receiver<bool>,
+) {
+    let Ok(mut stream) = stream else {
+        let _ = done.send(Outcome::Cut).await;
+        return;
+    };
+    let send = async {
+        stream.write_all(validate_head(MAX_BODY).as_bytes()).await?;
+        let mut left = MAX_BODY - 1;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            stream.write_all(&chunk[..n]).await?;
+            left -= n;
+        }
+        stream.flush().await
+    };
+    let sent = tokio::time::timeout(Duration::from_secs(60), send).await;
+    let mut reply = [0u8; 64];
+    let outcome = match sent {
+        Ok(Ok(())) => {
+            match tokio::time::timeout(Duration::from_millis(200), stream.read(&mut reply)).await {
+                Err(_) => Outcome::Stalled,
+                Ok(Ok(n)) if n > 12 => Outcome::Answered(status_of(&reply[..n])),
+                Ok(_) => Outcome::Cut,
+            }
+        }
+        // Refused early: the answer may still be readable.
+        _ => {
+            match tokio::time::timeout(Duration::from_millis(500), stream.read(&mut reply)).await {
+                Ok(Ok(n)) if n > 12 => Outcome::Answered(status_of(&reply[..n])),
+                _ => Outcome::Cut,
+            }
+        }
+    };
+    let _ = done.send(outcome).await;
+    let _ = release.wait_for(|r| *r).await;
+}
+
+fn status_of(head: &[u8]) -> u16 {
+    String::from_utf8_lossy(head)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Counts the outcomes of `n` attackers.
+async fn collect(mut done: tokio::sync::mpsc::Receiver<Outcome>, n: usize) -> Vec<Outcome> {
+    let mut outcomes = Vec::with_capacity(n);
+    while outcomes.len() < n {
+        let next = tokio::time::timeout(Duration::from_secs(120), done.recv())
+            .await
+            .expect("attackers finished sending")
+            .expect("attackers report");
+        outcomes.push(next);
+    }
+    outcomes
+}
+
+fn count(outcomes: &[Outcome], which: impl Fn(&Outcome) -> bool) -> usize {
+    outcomes.iter().filter(|o| which(o)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sixty_stalled_http1_bodies_stay_within_the_budget() {
+    let budget = BUDGET_MIB.to_string();
+    let (dir, server) = start(
+        "budget-h1",
+        &[
+            "--body-budget-mib",
+            &budget,
+            // Longer than the attack, so the stalled bodies stay buffered
+            // while memory is measured.
+            "--request-timeout-seconds",
+            "60",
+        ],
+    );
+    normal_admissions_are_answered(&dir, server.admission).await;
+    let (baseline, _) = memory_kib(server.pid());
+
+    let client = trusting(&dir, b"http/1.1");
+    let chunk = Bytes::from(vec![b' '; 64 * 1024]);
+    let (done_tx, done) = tokio::sync::mpsc::channel(64);
+    let (release, released) = watch::channel(false);
+    let mut attackers = Vec::new();
+    for _ in 0..60 {
+        let stream = connect(&client, server.admission).await;
+        attackers.push(tokio::spawn(stalled_http1_body(
+            stream,
+            chunk.clone(),
+            done_tx.clone(),
+            released.clone(),
+        )));
+    }
+    let outcomes = collect(done, 60).await;
+    normal_admissions_are_answered(&dir, server.admission).await;
+    let (rss, peak) = memory_kib(server.pid());
+    let metrics = server.metrics();
+    eprintln!(
+        "60 stalled HTTP/1.1 bodies: baseline {baseline} KiB, RSS {rss} KiB, peak {peak} KiB \
+         (growth {} KiB); outcomes {outcomes:?}",
+        peak - baseline
+    );
+
+    let stalled = count(&outcomes, |o| *o == Outcome::Stalled);
+    let refused = count(&outcomes, |o| *o != Outcome::Stalled);
+    let over_budget = metric(
+        &metrics,
+        r#"portkey_guard_rejected_requests_total{reason="budget"}"#,
+    );
+    let buffered = metric(&metrics, "portkey_guard_buffered_body_bytes");
+    assert_eq!(
+        metric(&metrics, "portkey_guard_body_budget_bytes"),
+        BUDGET_MIB * MIB
+    );
+    assert!(stalled >= 1, "some bodies are taken: {outcomes:?}");
+    assert!(refused >= 40, "the rest are refused: {outcomes:?}");
+    assert_eq!(over_budget as usize, refused, "{metrics}");
+    assert!(
+        count(
+            &outcomes,
+            |o| matches!(o, Outcome::Answered(s) if *s != 503)
+        ) == 0,
+        "a refusal is a 503: {outcomes:?}"
+    );
+    assert!(
+        buffered <= BUDGET_MIB * MIB && buffered >= stalled as u64 * MAX_BODY as u64,
+        "{buffered} bytes buffered for {stalled} stalled bodies"
+    );
+    assert!(
+        peak - baseline < (BUDGET_MIB + 24) * 1024,
+        "RSS grew by {} KiB with a {BUDGET_MIB} MiB budget",
+        peak - baseline
+    );
+
+    // Once the clients go away, the budget is whole again.
+    release.send(true).unwrap();
+    for attacker in attackers {
+        attacker.await.unwrap();
+    }
+    wait_for_metrics(&server, "the budget is released", |m| {
+        metric(m, "portkey_guard_buffered_body_bytes") == 0
+    });
+    normal_admissions_are_answered(&dir, server.admission).await;
+}
+
+/// Sends `request` with `body` on an HTTP/2 connection; reports how it went.
+async fn stalled_http2_stream(
+    mut sender: hyper::client::conn::http2::SendRequest<StreamedBody>,
+    declared: bool,
+    chunk: Bytes,
+    done: tokio::sync::mpsc::Sender<Outcome>,
+    mut release: watch::Receiver<bool>,
+) {
+    let (tx, body) = streamed_body(1);
+    let mut request = Request::post("/validate")
+        .header("host", "localhost")
+        .header("content-type", "application/json");
+    if declared {
+        request = request.header("content-length", MAX_BODY);
+    }
+    let response = sender.send_request(request.body(body).unwrap());
+    let feed = async move {
+        let mut left = MAX_BODY - 1;
+        while left > 0 {
+            let n = left.min(chunk.len());
+            if tx.send(chunk.slice(..n)).await.is_err() {
+                return None;
+            }
+            left -= n;
+        }
+        // Hold the body open: the stream stalls one byte short.
+        Some(tx)
+    };
+    tokio::pin!(response);
+    tokio::pin!(feed);
+    let outcome = tokio::select! {
+        biased;
+        answered = &mut response => match answered {
+            Ok(r) => Outcome::Answered(r.status().as_u16()),
+            Err(_) => Outcome::Cut,
+        },
+        fed = &mut feed => match fed {
+            // The stream was ended early: with an answer, if there is one.
+            None => match tokio::time::timeout(Duration::from_secs(5), &mut response).await {
+                Ok(Ok(r)) => Outcome::Answered(r.status().as_u16()),
+                _ => Outcome::Cut,
+            },
+            Some(tx) => {
+                let outcome = match tokio::time::timeout(Duration::from_millis(200), &mut response).await {
+                    Err(_) => Outcome::Stalled,
+                    Ok(Ok(r)) => Outcome::Answered(r.status().as_u16()),
+                    Ok(Err(_)) => Outcome::Cut,
+                };
+                let _ = done.send(outcome).await;
+                let _ = release.wait_for(|r| *r).await;
+                drop(tx);
+                return;
+            }
+        },
+    };
+    let _ = done.send(outcome).await;
+    let _ = release.wait_for(|r| *r).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_hundred_http2_streams_stay_within_the_budget() {
+    let budget = BUDGET_MIB.to_string();
+    let (dir, server) = start(
+        "budget-h2",
+        &[
+            "--body-budget-mib",
+            &budget,
+            "--request-timeout-seconds",
+            "60",
+        ],
+    );
+    normal_admissions_are_answered(&dir, server.admission).await;
+    let (baseline, _) = memory_kib(server.pid());
+
+    // One connection; 200 streams of 3 MiB, every other one without a
+    // declared length, each stalling one byte short.
+    let stream = connect(&trusting(&dir, b"h2"), server.admission)
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .handshake::<_, StreamedBody>(TokioIo::new(stream))
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    let chunk = Bytes::from(vec![b' '; 16 * 1024]);
+    let (done_tx, done) = tokio::sync::mpsc::channel(256);
+    let (release, released) = watch::channel(false);
+    let mut attackers = Vec::new();
+    for i in 0..200 {
+        attackers.push(tokio::spawn(stalled_http2_stream(
+            sender.clone(),
+            i % 2 == 0,
+            chunk.clone(),
+            done_tx.clone(),
+            released.clone(),
+        )));
+    }
+    let outcomes = collect(done, 200).await;
+    normal_admissions_are_answered(&dir, server.admission).await;
+    let (rss, peak) = memory_kib(server.pid());
+    let metrics = server.metrics();
+    eprintln!(
+        "200 HTTP/2 streams: baseline {baseline} KiB, RSS {rss} KiB, peak {peak} KiB \
+         (growth {} KiB); stalled {}, answered 503 {}, other {}",
+        peak - baseline,
+        count(&outcomes, |o| *o == Outcome::Stalled),
+        count(&outcomes, |o| *o == Outcome::Answered(503)),
+        count(&outcomes, |o| !matches!(
+            o,
+            Outcome::Stalled | Outcome::Answered(503)
+        )),
+    );
+
+    let stalled = count(&outcomes, |o| *o == Outcome::Stalled);
+    let refused = count(&outcomes, |o| *o == Outcome::Answered(503));
+    assert_eq!(stalled + refused, 200, "{outcomes:?}");
+    assert!(stalled >= 1, "some bodies are taken");
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"portkey_guard_rejected_requests_total{reason="budget"}"#
+        ) as usize,
+        refused,
+        "{metrics}"
+    );
+    let buffered = metric(&metrics, "portkey_guard_buffered_body_bytes");
+    assert!(buffered <= BUDGET_MIB * MIB, "{buffered} bytes buffered");
+    assert!(
+        peak - baseline < (BUDGET_MIB + 24) * 1024,
+        "RSS grew by {} KiB with a {BUDGET_MIB} MiB budget",
+        peak - baseline
+    );
+
+    release.send(true).unwrap();
+    for attacker in attackers {
+        attacker.await.unwrap();
+    }
+    drop(sender);
+    let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+    wait_for_metrics(&server, "the budget is released", |m| {
+        metric(m, "portkey_guard_buffered_body_bytes") == 0
+    });
+    normal_admissions_are_answered(&dir, server.admission).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_whatever_the_pings() {
+    let bound = Duration::from_secs(1);
+    // Both bounds from the environment this time.
+    let (dir, server) = start_with_certs_and_env(
+        "idle",
+        &[],
+        &[
+            ("PORTKEY_GUARD_IDLE_TIMEOUT_SECONDS", "1"),
+            ("PORTKEY_GUARD_BODY_BUDGET_MIB", "16"),
+        ],
+    );
+    assert_eq!(
+        metric(&server.metrics(), "portkey_guard_body_budget_bytes"),
+        16 * MIB
+    );
+
+    // HTTP/2, the client sending a PING every 100 ms throughout.
+    let stream = connect(&trusting(&dir, b"h2"), server.admission)
+        .await
+        .unwrap();
+    let (mut sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Duration::from_millis(100))
+        .keep_alive_timeout(Duration::from_secs(5))
+        .keep_alive_while_idle(true)
+        .handshake::<_, StreamedBody>(TokioIo::new(stream))
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+    // A request open for longer than the bound is not cut off: its body
+    // arrives in five parts over two seconds.
+    let body = review("compliant-deployment.json");
+    let (tx, streamed) = streamed_body(1);
+    let request = Request::post("/validate")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(streamed)
+        .unwrap();
+    let feeder = tokio::spawn(async move {
+        for part in body.chunks(body.len().div_ceil(5)) {
+            tx.send(Bytes::copy_from_slice(part)).await.unwrap();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    });
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+    feeder.await.unwrap();
+    let answered = Instant::now();
+    // Then only PINGs: the server closes the connection after the bound.
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn).await;
+    let idle_for = answered.elapsed();
+    assert!(ended.is_ok(), "the idle HTTP/2 connection is still open");
+    assert!(
+        idle_for >= bound - Duration::from_millis(100),
+        "closed after {idle_for:?}"
+    );
+    assert!(sender.is_closed());
+
+    // HTTP/1.1 keep-alive: closed after the bound between requests.
+    let stream = connect(&trusting(&dir, b"http/1.1"), server.admission)
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake::<_, Full<Bytes>>(TokioIo::new(stream))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let request = Request::post("/validate")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(review("compliant-deployment.json"))))
+        .unwrap();
+    let response = sender.send_request(request).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().collect().await.unwrap();
+    let answered = Instant::now();
+    let ended = tokio::time::timeout(Duration::from_secs(10), conn).await;
+    let idle_for = answered.elapsed();
+    assert!(ended.is_ok(), "the idle HTTP/1.1 connection is still open");
+    assert!(
+        idle_for >= bound - Duration::from_millis(100),
+        "closed after {idle_for:?}"
+    );
+
+    wait_for_metrics(&server, "both closings are counted", |m| {
+        metric(m, "portkey_guard_idle_connections_closed_total") == 2
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_connection_has_at_most_32_streams_open() {
+    let (dir, server) = start("streams", &[]);
+    let stream = connect(&trusting(&dir, b"h2"), server.admission)
+        .await
+        .unwrap();
+    let (sender, conn) = hyper::client::conn::http2::handshake::<_, _, StreamedBody>(
+        TokioExecutor::new(),
+        TokioIo::new(stream),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    // 40 requests that each declare 100 bytes, send one, and wait: the
+    // server reserves 100 bytes for each stream it lets open, and the
+    // client opens no more than the server allows.
+    let mut held = Vec::new();
+    for _ in 0..40 {
+        let (tx, body) = streamed_body(1);
+        tx.send(Bytes::from_static(b"{")).await.unwrap();
+        let request = Request::post("/validate")
+            .header("host", "localhost")
+            .header("content-length", "100")
+            .body(body)
+            .unwrap();
+        let mut sender = sender.clone();
+        held.push((
+            tx,
+            tokio::spawn(async move { sender.send_request(request).await }),
+        ));
+    }
+    wait_for_metrics(&server, "32 streams open", |m| {
+        metric(m, "portkey_guard_buffered_body_bytes") == 32 * 100
+    });
+    // A moment later, still 32.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        metric(&server.metrics(), "portkey_guard_buffered_body_bytes"),
+        32 * 100
+    );
+    normal_admissions_are_answered(&dir, server.admission).await;
+    drop(held);
+}
