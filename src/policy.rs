@@ -5,7 +5,9 @@
 //! replaced) and then checked whole: unknown fields and unknown rule ids are
 //! errors that name the field.
 
+use crate::duration::PromDuration;
 use crate::image::ImageRef;
+use crate::kind::HANDLED_KINDS;
 use crate::quantity::Quantity;
 use crate::rules::{Action, RuleId};
 use serde::{Deserialize, Serialize};
@@ -45,6 +47,8 @@ pub struct Policy {
     pub kind: String,
     pub namespace: String,
     pub exemptions: Exemptions,
+    pub controllers: BTreeMap<String, Vec<ControllerGrant>>,
+    pub allow_existing_violations: bool,
     pub rules: BTreeMap<String, Action>,
     pub namespace_labels: Labels,
     pub pod_security: PodSecurity,
@@ -65,6 +69,15 @@ pub struct Policy {
 pub struct Exemptions {
     pub usernames: Vec<String>,
     pub groups: Vec<String>,
+}
+
+/// One kind of object a built-in controller makes from an owner: a Pod
+/// from a ReplicaSet, a ReplicaSet from a Deployment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControllerGrant {
+    pub kind: String,
+    pub owner: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -354,11 +367,19 @@ pub struct ServiceMonitorPolicy {
     pub selector: Labels,
     pub port: String,
     pub path: String,
-    pub interval: String,
+    pub interval: PromDuration,
     pub scheme: String,
 }
 
 impl Policy {
+    /// Whether `username` is the built-in controller that makes `kind`
+    /// objects from `owner` objects.
+    pub fn controller_makes(&self, username: &str, kind: &str, owner: &str) -> bool {
+        self.controllers
+            .get(username)
+            .is_some_and(|grants| grants.iter().any(|g| g.kind == kind && g.owner == owner))
+    }
+
     /// The action of a rule under this policy.
     pub fn action(&self, rule: RuleId) -> Action {
         self.rules
@@ -422,6 +443,26 @@ impl Policy {
         if self.namespace.is_empty() {
             return Err(field_error("namespace", "must not be empty"));
         }
+        for (user, grants) in &self.controllers {
+            for (i, grant) in grants.iter().enumerate() {
+                for (field, name) in [("kind", &grant.kind), ("owner", &grant.owner)] {
+                    let pod_template_kinds: Vec<&str> = HANDLED_KINDS
+                        .iter()
+                        .filter(|h| h.kind.has_pod_template())
+                        .map(|h| h.name)
+                        .collect();
+                    if !pod_template_kinds.contains(&name.as_str()) {
+                        return Err(field_error(
+                            format!("controllers.{user}[{i}].{field}"),
+                            format!(
+                                "{name} is not a kind with a pod template ({})",
+                                pod_template_kinds.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         for id in self.rules.keys() {
             if RuleId::from_id(id).is_none() {
                 return Err(field_error(
@@ -461,12 +502,6 @@ impl Policy {
             return Err(field_error(
                 "gateway.probes.startup",
                 "periodSeconds x failureThreshold exceeds maxStartupSeconds",
-            ));
-        }
-        if crate::kinds::service_monitor::parse_duration(&self.service_monitor.interval).is_none() {
-            return Err(field_error(
-                "serviceMonitor.interval",
-                "is not a Prometheus duration such as 30s",
             ));
         }
         Ok(())
@@ -551,6 +586,23 @@ mod tests {
         assert!(err.to_string().contains("kind"), "{err}");
         assert!(Policy::from_yaml("- a list\n").is_err());
         assert!(Policy::from_yaml("a: [unclosed\n").is_err());
+    }
+
+    #[test]
+    fn controller_grants_name_pod_template_kinds() {
+        let policy = Policy::default_policy();
+        let dc = "system:serviceaccount:kube-system:deployment-controller";
+        assert!(policy.controller_makes(dc, "ReplicaSet", "Deployment"));
+        assert!(!policy.controller_makes(dc, "Pod", "ReplicaSet"));
+        assert!(policy.controller_makes("system:kube-controller-manager", "Pod", "Job"));
+        let err = Policy::from_yaml(
+            "controllers:\n  someone:\n    - {kind: Secret, owner: Deployment}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("controllers.someone[0].kind"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -183,6 +183,28 @@ rule_catalog! {
         "The ServiceMonitor looks only in its own namespace.";
 }
 
+impl RuleId {
+    /// The pod-hardening rules: the only ones enforced on objects a built-in
+    /// controller makes from an admitted owner (the workload rules were
+    /// decided on the owner).
+    pub fn is_pod_hardening(self) -> bool {
+        self.as_str().starts_with("pss.")
+            || matches!(
+                self,
+                RuleId::PodRunAsUser
+                    | RuleId::PodRunAsGroup
+                    | RuleId::PodReadOnlyRootFilesystem
+                    | RuleId::PodWritableMount
+            )
+    }
+
+    /// Rules about who sends the request rather than what the object holds:
+    /// an UPDATE never inherits them from the old object.
+    pub fn judges_requester(self) -> bool {
+        matches!(self, RuleId::SecretAuthor)
+    }
+}
+
 impl fmt::Display for RuleId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
