@@ -52,10 +52,16 @@ trap restore_machine EXIT
 quiet_etcd_service() {
   [ -e /lib/systemd/system/etcd.service ] || [ -e /etc/init.d/etcd ] || return 0
   if [ -d /run/systemd/system ]; then
-    systemctl disable --now etcd.service >&2 2>&1 || log "could not stop and disable etcd.service"
+    if systemctl is-active --quiet etcd.service || systemctl is-enabled --quiet etcd.service; then
+      log "stopping and disabling Debian's etcd.service"
+      systemctl disable --now etcd.service >&2 2>&1 || log "could not stop and disable etcd.service"
+    fi
   elif command -v systemctl >/dev/null; then
     # Not booted with systemd: only the links that would start it at boot.
-    systemctl disable etcd.service >&2 2>&1 || log "could not disable etcd.service"
+    if systemctl is-enabled --quiet etcd.service 2>/dev/null; then
+      log "disabling Debian's etcd.service"
+      systemctl disable etcd.service >&2 2>&1 || log "could not disable etcd.service"
+    fi
   elif command -v update-rc.d >/dev/null; then
     update-rc.d etcd disable >&2 2>&1 || log "could not disable /etc/init.d/etcd"
   fi
