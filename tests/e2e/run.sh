@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
-# End to end against a real Kubernetes API server: etcd + kube-apiserver
-# 1.20 on loopback, the real kubectl, and portkey-guard registered as a
-# mutating and validating webhook. Every process started here is stopped by
-# its pid on exit, success or failure. Nothing but loopback is contacted.
+# End to end against a real Kubernetes control plane: etcd, kube-apiserver
+# and kube-controller-manager 1.20 on loopback, a fake kubelet that reports
+# pods Running and Ready, the real kubectl, and portkey-guard registered as
+# a mutating and validating webhook. The controllers act under their own
+# service accounts (--use-service-account-credentials), so the webhook sees
+# ReplicaSets, Pods and scale-downs exactly as a cluster sends them. Every
+# process started here is stopped by its pid on exit, success or failure.
+# Nothing but loopback is contacted.
 #
 # Usage: tests/e2e/run.sh        (prints PASS/FAIL per scenario, then a
 #                                 summary; exits non-zero on any failure)
+# KEEP_E2E_WORKDIR=1 keeps the work directory with the logs of every process.
 set -uo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/../.."
 repo=$PWD
 started_at=$(date +%s)
@@ -16,9 +22,16 @@ log() { echo "e2e: $*" >&2; }
 
 command -v kubectl >/dev/null || die "kubectl is required"
 command -v python3 >/dev/null || die "python3 is required"
-apiserver=$(tests/e2e/build-apiserver.sh) || die "cannot build kube-apiserver"
+binaries=$(tests/e2e/build-apiserver.sh) || die "cannot build kube-apiserver and kube-controller-manager"
+for tool in etcd openssl curl; do
+  command -v "$tool" >/dev/null || die "$tool is required"
+done
+apiserver=$(sed -n 1p <<<"$binaries")
+controller_manager=$(sed -n 2p <<<"$binaries")
+[ -x "$apiserver" ] && [ -x "$controller_manager" ] || die "build-apiserver.sh printed no binaries: $binaries"
 cargo build --release --locked --quiet || die "cannot build portkey-guard"
 guard=$repo/target/release/portkey-guard
+built_at=$(date +%s)
 
 work=$(mktemp -d /tmp/portkey-guard-e2e.XXXXXX)
 pids=()
@@ -56,6 +69,10 @@ wait_for() { # seconds, description, command...
   done
 }
 
+# How long a Deployment may take to become available or to finish a rollout.
+# Controllers and the fake kubelet do it in a few seconds.
+rollout_timeout=45
+
 # --- etcd ------------------------------------------------------------------
 etcd_client=$(free_port)
 etcd_peer=$(free_port)
@@ -68,42 +85,110 @@ etcd --name e2e --data-dir "$work/etcd" \
   > "$work/etcd.log" 2>&1 &
 pids+=($!)
 
-# --- kube-apiserver ----------------------------------------------------------
+# --- certificates and identities ----------------------------------------------
+# A cluster CA signs the API server's serving certificate; it is the root CA
+# the controller manager publishes in service account token Secrets, and the
+# one every client here verifies the API server with.
+pki=$work/pki
+mkdir -p "$pki"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=e2e-cluster-ca \
+  -keyout "$pki/ca.key" -out "$pki/ca.crt" 2>/dev/null || die "cannot make the cluster CA"
+openssl req -newkey rsa:2048 -nodes -subj /CN=kube-apiserver \
+  -keyout "$pki/apiserver.key" -out "$pki/apiserver.csr" 2>/dev/null || die "cannot make the API server key"
+printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc\nextendedKeyUsage=serverAuth\n' \
+  > "$pki/apiserver.ext"
+openssl x509 -req -in "$pki/apiserver.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial -days 1 \
+  -extfile "$pki/apiserver.ext" -out "$pki/apiserver.crt" 2>/dev/null || die "cannot sign the API server certificate"
+# Service account tokens: signed by the controller manager, verified by the
+# API server.
 openssl genrsa -out "$work/sa.key" 2048 2>/dev/null
 openssl rsa -in "$work/sa.key" -pubout -out "$work/sa.pub" 2>/dev/null
-admin_token=$(openssl rand -hex 16)
-alice_token=$(openssl rand -hex 16)
+token() { openssl rand -hex 16; }
+admin_token=$(token)
+alice_token=$(token)
+breakglass_token=$(token)
+controller_manager_token=$(token)
+kubelet_token=$(token)
+echo "$kubelet_token" > "$work/kubelet.token"
 cat > "$work/tokens.csv" <<EOF
 $admin_token,admin,1,system:masters
 $alice_token,alice,2,developers
+$breakglass_token,bob,3,platform-breakglass
+$controller_manager_token,system:kube-controller-manager,4
+$kubelet_token,system:node:e2e-node,5,system:nodes
 EOF
+
+# --- kube-apiserver ----------------------------------------------------------
+# Default admission plugins, ServiceAccount included: pods get their
+# service account checked and defaulted as in any cluster.
 api_port=$(free_port)
+api_url=https://127.0.0.1:$api_port
 "$apiserver" \
   --etcd-servers="http://127.0.0.1:$etcd_client" \
   --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
   --secure-port="$api_port" --insecure-port=0 \
-  --cert-dir "$work/apiserver" \
+  --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
   --service-cluster-ip-range=10.96.0.0/24 \
   --authorization-mode=RBAC \
   --token-auth-file "$work/tokens.csv" \
   --service-account-issuer=https://kubernetes.default.svc \
   --service-account-key-file "$work/sa.pub" \
   --service-account-signing-key-file "$work/sa.key" \
-  --disable-admission-plugins=ServiceAccount \
   --allow-privileged=true \
   > "$work/apiserver.log" 2>&1 &
 pids+=($!)
 
 export KUBECONFIG=$work/kubeconfig
-kubectl config set-cluster e2e --server="https://127.0.0.1:$api_port" --insecure-skip-tls-verify=true >/dev/null
+kubectl config set-cluster e2e --server="$api_url" --certificate-authority="$pki/ca.crt" --embed-certs >/dev/null
 kubectl config set-credentials admin --token="$admin_token" >/dev/null
 kubectl config set-credentials alice --token="$alice_token" >/dev/null
+kubectl config set-credentials bob --token="$breakglass_token" >/dev/null
 kubectl config set-context e2e --cluster=e2e --user=admin >/dev/null
 kubectl config set-context alice --cluster=e2e --user=alice >/dev/null
+kubectl config set-context bob --cluster=e2e --user=bob >/dev/null
 kubectl config use-context e2e >/dev/null
 wait_for 90 "the API server" kubectl get --raw /readyz
-wait_for 60 "the bootstrap RBAC roles" kubectl get clusterrole edit
+wait_for 60 "the bootstrap RBAC roles" kubectl get clusterrole system:kube-controller-manager
 log "API server ready on 127.0.0.1:$api_port"
+
+# --- kube-controller-manager ---------------------------------------------------
+# Its own identity, system:kube-controller-manager, for the bootstrap work
+# (service accounts and their tokens in kube-system); every controller then
+# acts as system:serviceaccount:kube-system:<controller>.
+controller_manager_kubeconfig=$work/controller-manager.kubeconfig
+KUBECONFIG=$controller_manager_kubeconfig kubectl config set-cluster e2e --server="$api_url" \
+  --certificate-authority="$pki/ca.crt" --embed-certs >/dev/null
+KUBECONFIG=$controller_manager_kubeconfig kubectl config set-credentials controller-manager \
+  --token="$controller_manager_token" >/dev/null
+KUBECONFIG=$controller_manager_kubeconfig kubectl config set-context default --cluster=e2e \
+  --user=controller-manager >/dev/null
+KUBECONFIG=$controller_manager_kubeconfig kubectl config use-context default >/dev/null
+controller_manager_port=$(free_port)
+"$controller_manager" \
+  --kubeconfig "$controller_manager_kubeconfig" \
+  --bind-address=127.0.0.1 --secure-port="$controller_manager_port" --port=0 \
+  --cert-dir "$work/controller-manager" \
+  --leader-elect=false \
+  --use-service-account-credentials=true \
+  --service-account-private-key-file "$work/sa.key" \
+  --root-ca-file "$pki/ca.crt" \
+  --controllers=deployment,replicaset,statefulset,daemonset,job,cronjob,serviceaccount,serviceaccount-token,garbagecollector,clusterrole-aggregation,namespace \
+  > "$work/controller-manager.log" 2>&1 &
+pids+=($!)
+wait_for 60 "the controller manager" curl -fsS --cacert "$work/controller-manager/kube-controller-manager.crt" \
+  "https://127.0.0.1:$controller_manager_port/healthz"
+# The built-in roles are filled in by the clusterrole-aggregation controller.
+edit_role_aggregated() { kubectl get clusterrole edit -o jsonpath='{.rules[*].verbs}' | grep -q create; }
+wait_for 60 "the aggregated edit role" edit_role_aggregated
+log "controller manager ready on 127.0.0.1:$controller_manager_port"
+
+# --- fake kubelet --------------------------------------------------------------------
+# A node's identity; without the Node authorizer, the built-in system:node
+# role grants what it needs (watch pods, write pods/status).
+kubectl create clusterrolebinding e2e-node --clusterrole=system:node --user=system:node:e2e-node >/dev/null
+python3 tests/e2e/fake-kubelet.py --server "$api_url" --ca "$pki/ca.crt" --token-file "$work/kubelet.token" \
+  portkey default > "$work/fake-kubelet.log" 2>&1 &
+pids+=($!)
 
 # Kubernetes 1.20 does not label namespaces with their name yet.
 for ns in default gateway monitoring shop external-secrets; do
@@ -113,13 +198,109 @@ done
 kubectl apply -f tests/e2e/crds.yaml >/dev/null || die "cannot install CRDs"
 wait_for 60 "the CRDs" kubectl get httproutes,externalsecrets,servicemonitors -A
 
+# --- RBAC of a realistic cluster ---------------------------------------------------------
+# alice edits in portkey with the built-in (aggregated) edit role; the
+# platform-breakglass group, exempted by the policy, too. External Secrets
+# writes Secrets there.
+kubectl apply -f deploy/portkey/namespace.yaml >/dev/null || die "cannot create namespace portkey"
+kubectl create rolebinding alice-edit -n portkey --clusterrole=edit --user=alice >/dev/null
+kubectl create rolebinding breakglass-edit -n portkey --clusterrole=edit --group=platform-breakglass >/dev/null
+kubectl create role secret-writer -n portkey --verb=get,list,watch,create,update,patch,delete --resource=secrets >/dev/null
+kubectl create rolebinding external-secrets -n portkey --role=secret-writer \
+  --serviceaccount=external-secrets:external-secrets >/dev/null
+alice_can_edit() { [ "$(kubectl auth can-i create replicasets.apps -n portkey --as alice)" = yes ]; }
+wait_for 30 "alice's edit rights in portkey" alice_can_edit
+
+# Every accepted pod-template change of a Deployment in portkey is noted
+# here: it must make exactly one ReplicaSet (checked by the last scenario).
+expect_replicaset() { echo "$1" >> "$work/template-changes"; }
+
+# --- a Deployment that predates the webhook -------------------------------------------------
+# A gateway Deployment derived from deploy/portkey/deployment.yaml: name,
+# version (image tag and version labels), replicas; its selector gets an
+# instance label so Deployments never share pods.
+gateway_deployment() { # name version replicas [--no-pod-annotations]
+  kubectl create --dry-run=client -o json -f deploy/portkey/deployment.yaml \
+    | python3 -c '
+import json, sys
+name, version, replicas = sys.argv[1], sys.argv[2], int(sys.argv[3])
+d = json.load(sys.stdin)
+if sys.argv[4:] == ["--no-pod-annotations"]:
+    del d["spec"]["template"]["metadata"]["annotations"]
+d["metadata"]["name"] = name
+d["metadata"]["namespace"] = "portkey"
+d["spec"]["replicas"] = replicas
+instance = {"app.kubernetes.io/instance": name}
+d["spec"]["selector"]["matchLabels"].update(instance)
+for labels in (d["metadata"]["labels"], d["spec"]["template"]["metadata"]["labels"]):
+    labels.update(instance)
+    labels["app.kubernetes.io/version"] = version
+d["spec"]["template"]["spec"]["containers"][0]["image"] = "portkeyai/gateway:" + version
+json.dump(d, sys.stdout)
+' "$@"
+}
+wait_for 60 "the default service account in portkey" kubectl get serviceaccount default -n portkey
+# What a cluster has when portkey-guard is installed late: a running
+# Deployment whose image the policy does not allow. It also lacks the pod
+# template's metrics annotations, which /mutate would add: a webhook
+# that rewrote the template of this Deployment's ReplicaSets would make the
+# deployment controller create ReplicaSets without end (counted at the end).
+gateway_deployment gateway-legacy 1.11.0 1 --no-pod-annotations | kubectl apply -f - >/dev/null \
+  || die "cannot seed gateway-legacy"
+kubectl rollout status deployment/gateway-legacy -n portkey --timeout=${rollout_timeout}s >/dev/null \
+  || die "gateway-legacy did not become available before the webhook was registered"
+expect_replicaset gateway-legacy
+
 # --- portkey-guard -------------------------------------------------------------
+# The policy arrives as a ConfigMap volume would mount it: policy.yaml ->
+# ..data/policy.yaml, ..data -> ..<timestamp>/, swapped atomically.
+policy_dir=$work/policy
+mkdir -p "$policy_dir"
+base_policy='apiVersion: portkey-guard.dev/v1alpha1
+kind: Policy
+exemptions:
+  groups: [platform-breakglass]'
+write_policy_version() { # reads the policy on stdin; swaps ..data to it
+  local stamp
+  stamp=..$(date -u +%Y_%m_%d_%H_%M_%S.%N)
+  mkdir "$policy_dir/$stamp"
+  cat > "$policy_dir/$stamp/policy.yaml"
+  ln -s "$stamp" "$policy_dir/..data_tmp"
+  mv -T "$policy_dir/..data_tmp" "$policy_dir/..data"
+  find "$policy_dir" -mindepth 1 -maxdepth 1 -type d -name '..2*' ! -name "$stamp" -exec rm -rf {} +
+}
+write_policy_version <<<"$base_policy"
+ln -s ..data/policy.yaml "$policy_dir/policy.yaml"
+
+log_count() { # message: how many times the webhook logged it
+  grep -cF "\"message\":\"$1\"" "$work/guard.log" || true
+}
+log_count_above() { [ "$(log_count "$1")" -gt "$2" ]; }
+
+# Writes a new policy (stdin) the way the kubelet updates a ConfigMap volume
+# and waits until the webhook has taken it ("reloaded") or refused it
+# ("rejected").
+set_policy() { # reloaded|rejected
+  local message before new
+  case $1 in
+    reloaded) message="policy reloaded" ;;
+    rejected) message="new policy rejected; the previous one keeps serving" ;;
+    *) die "set_policy: reloaded or rejected, not $1" ;;
+  esac
+  new=$(cat)
+  [ "$new" != "$(cat "$policy_dir/policy.yaml")" ] || fail "set_policy: the policy is unchanged"
+  before=$(log_count "$message")
+  write_policy_version <<<"$new"
+  wait_for 10 "the webhook to log '$message'" log_count_above "$message" "$before"
+}
+
 hook_port=$(free_port)
 probe_port=$(free_port)
 ca_bundle=$("$guard" certs --out "$work/certs" --ip 127.0.0.1 --dns localhost) || die "certs failed"
 start_guard() {
   "$guard" serve --addr "127.0.0.1:$hook_port" --probe-addr "127.0.0.1:$probe_port" \
     --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
+    --policy "$policy_dir/policy.yaml" \
     --log-format json >> "$work/guard.log" 2>&1 &
   guard_pid=$!
   echo "$guard_pid" >> "$work/pids"
@@ -150,18 +331,8 @@ EOF
 kubectl kustomize "$work/webhooks" | kubectl apply -f - >/dev/null || die "cannot register the webhooks"
 # The API server picks up webhook configurations asynchronously.
 sleep 2
-
-# RBAC of a realistic cluster: alice edits in portkey, External Secrets
-# writes Secrets there.
-kubectl apply -f deploy/portkey/namespace.yaml >/dev/null || die "cannot create namespace portkey"
-# (No controller-manager aggregates the built-in `edit` role here, so the
-# developer role is spelled out.)
-kubectl create role developer -n portkey --verb='*' \
-  --resource=secrets,configmaps,services,pods,deployments.apps,networkpolicies.networking.k8s.io >/dev/null
-kubectl create rolebinding alice-developer -n portkey --role=developer --user=alice >/dev/null
-kubectl create role secret-writer -n portkey --verb=get,list,watch,create,update,patch,delete --resource=secrets >/dev/null
-kubectl create rolebinding external-secrets -n portkey --role=secret-writer \
-  --serviceaccount=external-secrets:external-secrets >/dev/null
+set_up_at=$(date +%s)
+log "built in $((built_at - started_at))s, cluster set up in $((set_up_at - built_at))s"
 
 # --- scenarios -------------------------------------------------------------------
 passed=0
@@ -222,13 +393,165 @@ sys.exit(1)
 PY
 }
 
+# The ConfigMap of strategy files the gateway mounts: kustomize may give it
+# a hash suffix (portkey-model-configs-<hash>).
+strategies_configmap() {
+  local name
+  name=$(kubectl get deployment portkey-gateway -n portkey \
+    -o jsonpath='{.spec.template.spec.volumes[?(@.name=="strategies")].configMap.name}')
+  [[ "$name" == portkey-model-configs* ]] || fail "the gateway mounts no portkey-model-configs ConfigMap: '$name'"
+  kubectl get configmap "$name" -n portkey -o name >/dev/null || fail "ConfigMap $name is missing"
+  echo "$name"
+}
+
+# The ReplicaSets a Deployment in portkey controls, oldest revision first,
+# one line each: name revision spec.replicas status.replicas image.
+replicasets_of() { # deployment
+  local uid
+  uid=$(kubectl get deployment "$1" -n portkey -o jsonpath='{.metadata.uid}')
+  kubectl get replicasets -n portkey -o json | python3 -c '
+import json, sys
+uid = sys.argv[1]
+rows = []
+for rs in json.load(sys.stdin)["items"]:
+    if not any(o.get("controller") and o["uid"] == uid for o in rs["metadata"].get("ownerReferences", [])):
+        continue
+    revision = int(rs["metadata"].get("annotations", {}).get("deployment.kubernetes.io/revision", 0))
+    image = rs["spec"]["template"]["spec"]["containers"][0]["image"]
+    rows.append((revision, rs["metadata"]["name"], rs["spec"].get("replicas", 0), rs["status"].get("replicas", 0), image))
+for revision, name, spec, status, image in sorted(rows):
+    print(name, revision, spec, status, image)
+' "$uid"
+}
+
+# What holds a rollout up: the Deployment's and its ReplicaSets' conditions
+# (a webhook denial of a controller's write shows there) and the webhook's
+# latest denials.
+why_stuck() { # deployment
+  kubectl get deployments,replicasets -n portkey -o json > "$work/stuck.json"
+  python3 - "$work/stuck.json" "$1" <<'PY'
+import json, sys
+items = json.load(open(sys.argv[1]))["items"]
+deployment = next((i for i in items if i["kind"] == "Deployment" and i["metadata"]["name"] == sys.argv[2]), None)
+if deployment is None:
+    sys.exit(print(f"  no Deployment {sys.argv[2]}"))
+s = deployment.get("status", {})
+print(f"  deployment {sys.argv[2]}: replicas {deployment['spec'].get('replicas')}, updated {s.get('updatedReplicas', 0)}, "
+      f"available {s.get('availableReplicas', 0)}, total {s.get('replicas', 0)}")
+for c in s.get("conditions", []):
+    print(f"    {c['type']}={c['status']} {c.get('reason', '')}: {c.get('message', '')}")
+for rs in items:
+    owners = rs["metadata"].get("ownerReferences", [])
+    if rs["kind"] != "ReplicaSet" or not any(o["uid"] == deployment["metadata"]["uid"] for o in owners):
+        continue
+    image = rs["spec"]["template"]["spec"]["containers"][0]["image"]
+    print(f"  replicaset {rs['metadata']['name']} ({image}): spec {rs['spec'].get('replicas')}, "
+          f"status {rs.get('status', {}).get('replicas', 0)}")
+    for c in rs.get("status", {}).get("conditions", []):
+        print(f"    {c['type']}={c['status']} {c.get('reason', '')}: {c.get('message', '')}")
+PY
+  echo "  the webhook's latest denials:"
+  python3 - "$work/guard.log" <<'PY'
+import json, sys
+denied = []
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("decision") == "denied":
+        denied.append(f"    {e.get('webhook')} {e.get('operation')} {e.get('kind')} {e.get('name')} "
+                      f"by {e.get('user')}: {e.get('rules')}")
+print("\n".join(denied[-6:]) or "    none")
+PY
+}
+
+# Waits for a Deployment's rollout to complete; says why when it does not.
+rollout() { # deployment
+  if kubectl rollout status deployment/"$1" -n portkey --timeout="${rollout_timeout}s" >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "the rollout of $1 did not complete in ${rollout_timeout}s"
+  why_stuck "$1"
+  return 1
+}
+
+# After a rollout: exactly one ReplicaSet more than before, running all the
+# Deployment's replicas; every other one at zero (desired and actual).
+rolled_over() { # deployment, replicasets_of before the change
+  local replicas
+  replicas=$(kubectl get deployment "$1" -n portkey -o jsonpath='{.spec.replicas}')
+  python3 - "$2" "$(replicasets_of "$1")" "$replicas" <<'PY'
+import sys
+before = {line.split()[0] for line in sys.argv[1].splitlines() if line.strip()}
+after = [line.split() for line in sys.argv[2].splitlines() if line.strip()]
+replicas = sys.argv[3]
+new = [r for r in after if r[0] not in before]
+assert len(new) == 1, f"expected exactly one new ReplicaSet, found {len(new)}:\n{sys.argv[2]}"
+name, _, spec, status, _ = new[0]
+assert spec == status == replicas, f"new ReplicaSet {name} at {spec} desired / {status} actual, expected {replicas}"
+busy = [" ".join(r) for r in after if r[0] != name and (r[2] != "0" or r[3] != "0")]
+assert not busy, "old ReplicaSets not at zero: " + "; ".join(busy)
+PY
+}
+
+# The pods a Deployment runs (through its ReplicaSets; not terminating), as
+# JSON lines.
+pods_of() { # deployment
+  kubectl get deployments,replicasets,pods -n portkey -o json | python3 -c '
+import json, sys
+items = json.load(sys.stdin)["items"]
+def controlled_by(item, uids):
+    return any(o.get("controller") and o["uid"] in uids for o in item["metadata"].get("ownerReferences", []))
+deployments = {i["metadata"]["uid"] for i in items if i["kind"] == "Deployment" and i["metadata"]["name"] == sys.argv[1]}
+replicasets = {i["metadata"]["uid"] for i in items if i["kind"] == "ReplicaSet" and controlled_by(i, deployments)}
+for pod in items:
+    if pod["kind"] == "Pod" and controlled_by(pod, replicasets) and not pod["metadata"].get("deletionTimestamp"):
+        print(json.dumps(pod))' "$1"
+}
+
+# Every pod of a Deployment: the image given, Ready, and hardened as the
+# policy requires (pod and container securityContext as stored).
+pods_ready_and_hardened() { # deployment image
+  local replicas
+  replicas=$(kubectl get deployment "$1" -n portkey -o jsonpath='{.spec.replicas}')
+  pods_of "$1" | python3 -c '
+import json, sys
+image, replicas = sys.argv[1], int(sys.argv[2])
+pods = [json.loads(line) for line in sys.stdin if line.strip()]
+assert len(pods) == replicas, f"{len(pods)} pods, expected {replicas}"
+for pod in pods:
+    name, spec = pod["metadata"]["name"], pod["spec"]
+    ready = any(c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", []))
+    pod_sc = spec.get("securityContext", {})
+    c = spec["containers"][0]
+    sc = c.get("securityContext", {})
+    checks = {
+        "image": c["image"] == image,
+        "Ready": ready,
+        "runAsNonRoot": pod_sc.get("runAsNonRoot") is True,
+        "runAsUser": pod_sc.get("runAsUser") == 1000,
+        "runAsGroup": pod_sc.get("runAsGroup") == 1000,
+        "fsGroup": pod_sc.get("fsGroup") == 1000,
+        "seccomp": pod_sc.get("seccompProfile", {}).get("type") == "RuntimeDefault",
+        "token": spec.get("automountServiceAccountToken") is False,
+        "readOnlyRootFilesystem": sc.get("readOnlyRootFilesystem") is True,
+        "allowPrivilegeEscalation": sc.get("allowPrivilegeEscalation") is False,
+        "drop ALL": sc.get("capabilities", {}).get("drop") == ["ALL"],
+    }
+    bad = [k for k, ok in checks.items() if not ok]
+    assert not bad, f"pod {name}: {bad}"
+' "$2" "$replicas"
+}
 s_apply_compliant() {
   local out
   out=$(kubectl apply -k deploy/portkey 2>&1) || fail "apply failed: $out"
   ! grep -q "portkey-guard added" <<<"$out" || fail "the compliant manifests were mutated: $out"
-  for kind in deployment service configmap/portkey-model-configs httproute networkpolicy servicemonitor externalsecret; do
+  expect_replicaset portkey-gateway
+  for kind in deployment service configmap/portkey-gateway-config httproute networkpolicy servicemonitor externalsecret; do
     kubectl get -n portkey "$kind" >/dev/null || fail "$kind missing"
   done
+  strategies_configmap >/dev/null
   guard_log_has webhook=mutate kind=Deployment name=portkey-gateway decision=allowed patch_operations=0 \
     || fail "the Deployment reached the mutating webhook with a non-empty patch"
 }
@@ -236,6 +559,7 @@ s_apply_compliant() {
 s_apply_stripped() {
   local out spec
   out=$(kubectl apply -f tests/e2e/stripped-deployment.yaml 2>&1) || fail "apply failed: $out"
+  expect_replicaset gateway-canary
   grep -q "Warning: portkey-guard added pod securityContext" <<<"$out" || fail "no injection warning: $out"
   grep -q "Warning: portkey-guard added gateway" <<<"$out" || fail "no gateway injection warning: $out"
   kubectl get deployment gateway-canary -n portkey -o json > "$work/canary.json"
@@ -329,10 +653,11 @@ config = json.load(open("deploy/portkey/strategies/all-models.json"))
 config["targets"][2]["api_key"] = sys.argv[1]
 print(json.dumps({"data": {"all-models.json": json.dumps(config)}}))
 PY
-  expect_denied "strategy.credentials:all-models.json" kubectl patch configmap portkey-model-configs -n portkey \
+  local configmap out
+  configmap=$(strategies_configmap)
+  expect_denied "strategy.credentials:all-models.json" kubectl patch configmap "$configmap" -n portkey \
     --type=merge --patch-file "$work/literal.json"
-  local out
-  out=$(kubectl patch configmap portkey-model-configs -n portkey --type=merge --patch-file "$work/literal.json" 2>&1) || true
+  out=$(kubectl patch configmap "$configmap" -n portkey --type=merge --patch-file "$work/literal.json" 2>&1) || true
   ! grep -q "$secret" <<<"$out" || fail "the message echoes the secret value"
   ! grep -q "$secret" "$work/guard.log" || fail "the log contains the secret value"
 }
@@ -433,7 +758,186 @@ s_fail_closed() {
   kubectl create configmap e2e-after-restart -n portkey --from-literal=a=b >/dev/null
 }
 
+
+# --- with the controllers -----------------------------------------------------------
+
+s_gateway_available() {
+  rollout portkey-gateway
+  local replicasets
+  replicasets=$(replicasets_of portkey-gateway)
+  [ "$(wc -l <<<"$replicasets")" -eq 1 ] || fail "expected one ReplicaSet, found: $replicasets"
+  pods_ready_and_hardened portkey-gateway portkeyai/gateway:1.12.1
+  # Each controller acts under its own service account.
+  guard_log_has webhook=validate kind=ReplicaSet operation=CREATE decision=allowed \
+    user=system:serviceaccount:kube-system:deployment-controller \
+    || fail "no ReplicaSet admitted for the deployment controller's service account"
+  guard_log_has webhook=validate kind=Pod operation=CREATE decision=allowed \
+    user=system:serviceaccount:kube-system:replicaset-controller \
+    || fail "no Pod admitted for the replicaset controller's service account"
+}
+
+s_policy_reload() {
+  local probe="[{\"op\":\"replace\",\"path\":\"$c0/livenessProbe/httpGet/path\",\"value\":\"/healthz\"}]"
+  local pid=$guard_pid out
+  set_policy reloaded <<EOF
+$base_policy
+rules: {gateway.probes: warn}
+EOF
+  out=$(patch_deploy "$probe" --dry-run=server 2>&1) || fail "denied with gateway.probes at warn: $out"
+  grep -q "^Warning: .*gateway.probes" <<<"$out" || fail "no gateway.probes warning: $out"
+  # A broken version is refused; the last good one keeps serving.
+  set_policy rejected <<EOF
+$base_policy
+rules: {gateway.probes: sometimes}
+EOF
+  curl -fsS "http://127.0.0.1:$probe_port/readyz" >/dev/null || fail "not ready after a refused policy"
+  out=$(patch_deploy "$probe" --dry-run=server 2>&1) || fail "denied after a refused policy: $out"
+  grep -q "^Warning: .*gateway.probes" <<<"$out" || fail "the last good policy stopped serving: $out"
+  set_policy reloaded <<<"$base_policy"
+  expect_denied "gateway.probes:livenessProbe.httpGet.path" patch_deploy "$probe"
+  [ "$guard_pid" = "$pid" ] && kill -0 "$guard_pid" || fail "the webhook was restarted"
+}
+
+s_template_rollout() {
+  local before
+  before=$(replicasets_of portkey-gateway)
+  kubectl patch deployment portkey-gateway -n portkey --type=merge \
+    -p '{"spec":{"template":{"metadata":{"annotations":{"e2e.portkey-guard.dev/change":"template"}}}}}' >/dev/null
+  expect_replicaset portkey-gateway
+  rollout portkey-gateway
+  rolled_over portkey-gateway "$before"
+  pods_ready_and_hardened portkey-gateway portkeyai/gateway:1.12.1
+}
+
+s_breakglass_available() {
+  local out
+  out=$(gateway_deployment breakglass 1.14.0 1 | kubectl --context bob apply -f - 2>&1) \
+    || fail "the exempted group's Deployment was refused: $out"
+  grep -q "^Warning: .*exempted" <<<"$out" || fail "no exemption warning: $out"
+  expect_replicaset breakglass
+  rollout breakglass
+  pods_ready_and_hardened breakglass portkeyai/gateway:1.14.0
+}
+
+s_legacy_scales() {
+  kubectl scale deployment gateway-legacy -n portkey --replicas=2 >/dev/null
+  rollout gateway-legacy
+  pods_ready_and_hardened gateway-legacy portkeyai/gateway:1.11.0
+  [ "$(replicasets_of gateway-legacy | wc -l)" -eq 1 ] || fail "scaling made a ReplicaSet: $(replicasets_of gateway-legacy)"
+}
+
+s_legacy_restarts() {
+  local before out
+  before=$(replicasets_of gateway-legacy)
+  out=$(kubectl rollout restart deployment/gateway-legacy -n portkey 2>&1) || fail "restart refused: $out"
+  expect_replicaset gateway-legacy
+  rollout gateway-legacy
+  rolled_over gateway-legacy "$before"
+  pods_ready_and_hardened gateway-legacy portkeyai/gateway:1.11.0
+}
+
+s_legacy_new_violation() {
+  expect_denied "gateway.image:containers\[0\].image" kubectl patch deployment gateway-legacy -n portkey --type=json -p \
+    '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"portkeyai/gateway:1.10.0"},
+      {"op":"replace","path":"/spec/template/metadata/labels/app.kubernetes.io~1version","value":"1.10.0"},
+      {"op":"replace","path":"/metadata/labels/app.kubernetes.io~1version","value":"1.10.0"}]'
+}
+
+# alice writes a ReplicaSet that claims to be the gateway Deployment's own
+# (a controller owner reference with the real uid) with an unpinned image.
+s_forged_owner() {
+  local name=forged-$RANDOM out code
+  kubectl get deployment portkey-gateway -n portkey -o json | python3 -c '
+import json, sys
+name, image = sys.argv[1], "portkeyai/gateway:1.15.0"
+d = json.load(sys.stdin)
+template = d["spec"]["template"]
+labels = dict(template["metadata"]["labels"], **{"app.kubernetes.io/instance": name, "app.kubernetes.io/version": "1.15.0"})
+template["metadata"]["labels"] = labels
+template["spec"]["containers"][0]["image"] = image
+json.dump({
+    "apiVersion": "apps/v1", "kind": "ReplicaSet",
+    "metadata": {"name": name, "namespace": "portkey", "labels": labels,
+                 "ownerReferences": [{"apiVersion": "apps/v1", "kind": "Deployment", "name": "portkey-gateway",
+                                      "uid": d["metadata"]["uid"], "controller": True}]},
+    "spec": {"replicas": 1, "selector": {"matchLabels": {"app.kubernetes.io/name": "portkey-gateway",
+                                                         "app.kubernetes.io/instance": name}},
+             "template": template},
+}, sys.stdout)
+' "$name" > "$work/forged.json"
+  out=$(kubectl --context alice create -f "$work/forged.json" 2>&1) && code=0 || code=$?
+  if [ "$code" -ne 0 ]; then
+    grep -q "denied the request" <<<"$out" || fail "refused, but not by the webhook: $out"
+    grep -qE "(^|: )gateway.image: [^ ]*image" <<<"$out" || fail "denied without naming the image: $out"
+  else
+    # Admitted: then its pods must be denied, and none may run.
+    local deadline=$(($(date +%s) + 15)) tried=
+    while [ "$(date +%s)" -lt "$deadline" ]; do
+      if python3 - "$work/guard.log" "$name-" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    try:
+        e = json.loads(line)
+    except ValueError:
+        continue
+    if e.get("kind") == "Pod" and e.get("decision") == "denied" and str(e.get("name", "")).startswith(sys.argv[2]):
+        sys.exit(0)
+sys.exit(1)
+PY
+      then tried=1; break; fi
+      sleep 0.5
+    done
+    kubectl get pods -n portkey -o jsonpath='{range .items[*]}{.spec.containers[0].image}{"\n"}{end}' > "$work/images.txt"
+    kubectl delete replicaset "$name" -n portkey --wait=false >/dev/null 2>&1 || true
+    ! grep -q "portkeyai/gateway:1.15.0" "$work/images.txt" || fail "the forged ReplicaSet $name ran an unpinned pod"
+    [ -n "$tried" ] || fail "the forged ReplicaSet $name was admitted and no pod of it was denied within 15 s"
+  fi
+}
+
+s_version_upgrade() {
+  local before
+  set_policy reloaded <<EOF
+$base_policy
+gateway: {version: "1.13.0"}
+EOF
+  before=$(replicasets_of portkey-gateway)
+  patch_deploy '[{"op":"replace","path":"/spec/template/spec/containers/0/image","value":"portkeyai/gateway:1.13.0"},
+    {"op":"replace","path":"/spec/template/metadata/labels/app.kubernetes.io~1version","value":"1.13.0"},
+    {"op":"replace","path":"/metadata/labels/app.kubernetes.io~1version","value":"1.13.0"}]' >/dev/null
+  expect_replicaset portkey-gateway
+  rollout portkey-gateway
+  rolled_over portkey-gateway "$before"
+  pods_ready_and_hardened portkey-gateway portkeyai/gateway:1.13.0
+}
+
+# Each accepted template change made exactly one ReplicaSet: the webhook
+# never made the deployment controller create another (as rewriting a
+# ReplicaSet's template would), and no collision was counted.
+s_no_replicaset_churn() {
+  kubectl get deployments,replicasets -n portkey -o json > "$work/churn.json"
+  python3 - "$work/churn.json" "$work/template-changes" <<'PY'
+import collections, json, sys
+items = json.load(open(sys.argv[1]))["items"]
+expected = collections.Counter(line.strip() for line in open(sys.argv[2]) if line.strip())
+problems = []
+for d in (i for i in items if i["kind"] == "Deployment"):
+    name, uid = d["metadata"]["name"], d["metadata"]["uid"]
+    owned = [rs["metadata"]["name"] for rs in items if rs["kind"] == "ReplicaSet"
+             and any(o.get("controller") and o["uid"] == uid for o in rs["metadata"].get("ownerReferences", []))]
+    collisions = d.get("status", {}).get("collisionCount", 0)
+    if len(owned) > expected[name]:
+        problems.append(f"{name}: {len(owned)} ReplicaSets for {expected[name]} template changes ({', '.join(owned)})")
+    elif len(owned) < expected[name]:
+        problems.append(f"{name}: {len(owned)} ReplicaSets for {expected[name]} template changes: a change made none")
+    if collisions:
+        problems.append(f"{name}: collisionCount {collisions}")
+    print(f"{name}: {len(owned)} ReplicaSets, {expected[name]} template changes")
+assert not problems, "\n".join(problems)
+PY
+}
+
 scenario "kubectl apply -k deploy/portkey: created, nothing injected" s_apply_compliant
+scenario "the gateway Deployment becomes available: ReplicaSet and pods admitted, pods hardened" s_gateway_available
 scenario "stripped-down Deployment: stored with everything injected, warnings printed" s_apply_stripped
 scenario "privileged container is rejected" s_denied_privileged
 scenario "runAsUser 0 is rejected" s_denied_root
@@ -458,10 +962,18 @@ scenario "HTTPRoute for the gateway hostname in another namespace is rejected" s
 scenario "other namespaces are untouched and never reach the webhook" s_other_namespaces_untouched
 scenario "External Secrets writes a labelled Secret" s_external_secrets_writes_secret
 scenario "certificate rotation keeps admission working without a restart" s_certificate_rotation
+scenario "policy ConfigMap update: a rule moved to warn warns, a broken policy is refused" s_policy_reload
+scenario "a template change rolls out: one new ReplicaSet, the old one at zero" s_template_rollout
+scenario "an exempted group's Deployment with an unpinned image gets available pods" s_breakglass_available
+scenario "a Deployment from before the webhook scales" s_legacy_scales
+scenario "a Deployment from before the webhook restarts and rolls out" s_legacy_restarts
+scenario "its violating image changed to another violating image is rejected" s_legacy_new_violation
+scenario "a ReplicaSet with a forged controller owner reference yields no unpinned pod" s_forged_owner
+scenario "pinned-version upgrade: new pin reloaded, Deployment moved, rollout completes" s_version_upgrade
 scenario "webhook down: portkey fails closed, other namespaces still write" s_fail_closed
+scenario "no ReplicaSet churn: one ReplicaSet per template change" s_no_replicaset_churn
 
-# === operability scenarios (begin) ===========================================
-# Self-contained: they use only the suite's helpers (scenario, fail,
+# === operability scenarios (begin) ====================================# Self-contained: they use only the suite's helpers (scenario, fail,
 # wait_for) and its running webhook ($guard, $work, $hook_port, $ca_bundle).
 
 # A serving-certificate renewal as cert-manager does it: a new certificate
@@ -553,6 +1065,10 @@ scenario "serving certificate renewal under the same CA: caBundle unchanged, no 
 
 elapsed=$(($(date +%s) - started_at))
 echo "e2e: ${elapsed}s in all"
+=======
+finished_at=$(date +%s)
+echo "e2e: $((finished_at - started_at))s in all: $((built_at - started_at))s building," \
+  "$((set_up_at - built_at))s setting up, $((finished_at - set_up_at))s of scenarios"
 if [ "$failed" -gt 0 ]; then
   printf 'e2e: failed: %s\n' "${failures[@]}"
 fi
