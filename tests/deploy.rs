@@ -88,7 +88,20 @@ fn webhook_configurations_follow_the_admission_contract() {
             assert_eq!(w["sideEffects"], "None", "{name}");
             assert!(w["timeoutSeconds"].as_i64().unwrap() <= 5, "{name}");
             assert_eq!(w["failurePolicy"], "Fail", "{name}");
-            let selector = &w["namespaceSelector"]["matchExpressions"][0];
+            // The Namespace itself is matched by its name label through an
+            // objectSelector (which sees the old object too); everything
+            // else by the namespace's name label.
+            let namespaces_only = w["rules"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["resources"] == serde_json::json!(["namespaces"]));
+            let selector = if namespaces_only {
+                assert_eq!(w["namespaceSelector"], serde_json::json!({}), "{name}");
+                &w["objectSelector"]["matchExpressions"][0]
+            } else {
+                &w["namespaceSelector"]["matchExpressions"][0]
+            };
             assert_eq!(selector["key"], "kubernetes.io/metadata.name", "{name}");
             let path = w["clientConfig"]["service"]["path"].as_str().unwrap();
             assert_eq!(
@@ -107,8 +120,10 @@ fn webhook_configurations_follow_the_admission_contract() {
                 .map(|v| v.as_str().unwrap())
                 .collect();
             match selector["operator"].as_str().unwrap() {
-                "In" => assert!(!values.contains(&"portkey-guard"), "{name}"),
-                "NotIn" => assert!(values.contains(&"portkey-guard"), "{name}"),
+                "In" => assert_eq!(values, ["portkey"], "{name}"),
+                // The hostname guard: every namespace but the gateway's,
+                // kube-system and the webhook's own included.
+                "NotIn" => assert_eq!(values, ["portkey"], "{name}"),
                 other => panic!("{name}: unexpected operator {other}"),
             }
         }

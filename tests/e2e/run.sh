@@ -196,7 +196,7 @@ for ns in default gateway monitoring shop external-secrets; do
   kubectl label namespace "$ns" "kubernetes.io/metadata.name=$ns" --overwrite >/dev/null
 done
 kubectl apply -f tests/e2e/crds.yaml >/dev/null || die "cannot install CRDs"
-wait_for 60 "the CRDs" kubectl get httproutes,externalsecrets,servicemonitors -A
+wait_for 60 "the CRDs" kubectl get httproutes,grpcroutes,tlsroutes,externalsecrets,secretstores,pushsecrets,servicemonitors -A
 
 # --- RBAC of a realistic cluster ---------------------------------------------------------
 # alice edits in portkey with the built-in (aggregated) edit role; the
@@ -322,11 +322,15 @@ patches:
   - target: {kind: MutatingWebhookConfiguration}
     patch: |-
       - {op: replace, path: /webhooks/0/clientConfig, value: $(client_config mutate)}
+      - {op: replace, path: /webhooks/1/clientConfig, value: $(client_config mutate)}
   - target: {kind: ValidatingWebhookConfiguration}
     patch: |-
       - {op: replace, path: /webhooks/0/clientConfig, value: $(client_config validate)}
       - {op: replace, path: /webhooks/1/clientConfig, value: $(client_config validate)}
-      - {op: remove, path: /webhooks/1/matchConditions}
+      - {op: replace, path: /webhooks/2/clientConfig, value: $(client_config validate)}
+      - {op: replace, path: /webhooks/3/clientConfig, value: $(client_config validate)}
+      - {op: remove, path: /webhooks/2/matchConditions}
+      - {op: remove, path: /webhooks/3/matchConditions}
 EOF
 kubectl kustomize "$work/webhooks" | kubectl apply -f - >/dev/null || die "cannot register the webhooks"
 # The API server picks up webhook configurations asynchronously.
@@ -702,8 +706,8 @@ s_hostname_hijack() {
   route_in_shop portkey.pc-tips.se > "$work/hijack-exact.yaml"
   route_in_shop '*.pc-tips.se' > "$work/hijack-wildcard.yaml"
   route_in_shop shop.pc-tips.se > "$work/own-hostname.yaml"
-  expect_denied "httproute.hostname-hijack:spec.hostnames\[0\]" kubectl create -f "$work/hijack-exact.yaml"
-  expect_denied "httproute.hostname-hijack:spec.hostnames\[0\]" kubectl create -f "$work/hijack-wildcard.yaml"
+  expect_denied "route.hostname-hijack:spec.hostnames\[0\]" kubectl create -f "$work/hijack-exact.yaml"
+  expect_denied "route.hostname-hijack:spec.hostnames\[0\]" kubectl create -f "$work/hijack-wildcard.yaml"
   kubectl create -f "$work/own-hostname.yaml" >/dev/null
 }
 
