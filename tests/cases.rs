@@ -35,7 +35,8 @@ struct StrategyPatch {
 
 fn cases() -> Vec<Case> {
     let text = std::fs::read_to_string(repo_path("tests/fixtures/cases.yaml")).unwrap();
-    serde_yaml::from_str(&text).expect("cases.yaml")
+    let value = portkey_guard::yaml::parse_one(&text).expect("cases.yaml");
+    serde_json::from_value(value).expect("cases.yaml")
 }
 
 fn base(name: &str) -> Value {
