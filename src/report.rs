@@ -111,13 +111,6 @@ fn place(o: &ObjectReport) -> String {
 pub fn text(report: &Report<'_>, colour: bool) -> String {
     let c = if colour { &COLOUR } else { &PLAIN };
     let mut out = String::new();
-    for s in report.skipped_files {
-        let _ = writeln!(
-            out,
-            "{}SKIPPED file {}: {}{}",
-            c.dim, s.file, s.reason, c.reset
-        );
-    }
     for o in report.objects {
         let (mark, colour) = match o.status {
             Status::Allowed => ("ALLOWED", c.green),
