@@ -1,13 +1,14 @@
 //! The one decision path: the webhook's `/mutate` and `/validate`, `check`
 //! and `mutate` all call [`admit`].
 
-use crate::kinds::{self, Context, Kind, MalformedObject};
+use crate::kinds::{self, Context, Kind, MalformedObject, Origin};
 use crate::object::RawObject;
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
 use crate::rules::{Action, RuleId};
 use crate::violation::Violation;
 use json_patch::PatchOperation;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube_core::admission::{AdmissionRequest, Operation};
 use serde::Serialize;
 use serde_json::Value;
@@ -47,6 +48,18 @@ pub struct Finding {
     #[serde(flatten)]
     pub violation: Violation,
     pub action: Action,
+    /// The old object of an UPDATE had the same violation (same rule, same
+    /// field, same value): reported, never blocking (see
+    /// `allowExistingViolations`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub preexisting: bool,
+}
+
+impl Finding {
+    /// Whether this finding rejects the request.
+    pub fn denies(&self) -> bool {
+        self.action == Action::Deny && !self.preexisting
+    }
 }
 
 /// Why a request was decided the way it was.
@@ -93,17 +106,12 @@ impl Decision {
         }
     }
 
-    pub fn with_action(&self, action: Action) -> impl Iterator<Item = &Violation> {
-        self.findings
-            .iter()
-            .filter(move |f| f.action == action)
-            .map(|f| &f.violation)
-    }
-
     /// The denial message: every denying violation, one line each.
     pub fn denial_message(&self) -> String {
-        self.with_action(Action::Deny)
-            .map(ToString::to_string)
+        self.findings
+            .iter()
+            .filter(|f| f.denies())
+            .map(|f| f.violation.to_string())
             .collect::<Vec<_>>()
             .join("\n")
     }
@@ -150,17 +158,17 @@ pub fn admit(
         return Ok(Decision::allow(Reason::Finalizing, Some(kind)));
     }
     let namespace = object_namespace(req, kind, policy);
+    let username = req.user_info.username.as_deref().unwrap_or_default();
     let ctx = Context {
         policy,
         namespace: &namespace,
-        username: req.user_info.username.as_deref().unwrap_or_default(),
+        username,
+        origin: origin(object, kind, username, policy),
     };
 
     let mut warnings = Vec::new();
-    let mutable =
-        kind.info().mutated && !(kind.pod_spec_immutable() && req.operation != Operation::Create);
     // Only a mutation needs a copy of the object to patch.
-    let (patched, patch) = if stage.mutates() && mutable {
+    let (patched, patch) = if stage.mutates() && mutable(req, object, kind, &ctx) {
         let mut builder = PatchBuilder::new(object.json.clone());
         for group in kinds::mutate(kind, &ctx, &mut builder)? {
             warnings.push(format!("portkey-guard added {group}"));
@@ -171,26 +179,38 @@ pub fn admit(
         (None, Vec::new())
     };
     let final_object = patched.as_ref().unwrap_or(&object.json);
-    let findings: Vec<Finding> = if stage.validates() {
-        kinds::validate(kind, &ctx, final_object)?
+    let findings = if stage.validates() {
+        let mut findings: Vec<Finding> = judge(kind, &ctx, final_object)?
             .into_iter()
             .map(|violation| Finding {
                 action: policy.action(violation.rule),
                 violation,
+                preexisting: false,
             })
-            .collect()
+            .collect();
+        if req.operation == Operation::Update && policy.allow_existing_violations {
+            if let Some(old) = req.old_object.as_ref() {
+                mark_preexisting(&mut findings, kind, &ctx, &old.json);
+            }
+        }
+        findings
     } else {
         Vec::new()
     };
     warnings.extend(
         findings
             .iter()
-            .filter(|f| f.action == Action::Warn)
-            .map(|f| f.violation.to_string()),
+            .filter_map(|f| match (f.action, f.preexisting) {
+                (Action::Warn, false) => Some(f.violation.to_string()),
+                (Action::Deny | Action::Warn, true) => {
+                    Some(format!("present before this change: {}", f.violation))
+                }
+                _ => None,
+            }),
     );
     let audit_annotations = audit_annotations(&findings);
     Ok(Decision {
-        allowed: !findings.iter().any(|f| f.action == Action::Deny),
+        allowed: !findings.iter().any(Finding::denies),
         reason: Reason::Judged,
         kind: Some(kind),
         patch,
@@ -201,6 +221,96 @@ pub fn admit(
         warnings: limit_warnings(warnings),
         audit_annotations,
     })
+}
+
+/// Whether the object was made by the built-in controller of its owner:
+/// the requester is that controller AND the object names an owner of the
+/// kind the controller makes it from. Either alone earns nothing.
+fn origin(object: &RawObject, kind: Kind, username: &str, policy: &Policy) -> Origin {
+    let owner = controller_owner(object).and_then(|owner| {
+        let group = owner.api_version.split_once('/').map_or("", |(g, _)| g);
+        Kind::lookup(group, &owner.kind)
+    });
+    match owner {
+        Some(owner) if policy.controller_makes(username, kind.info().name, owner.info().name) => {
+            Origin::Controller
+        }
+        _ => Origin::Authored,
+    }
+}
+
+fn controller_owner(object: &RawObject) -> Option<&OwnerReference> {
+    object
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .find(|r| r.controller == Some(true))
+}
+
+/// Whether the mutating webhook may patch this request.
+///
+/// * Pods and Jobs cannot change their pod spec after creation.
+/// * An object with a controller owner is never patched on UPDATE, whoever
+///   sends it: the deployment controller tells its ReplicaSets apart by
+///   their templates, and a rewritten template makes it create another.
+/// * A controller's own writes are patched only where the owner could not
+///   decide: a Pod it creates gets the pod hardening. ReplicaSets and Jobs
+///   are copies of an admitted template, and a controller updating its
+///   owner (the deployment controller's revision annotation) must not start
+///   a rollout by having the template rewritten.
+fn mutable(
+    req: &AdmissionRequest<RawObject>,
+    object: &RawObject,
+    kind: Kind,
+    ctx: &Context,
+) -> bool {
+    if !kind.info().mutated {
+        return false;
+    }
+    if req.operation != Operation::Create
+        && (kind.pod_spec_immutable() || controller_owner(object).is_some())
+    {
+        return false;
+    }
+    if ctx.policy.controllers.contains_key(ctx.username) {
+        return req.operation == Operation::Create
+            && ctx.origin == Origin::Controller
+            && kind == Kind::Pod;
+    }
+    true
+}
+
+/// Every violation of `doc` that its origin is judged by. What a controller
+/// makes from an admitted owner is judged by the pod-hardening rules only,
+/// and a ReplicaSet or Job as its pods will be: with the hardening the
+/// mutating webhook gives each Pod on creation.
+fn judge(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>, AdmitError> {
+    if ctx.origin == Origin::Authored {
+        return Ok(kinds::validate(kind, ctx, doc)?);
+    }
+    let mut violations = if kind == Kind::Pod {
+        kinds::validate(kind, ctx, doc)?
+    } else {
+        let mut builder = PatchBuilder::new(doc.clone());
+        kinds::mutate(kind, ctx, &mut builder)?;
+        kinds::validate(kind, ctx, builder.doc())?
+    };
+    violations.retain(|v| v.rule.is_pod_hardening());
+    Ok(violations)
+}
+
+/// Marks the findings the old object of an UPDATE already had. Rules about
+/// the requester are never inherited; an old object that cannot be read
+/// has no violations to inherit.
+fn mark_preexisting(findings: &mut [Finding], kind: Kind, ctx: &Context, old: &Value) {
+    let Ok(before) = judge(kind, ctx, old) else {
+        return;
+    };
+    for finding in findings.iter_mut() {
+        let v = &finding.violation;
+        finding.preexisting = !v.rule.judges_requester() && before.iter().any(|old| old.same_as(v));
+    }
 }
 
 fn in_scope(req: &AdmissionRequest<RawObject>, kind: Kind, policy: &Policy) -> bool {
@@ -262,22 +372,21 @@ fn fields_but_metadata(v: &Value) -> Option<Vec<(&String, &Value)>> {
 
 fn audit_annotations(findings: &[Finding]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
-    for (action, key) in [
-        (Action::Deny, "denied-rules"),
-        (Action::Warn, "warned-rules"),
-        (Action::Audit, "audited-rules"),
-    ] {
-        let mut rules: Vec<RuleId> = findings
-            .iter()
-            .filter(|f| f.action == action)
-            .map(|f| f.violation.rule)
-            .collect();
+    let key = |f: &Finding| match (f.preexisting, f.action) {
+        (true, _) => "preexisting-rules",
+        (false, Action::Deny) => "denied-rules",
+        (false, Action::Warn) => "warned-rules",
+        (false, Action::Audit) => "audited-rules",
+    };
+    let mut grouped: BTreeMap<&str, Vec<RuleId>> = BTreeMap::new();
+    for f in findings {
+        grouped.entry(key(f)).or_default().push(f.violation.rule);
+    }
+    for (key, mut rules) in grouped {
         rules.sort_unstable();
         rules.dedup();
-        if !rules.is_empty() {
-            let ids: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
-            out.insert(key.to_owned(), ids.join(","));
-        }
+        let ids: Vec<&str> = rules.iter().map(|r| r.as_str()).collect();
+        out.insert(key.to_owned(), ids.join(","));
     }
     out
 }

@@ -2,7 +2,7 @@
 
 use crate::manifest::{read_inputs, read_kustomization, InputError, Inputs, Limits};
 use crate::offline::{admit_documents_as, OfflineError, Requester, Status, OFFLINE_USER};
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{PolicyArg, PolicyError};
 use crate::report::{self, Report};
 use crate::rules::Action;
 use clap::{Parser, Subcommand, ValueEnum};
@@ -64,22 +64,6 @@ pub enum Command {
     /// Write a CA and a serving certificate (ca.crt, tls.crt, tls.key) for
     /// local runs and tests; print the base64 caBundle.
     Certs(crate::certs::CertsArgs),
-}
-
-#[derive(Debug, clap::Args)]
-pub struct PolicyArg {
-    /// Policy file merged over the built-in default policy.
-    #[arg(long = "policy", env = "PORTKEY_GUARD_POLICY")]
-    pub path: Option<PathBuf>,
-}
-
-impl PolicyArg {
-    pub fn load(&self) -> Result<Policy, PolicyError> {
-        match &self.path {
-            Some(path) => Policy::load(path),
-            None => Ok(Policy::default_policy()),
-        }
-    }
 }
 
 /// What the offline commands read.

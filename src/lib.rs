@@ -7,7 +7,9 @@
 pub mod admission;
 pub mod certs;
 pub mod cli;
+pub mod duration;
 pub mod image;
+pub mod kind;
 pub mod kinds;
 pub mod manifest;
 pub mod name_pattern;

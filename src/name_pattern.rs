@@ -27,9 +27,51 @@ pub fn matches_any(patterns: &[String], name: &str) -> bool {
     patterns.iter().any(|p| matches(p, name))
 }
 
+/// The characters of kustomize's name-suffix hash: hex digits with 0, 1,
+/// 3, a and e replaced (kustomize's `encodeHash`), ten of them.
+const KUSTOMIZE_HASH_CHARS: &str = "2456789bcdfghkmt";
+const KUSTOMIZE_HASH_LEN: usize = 10;
+
+/// `name` is `base`, or `base` with kustomize's name-suffix hash
+/// (`portkey-model-configs-5fgk9b7hc2`): what a configMapGenerator makes.
+pub fn is_generated_from(base: &str, name: &str) -> bool {
+    name == base
+        || name
+            .strip_prefix(base)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|hash| {
+                hash.len() == KUSTOMIZE_HASH_LEN
+                    && hash.chars().all(|c| KUSTOMIZE_HASH_CHARS.contains(c))
+            })
+}
+
+/// `name` is `base` or `base-<anything>`: the names judged as `base`, so
+/// that no suffix is a way around its rules.
+pub fn is_variant_of(base: &str, name: &str) -> bool {
+    name == base
+        || name
+            .strip_prefix(base)
+            .is_some_and(|rest| rest.starts_with('-'))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::matches;
+    use super::*;
+
+    #[test]
+    fn generated_names() {
+        let base = "portkey-model-configs";
+        assert!(is_generated_from(base, base));
+        assert!(is_generated_from(base, "portkey-model-configs-5fgk9b7hc2"));
+        assert!(!is_generated_from(base, "portkey-model-configs-evil"));
+        assert!(!is_generated_from(base, "portkey-model-configs-5fgk9b7hc"));
+        assert!(!is_generated_from(base, "portkey-model-configs-0123456789"));
+        assert!(!is_generated_from(base, "portkey-model-configsx"));
+        assert!(is_variant_of(base, "portkey-model-configs-evil"));
+        assert!(is_variant_of(base, "portkey-model-configs-5fgk9b7hc2"));
+        assert!(!is_variant_of(base, "portkey-model-configsx"));
+        assert!(!is_variant_of(base, "other"));
+    }
 
     #[test]
     fn wildcards() {

@@ -5,7 +5,9 @@
 //! replaced) and then checked whole: unknown fields and unknown rule ids are
 //! errors that name the field.
 
+use crate::duration::PromDuration;
 use crate::image::ImageRef;
+use crate::kind::HANDLED_KINDS;
 use crate::quantity::Quantity;
 use crate::rules::{Action, RuleId};
 use serde::{Deserialize, Serialize};
@@ -45,6 +47,8 @@ pub struct Policy {
     pub kind: String,
     pub namespace: String,
     pub exemptions: Exemptions,
+    pub controllers: BTreeMap<String, Vec<ControllerGrant>>,
+    pub allow_existing_violations: bool,
     pub rules: BTreeMap<String, Action>,
     pub namespace_labels: Labels,
     pub pod_security: PodSecurity,
@@ -65,6 +69,15 @@ pub struct Policy {
 pub struct Exemptions {
     pub usernames: Vec<String>,
     pub groups: Vec<String>,
+}
+
+/// One kind of object a built-in controller makes from an owner: a Pod
+/// from a ReplicaSet, a ReplicaSet from a Deployment.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ControllerGrant {
+    pub kind: String,
+    pub owner: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -354,11 +367,36 @@ pub struct ServiceMonitorPolicy {
     pub selector: Labels,
     pub port: String,
     pub path: String,
-    pub interval: String,
+    pub interval: PromDuration,
     pub scheme: String,
 }
 
+/// The `--policy` argument of the commands that judge objects.
+#[derive(Debug, clap::Args)]
+pub struct PolicyArg {
+    /// Policy file merged over the built-in default policy.
+    #[arg(long = "policy", env = "PORTKEY_GUARD_POLICY")]
+    pub path: Option<std::path::PathBuf>,
+}
+
+impl PolicyArg {
+    pub fn load(&self) -> Result<Policy, PolicyError> {
+        match &self.path {
+            Some(path) => Policy::load(path),
+            None => Ok(Policy::default_policy()),
+        }
+    }
+}
+
 impl Policy {
+    /// Whether `username` is the built-in controller that makes `kind`
+    /// objects from `owner` objects.
+    pub fn controller_makes(&self, username: &str, kind: &str, owner: &str) -> bool {
+        self.controllers
+            .get(username)
+            .is_some_and(|grants| grants.iter().any(|g| g.kind == kind && g.owner == owner))
+    }
+
     /// The action of a rule under this policy.
     pub fn action(&self, rule: RuleId) -> Action {
         self.rules
@@ -422,6 +460,26 @@ impl Policy {
         if self.namespace.is_empty() {
             return Err(field_error("namespace", "must not be empty"));
         }
+        for (user, grants) in &self.controllers {
+            for (i, grant) in grants.iter().enumerate() {
+                for (field, name) in [("kind", &grant.kind), ("owner", &grant.owner)] {
+                    let pod_template_kinds: Vec<&str> = HANDLED_KINDS
+                        .iter()
+                        .filter(|h| h.kind.has_pod_template())
+                        .map(|h| h.name)
+                        .collect();
+                    if !pod_template_kinds.contains(&name.as_str()) {
+                        return Err(field_error(
+                            format!("controllers.{user}[{i}].{field}"),
+                            format!(
+                                "{name} is not a kind with a pod template ({})",
+                                pod_template_kinds.join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
         for id in self.rules.keys() {
             if RuleId::from_id(id).is_none() {
                 return Err(field_error(
@@ -463,20 +521,20 @@ impl Policy {
                 "periodSeconds x failureThreshold exceeds maxStartupSeconds",
             ));
         }
-        if crate::kinds::service_monitor::parse_duration(&self.service_monitor.interval).is_none() {
-            return Err(field_error(
-                "serviceMonitor.interval",
-                "is not a Prometheus duration such as 30s",
-            ));
-        }
         Ok(())
     }
 
-    /// The effective policy as YAML, the way `portkey-guard policy` prints it.
+    /// The effective policy as YAML, the way `portkey-guard policy` prints
+    /// it: every rule listed with its effective action.
     pub fn to_yaml(&self) -> String {
+        let mut effective = self.clone();
+        effective.rules = RuleId::ALL
+            .iter()
+            .map(|rule| (rule.as_str().to_owned(), self.action(*rule)))
+            .collect();
         let mut out = "# Effective portkey-guard policy.\n".to_owned();
         // A policy is plain data: it always has a JSON form.
-        if let Ok(value) = serde_json::to_value(self) {
+        if let Ok(value) = serde_json::to_value(&effective) {
             out.push_str(&crate::yaml::to_yaml(&value));
         }
         out
@@ -505,15 +563,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_policy_lists_every_rule_with_its_default_action() {
+    fn default_actions_come_from_the_catalog_and_are_printed() {
         let policy = Policy::default_policy();
-        let listed: Vec<&str> = policy.rules.keys().map(String::as_str).collect();
-        let mut catalog: Vec<&str> = RuleId::ALL.iter().map(|r| r.as_str()).collect();
-        catalog.sort_unstable();
-        assert_eq!(listed, catalog);
+        assert!(
+            policy.rules.is_empty(),
+            "the default policy changes no action"
+        );
         for rule in RuleId::ALL {
             assert_eq!(policy.action(*rule), rule.default_action(), "{rule}");
         }
+        let printed = Policy::from_yaml("rules: {httproute.server-headers: deny}")
+            .unwrap()
+            .to_yaml();
+        assert!(
+            printed.contains("httproute.server-headers: deny"),
+            "{printed}"
+        );
+        assert!(printed.contains("strategy.unknown-key: warn"), "{printed}");
+        assert!(printed.contains("gateway.image: deny"), "{printed}");
     }
 
     #[test]
@@ -557,13 +624,27 @@ mod tests {
     }
 
     #[test]
+    fn controller_grants_name_pod_template_kinds() {
+        let policy = Policy::default_policy();
+        let dc = "system:serviceaccount:kube-system:deployment-controller";
+        assert!(policy.controller_makes(dc, "ReplicaSet", "Deployment"));
+        assert!(!policy.controller_makes(dc, "Pod", "ReplicaSet"));
+        assert!(policy.controller_makes("system:kube-controller-manager", "Pod", "Job"));
+        let err = Policy::from_yaml(
+            "controllers:\n  someone:\n    - {kind: Secret, owner: Deployment}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("controllers.someone[0].kind"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn printed_policy_reads_back_identically() {
         let policy = Policy::default_policy();
         let printed = policy.to_yaml();
         let again = Policy::from_yaml(&printed).unwrap();
-        assert_eq!(
-            serde_json::to_value(&again).unwrap(),
-            serde_json::to_value(&policy).unwrap()
-        );
+        assert_eq!(again.to_yaml(), printed);
     }
 }

@@ -59,28 +59,28 @@ macro_rules! rule_catalog {
 
 rule_catalog! {
     NamespacePodSecurity => "namespace.pod-security", Deny,
-        "The namespace's pod-security.kubernetes.io enforce, audit and warn labels are all `restricted`.";
+        "The namespace's pod-security.kubernetes.io enforce, audit and warn labels keep the policy's level (`namespaceLabels`).";
 
     PssHostNamespaces => "pss.host-namespaces", Deny,
         "hostNetwork, hostPID and hostIPC are not enabled.";
     PssPrivileged => "pss.privileged", Deny,
         "No container is privileged.";
     PssCapabilities => "pss.capabilities", Deny,
-        "Every container drops ALL capabilities and adds none but NET_BIND_SERVICE.";
+        "Every container drops ALL capabilities and adds only the allowed ones (`podSecurity.allowedCapabilities`).";
     PssVolumeTypes => "pss.volume-types", Deny,
-        "Volumes are only configMap, csi, downwardAPI, emptyDir, ephemeral, image, persistentVolumeClaim, projected or secret (no hostPath).";
+        "Volumes are only of the allowed types (`podSecurity.allowedVolumeTypes`): no hostPath.";
     PssHostPorts => "pss.host-ports", Deny,
         "No container port sets hostPort.";
     PssAppArmor => "pss.apparmor", Deny,
         "AppArmor profiles are RuntimeDefault or Localhost, never Unconfined.";
     PssSeLinux => "pss.selinux", Deny,
-        "SELinux options set no user or role and only container_t, container_init_t, container_kvm_t or container_engine_t types.";
+        "SELinux options set no user or role and only the allowed types (`podSecurity.allowedSeLinuxTypes`).";
     PssProcMount => "pss.proc-mount", Deny,
         "procMount is Default.";
     PssSeccomp => "pss.seccomp", Deny,
         "The seccomp profile is RuntimeDefault or Localhost for every container.";
     PssSysctls => "pss.sysctls", Deny,
-        "Only the safe sysctls are set.";
+        "Only the safe sysctls are set (`podSecurity.safeSysctls`).";
     PssWindowsHostProcess => "pss.windows-host-process", Deny,
         "No Windows hostProcess containers.";
     PssHostProbes => "pss.host-probes", Deny,
@@ -93,94 +93,116 @@ rule_catalog! {
         "Nothing runs as UID 0.";
 
     PodRunAsUser => "pod.run-as-user", Deny,
-        "runAsUser, on the pod and on every container that sets it, is 1000.";
+        "runAsUser, on the pod and on every container that sets it, is the policy's UID (`pods.runAsUser`).";
     PodRunAsGroup => "pod.run-as-group", Deny,
-        "runAsGroup, on the pod and on every container that sets it, is 1000.";
+        "runAsGroup, on the pod and on every container that sets it, is the policy's GID (`pods.runAsGroup`).";
     PodReadOnlyRootFilesystem => "pod.read-only-root-filesystem", Deny,
         "Every container sets readOnlyRootFilesystem: true.";
     PodWritableMount => "pod.writable-mount", Deny,
-        "Only /tmp and /var/tmp are mounted writable; every other mount is readOnly.";
+        "Only the scratch volumes' paths (`pods.scratchVolumes`) are mounted writable; every other mount is readOnly.";
     PodCredentialEnv => "pod.credential-env", Deny,
-        "Credential-like env vars (*_API_KEY, *_KEY, *_TOKEN, *SECRET*, *PASSWORD*) come from a secretKeyRef, not a literal value.";
+        "Credential-like env vars (`pods.credentialEnvNames`) come from a secretKeyRef, not a literal value.";
     PodServiceAccountToken => "pod.service-account-token", Warn,
-        "automountServiceAccountToken is false: the gateway never calls the Kubernetes API.";
+        "automountServiceAccountToken is as the policy says (`pods.automountServiceAccountToken`): the gateway never calls the Kubernetes API.";
 
     GatewayImage => "gateway.image", Deny,
-        "The gateway image is portkeyai/gateway:1.12.1 (a @sha256 digest may be added).";
+        "The gateway runs the pinned image (`gateway.image` at `gateway.version`); a @sha256 digest may be added.";
     GatewayLabels => "gateway.labels", Deny,
-        "The workload and its pod template carry app.kubernetes.io/name: portkey-gateway.";
+        "The workload and its pod template carry the gateway's labels (`gateway.labels`).";
     GatewayVersionLabel => "gateway.version-label", Deny,
-        "app.kubernetes.io/version on the workload and pod template equals the image tag.";
+        "The version label (`gateway.versionLabel`) on the workload and pod template equals the image tag.";
     GatewayPort => "gateway.port", Deny,
-        "The gateway container exposes containerPort 8787 named http.";
+        "The gateway container exposes its named port (`gateway.port`).";
     GatewayConfigEnv => "gateway.config-env", Deny,
-        "The gateway container takes envFrom the ConfigMap portkey-gateway-config.";
+        "The gateway container takes envFrom the gateway ConfigMap (`gateway.envFromConfigMap`).";
     GatewayProbes => "gateway.probes", Deny,
-        "Startup, readiness and liveness probes GET /v1/health on port 8787 with the policy's timings.";
+        "Startup, readiness and liveness probes GET the health path on the gateway port with the policy's timings (`gateway.probes`).";
     GatewayResources => "gateway.resources", Deny,
-        "Requests are cpu 100m, memory 256Mi; limits cpu 500m, memory 512Mi.";
+        "Requests and limits are exactly the policy's (`gateway.resources`).";
     GatewayStrategyMount => "gateway.strategy-mount", Deny,
-        "The ConfigMap portkey-model-configs is mounted read-only at /app/configs.";
+        "The strategies ConfigMap (or its kustomize-hashed name) is mounted read-only at the strategy path (`gateway.strategyMount`).";
     GatewayMetricsAnnotations => "gateway.metrics-annotations", Deny,
-        "The pod template carries the prometheus.io scrape, port and path annotations.";
+        "The pod template carries the Prometheus annotations (`gateway.podAnnotations`).";
 
     ConfigMapGatewayConfig => "configmap.gateway-config", Deny,
-        "portkey-gateway-config sets NODE_ENV, PORT, HEALTH_CHECK_PATH and LOG_LEVEL to allowed values.";
+        "The gateway's ConfigMap (`gatewayConfig.name`) sets each of its settings to an allowed value (`gatewayConfig.values`).";
     StrategySchema => "strategy.schema", Deny,
-        "Every *.json key of portkey-model-configs is a valid Portkey config (strategy, targets, weights, conditions, cache, retry).";
+        "Every *.json key of the strategies ConfigMap (`strategies.configMap`) is a valid Portkey config (strategy, targets, weights, conditions, cache, retry).";
     StrategyCredentials => "strategy.credentials", Deny,
-        "Strategy files hold no literal credentials: api_key and other secret fields are $ENV references.";
+        "Strategy files hold no literal credentials: secret fields (`strategies.credentialFields`) are $ENV references.";
     StrategyRequired => "strategy.required", Deny,
-        "The five routing policies are present with the required mode, targets and providers.";
+        "The required routing policies (`strategies.required`) are present with their mode, targets and providers.";
     StrategyUnknownKey => "strategy.unknown-key", Warn,
         "Strategy files use only known Portkey config keys.";
 
     ServiceType => "service.type", Deny,
-        "Services are ClusterIP without externalIPs (no NodePort, LoadBalancer or ExternalName).";
+        "Services are of an allowed type (`service.allowedTypes`) without externalIPs: no NodePort, LoadBalancer or ExternalName.";
     ServicePort => "service.port", Deny,
-        "The portkey-gateway Service exposes port 8787 named http to target port 8787 or http.";
+        "The gateway Service (`service.name`) exposes its named port to the gateway's port (`service.port`).";
     ServiceSelector => "service.selector", Deny,
-        "The portkey-gateway Service selects app.kubernetes.io/name: portkey-gateway.";
+        "The gateway Service selects the gateway pods (`service.selector`).";
 
     HttpRouteParentRefs => "httproute.parent-refs", Deny,
-        "The HTTPRoute attaches only to the Gateway external in namespace gateway.";
+        "The HTTPRoute attaches only to the shared listener (`httpRoute.parentRefs`).";
     HttpRouteHostnames => "httproute.hostnames", Deny,
-        "The HTTPRoute's hostnames are exactly portkey.pc-tips.se.";
+        "The HTTPRoute's hostnames are exactly the gateway's (`httpRoute.hostnames`).";
     HttpRouteBackendRefs => "httproute.backend-refs", Deny,
-        "Every backendRef (and mirror) is the Service portkey-gateway on port 8787.";
+        "Every backendRef (and mirror) is the gateway Service on its port (`httpRoute.backend`).";
     HttpRouteSecurityHeaders => "httproute.security-headers", Deny,
-        "Every rule sets the strict security response headers with a ResponseHeaderModifier.";
+        "Every rule sets the strict security response headers with a ResponseHeaderModifier (`httpRoute.securityHeaders`).";
     HttpRouteServerHeaders => "httproute.server-headers", Warn,
-        "Every rule removes the Server and X-Powered-By response headers.";
+        "Every rule removes the headers that reveal the server (`httpRoute.removeHeaders`).";
     HttpRouteHostnameHijack => "httproute.hostname-hijack", Deny,
         "No HTTPRoute outside the gateway's namespace claims its hostname, exactly or by wildcard.";
 
     NetworkPolicyIngressPeers => "networkpolicy.ingress-peers", Deny,
-        "Ingress comes only from the gateway and monitoring namespaces, selected by kubernetes.io/metadata.name.";
+        "Ingress comes only from the allowed namespaces (`networkPolicy.ingressNamespaces`), selected by their name label (`networkPolicy.namespaceLabel`).";
     NetworkPolicyIngressPorts => "networkpolicy.ingress-ports", Deny,
-        "Ingress rules name their ports, and only TCP 8787 (or http).";
+        "Ingress rules name their ports, all allowed (`networkPolicy.ingressPorts`).";
     NetworkPolicyEgressPorts => "networkpolicy.egress-ports", Deny,
-        "Egress rules name their ports, and only DNS (UDP/TCP 53) and TCP 80 and 443.";
+        "Egress rules name their ports, all allowed (`networkPolicy.egressPorts`).";
     NetworkPolicyPolicyTypes => "networkpolicy.policy-types", Deny,
-        "A policy selecting the gateway pods lists both Ingress and Egress in policyTypes.";
+        "A policy selecting the gateway pods lists the required policyTypes (`networkPolicy.gatewayPolicyTypes`).";
     NetworkPolicyNamespaceLabel => "networkpolicy.namespace-label", Warn,
-        "Namespaces are selected by kubernetes.io/metadata.name, not by a hand-set label.";
+        "Namespaces are selected by their name label (`networkPolicy.namespaceLabel`), not by a hand-set `name` label.";
 
     SecretAuthor => "secret.external-secrets-only", Deny,
-        "Secrets are written only by the External Secrets controller: add an ExternalSecret instead.";
+        "Secrets are written only by the External Secrets controller (`secrets.writers`): add an ExternalSecret instead.";
     SecretManagedLabel => "secret.managed-label", Deny,
-        "Secrets carry reconcile.external-secrets.io/managed: \"true\".";
+        "Secrets carry External Secrets' managed label (`secrets.managedLabels`).";
     ExternalSecretStore => "externalsecret.store", Deny,
-        "ExternalSecrets read only from the ClusterSecretStore bitwarden-backend.";
+        "ExternalSecrets read only from the policy's store (`externalSecrets.storeKind`, `externalSecrets.storeName`).";
     ExternalSecretCreationPolicy => "externalsecret.creation-policy", Deny,
-        "ExternalSecrets own their target Secret (creationPolicy Owner).";
+        "ExternalSecrets own their target Secret (`externalSecrets.creationPolicy`).";
 
     ServiceMonitorSelector => "servicemonitor.selector", Deny,
-        "The ServiceMonitor selects app.kubernetes.io/name: portkey-gateway.";
+        "The ServiceMonitor selects the gateway Service (`serviceMonitor.selector`).";
     ServiceMonitorEndpoints => "servicemonitor.endpoints", Deny,
-        "Endpoints scrape port http, path /metrics, every 30s over http, scrapeTimeout within the interval.";
+        "Endpoints scrape the policy's port, path, interval and scheme (`serviceMonitor`), scrapeTimeout within the interval.";
     ServiceMonitorNamespaceSelector => "servicemonitor.namespace-selector", Deny,
         "The ServiceMonitor looks only in its own namespace.";
+}
+
+impl RuleId {
+    /// The pod-hardening rules: the only ones enforced on objects a built-in
+    /// controller makes from an admitted owner (the workload rules were
+    /// decided on the owner).
+    pub fn is_pod_hardening(self) -> bool {
+        self.as_str().starts_with("pss.")
+            || matches!(
+                self,
+                RuleId::PodRunAsUser
+                    | RuleId::PodRunAsGroup
+                    | RuleId::PodReadOnlyRootFilesystem
+                    | RuleId::PodWritableMount
+            )
+    }
+
+    /// Rules about who sends the request rather than what the object holds:
+    /// an UPDATE never inherits them from the old object.
+    pub fn judges_requester(self) -> bool {
+        matches!(self, RuleId::SecretAuthor)
+    }
 }
 
 impl fmt::Display for RuleId {

@@ -9,27 +9,59 @@ use std::fmt;
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Violation {
     pub rule: RuleId,
+    /// Where, with list elements by index: `spec.template.spec.containers[0].image`.
     pub path: String,
+    /// The same place with list elements by their key where they have one
+    /// (`containers[gateway]`, `volumes[tmp]`): stable when a list is
+    /// reordered or grows, so an UPDATE can tell old violations from new.
+    #[serde(skip)]
+    pub keyed_path: String,
     pub message: String,
     pub expected: String,
     pub actual: String,
+    /// A fingerprint of a value that `actual` must not show (a literal
+    /// credential): changing it is a new violation even though `actual`
+    /// reads the same. Never serialised or shown.
+    #[serde(skip)]
+    pub witness: u64,
 }
 
 impl Violation {
     pub fn new(
         rule: RuleId,
-        path: impl fmt::Display,
+        path: impl Into<FieldPath>,
         message: impl Into<String>,
         expected: impl Into<String>,
         actual: impl Into<String>,
     ) -> Self {
+        let path = path.into();
         Violation {
             rule,
-            path: path.to_string(),
+            path: path.shown,
+            keyed_path: path.keyed,
             message: message.into(),
             expected: expected.into(),
             actual: actual.into(),
+            witness: 0,
         }
+    }
+
+    /// Records a fingerprint of a hidden value (see [`Violation::witness`]).
+    pub fn with_witness(mut self, hidden: &str) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        hidden.hash(&mut hasher);
+        self.witness = hasher.finish();
+        self
+    }
+
+    /// Whether `other` is the same violation of the same field with the
+    /// same value: what makes a violation "present before this change".
+    pub fn same_as(&self, other: &Violation) -> bool {
+        self.rule == other.rule
+            && self.keyed_path == other.keyed_path
+            && self.actual == other.actual
+            && self.witness == other.witness
     }
 }
 
@@ -55,23 +87,49 @@ pub fn shown<T: fmt::Display>(value: Option<T>) -> String {
 /// A field path in the dotted form kubectl users know:
 /// `spec.template.spec.containers[0].securityContext.runAsUser`, with map keys
 /// that contain dots or slashes in brackets: `metadata.labels["app.kubernetes.io/name"]`.
+///
+/// It is built in two forms at once: shown (list elements by index) and
+/// keyed (list elements by their name where they have one, see
+/// [`FieldPath::item`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct FieldPath(String);
+pub struct FieldPath {
+    shown: String,
+    keyed: String,
+}
 
 impl FieldPath {
     pub fn root(field: &str) -> Self {
-        FieldPath(field.to_owned())
+        FieldPath {
+            shown: field.to_owned(),
+            keyed: field.to_owned(),
+        }
     }
 
     pub fn field(&self, name: &str) -> Self {
-        if self.0.is_empty() {
-            return FieldPath(name.to_owned());
+        if self.shown.is_empty() {
+            return FieldPath::root(name);
         }
-        FieldPath(format!("{}.{name}", self.0))
+        FieldPath {
+            shown: format!("{}.{name}", self.shown),
+            keyed: format!("{}.{name}", self.keyed),
+        }
     }
 
+    /// A list element that has no key of its own.
     pub fn index(&self, i: usize) -> Self {
-        FieldPath(format!("{}[{i}]", self.0))
+        FieldPath {
+            shown: format!("{}[{i}]", self.shown),
+            keyed: format!("{}[{i}]", self.keyed),
+        }
+    }
+
+    /// A list element known by a key (a container's or volume's name, a
+    /// mount's path): shown by index, keyed by the key.
+    pub fn item(&self, i: usize, key: &str) -> Self {
+        FieldPath {
+            shown: format!("{}[{i}]", self.shown),
+            keyed: format!("{}[{key}]", self.keyed),
+        }
     }
 
     /// A map key, bracketed when it is not a plain identifier.
@@ -82,14 +140,28 @@ impl FieldPath {
         {
             self.field(key)
         } else {
-            FieldPath(format!("{}[{key:?}]", self.0))
+            FieldPath {
+                shown: format!("{}[{key:?}]", self.shown),
+                keyed: format!("{}[{key:?}]", self.keyed),
+            }
         }
+    }
+
+    /// The keyed form: `spec.template.spec.containers[gateway].image`.
+    pub fn keyed(&self) -> &str {
+        &self.keyed
+    }
+}
+
+impl From<&FieldPath> for FieldPath {
+    fn from(path: &FieldPath) -> Self {
+        path.clone()
     }
 }
 
 impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&self.shown)
     }
 }
 
@@ -111,6 +183,30 @@ mod tests {
             v.to_string(),
             "pod.run-as-user: spec.template.spec.containers[0].securityContext.runAsUser: wrong user (expected 1000, got 0)"
         );
+    }
+
+    #[test]
+    fn keyed_items_are_shown_by_index_and_compared_by_key() {
+        let path = FieldPath::root("spec")
+            .field("containers")
+            .item(1, "gateway")
+            .field("image");
+        assert_eq!(path.to_string(), "spec.containers[1].image");
+        assert_eq!(path.keyed(), "spec.containers[gateway].image");
+        let v = Violation::new(RuleId::GatewayImage, &path, "m", "e", "a");
+        assert_eq!(v.keyed_path, "spec.containers[gateway].image");
+        let moved = Violation::new(
+            RuleId::GatewayImage,
+            FieldPath::root("spec")
+                .field("containers")
+                .item(0, "gateway")
+                .field("image"),
+            "m",
+            "e",
+            "a",
+        );
+        assert!(v.same_as(&moved));
+        assert!(!v.same_as(&moved.clone().with_witness("another value")));
     }
 
     #[test]

@@ -113,9 +113,10 @@ fn finishing_a_deletion_is_never_blocked() {
     req.object.as_mut().unwrap().metadata.finalizers = None;
     let d = admit(&req, &policy, Stage::Validate).unwrap();
     assert_eq!(d.reason, Reason::Finalizing);
-    // A spec change during deletion is judged as usual.
+    // A spec change during deletion is judged as usual: a new violation
+    // blocks it.
     let mut changed = pod.clone();
-    changed["spec"]["containers"][0]["image"] = json!("evil");
+    changed["spec"]["hostNetwork"] = json!(true);
     req.object = Some(serde_json::from_value(changed).unwrap());
     assert!(!admit(&req, &policy, Stage::Validate).unwrap().allowed);
 }

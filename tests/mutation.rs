@@ -210,7 +210,19 @@ fn pods_and_jobs_are_mutated_on_create_only() {
         update.patch.is_empty(),
         "an UPDATE of a Pod is never patched"
     );
-    assert!(!update.allowed, "but it is validated");
+    assert!(
+        !update.findings.is_empty() && update.findings.iter().all(|f| f.preexisting),
+        "but it is validated (its old violations are reported, not blocking)"
+    );
+    let mut changed = pod.clone();
+    changed["spec"]["hostNetwork"] = json!(true);
+    req.object = Some(serde_json::from_value(changed).unwrap());
+    assert!(
+        !admit(&req, &policy, Stage::MutateThenValidate)
+            .unwrap()
+            .allowed,
+        "a new violation blocks the UPDATE"
+    );
     // A Deployment's template can change: its UPDATE is mutated.
     let mut req = create_request(&stripped_deployment(), &policy).unwrap();
     req.operation = kube_core::admission::Operation::Update;

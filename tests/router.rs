@@ -259,3 +259,51 @@ async fn probes_report_health_readiness_and_metrics() {
         assert!(metrics.contains(line), "{line} in\n{metrics}");
     }
 }
+
+#[tokio::test]
+async fn an_update_is_denied_only_for_what_it_changes() {
+    // Scaling a Deployment whose image predates the pinned version: the old
+    // violations are reported, not blocking.
+    let state = state();
+    let response = review(&state, "/validate", "scale-preexisting-deployment.json").await;
+    assert_eq!(response["allowed"], true, "{response}");
+    let warnings: Vec<&str> = response["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.starts_with("present before this change: gateway.image: ")),
+        "{warnings:?}"
+    );
+    assert_eq!(
+        response["auditAnnotations"]["preexisting-rules"],
+        "gateway.image,gateway.version-label"
+    );
+    let metrics = state.metrics.encode();
+    assert!(
+        metrics.contains("portkey_guard_preexisting_violations_total{rule=\"gateway.image\"} 1"),
+        "{metrics}"
+    );
+
+    // The same update changing the image to another unpinned one is denied.
+    let mut sent: Value =
+        serde_json::from_slice(&fixture("scale-preexisting-deployment.json")).unwrap();
+    sent["request"]["object"]["spec"]["template"]["spec"]["containers"][0]["image"] =
+        Value::from("portkeyai/gateway:1.10.0");
+    let (_, body) = call(
+        &state,
+        "POST",
+        "/validate",
+        serde_json::to_vec(&sent).unwrap(),
+    )
+    .await;
+    let response: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(response["response"]["allowed"], false);
+    let message = response["response"]["status"]["message"].as_str().unwrap();
+    assert!(message.starts_with("gateway.image: "), "{message}");
+    assert!(!message.contains("gateway.version-label"), "{message}");
+}

@@ -1,18 +1,56 @@
-//! §3.3 — the gateway container: image, port, config, probes, resources,
-//! strategy mount, labels and metrics annotations.
+//! The gateway container (README: Rules, `gateway.*`): image, port, config,
+//! probes, resources, strategy mount, labels and metrics annotations. One
+//! function per rule, one per injected group.
 
-use super::pod_spec::{ensure_volume, has_mount_at, same_path};
-use super::workload::{ContainerEntry, PodTemplate};
+use super::pod_template::{same_path, ContainerEntry, ContainerList, PodTemplate};
+use super::rule::{Context, Injection, Rule};
 use crate::image::ImageRef;
 use crate::patch::PatchBuilder;
 use crate::policy::{Gateway, Policy};
 use crate::quantity::Quantity;
 use crate::rules::RuleId;
-use crate::violation::{shown, FieldPath, Violation};
+use crate::violation::{shown, Violation};
 use k8s_openapi::api::core::v1::{Container, Probe};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
+
+pub const RULES: &[Rule<PodTemplate>] = &[
+    Rule::new(RuleId::GatewayImage, image),
+    Rule::new(RuleId::GatewayLabels, labels),
+    Rule::new(RuleId::GatewayVersionLabel, version_label),
+    Rule::new(RuleId::GatewayPort, port),
+    Rule::new(RuleId::GatewayConfigEnv, config_env),
+    Rule::new(RuleId::GatewayProbes, probes),
+    Rule::new(RuleId::GatewayResources, resources),
+    Rule::new(RuleId::GatewayStrategyMount, strategy_mount),
+    Rule::new(RuleId::GatewayMetricsAnnotations, metrics_annotations),
+];
+
+/// What the mutating webhook adds to a gateway pod, group by group (each
+/// returns the group's name when it added something).
+pub const INJECTIONS: &[Injection<PodTemplate>] = &[
+    Injection {
+        inject: inject_port,
+    },
+    Injection {
+        inject: inject_env_from,
+    },
+    Injection {
+        inject: inject_probes,
+    },
+    Injection {
+        inject: inject_resources,
+    },
+    Injection {
+        inject: inject_strategy_mount,
+    },
+    Injection {
+        inject: inject_labels,
+    },
+    Injection {
+        inject: inject_metrics_annotations,
+    },
+];
 
 /// The containers running the gateway image.
 fn gateway_containers<'a>(
@@ -21,12 +59,16 @@ fn gateway_containers<'a>(
 ) -> impl Iterator<Item = &'a ContainerEntry> + 'a {
     let repository = g.repository();
     pod.containers.iter().filter(move |c| {
-        c.list == super::workload::ContainerList::Regular
+        c.list == ContainerList::Regular
             && c.container
                 .image
                 .as_deref()
                 .is_some_and(|i| ImageRef::parse(i).repository == repository)
     })
+}
+
+fn is_gateway_pod(pod: &PodTemplate, g: &Gateway) -> bool {
+    gateway_containers(pod, g).next().is_some()
 }
 
 #[derive(Clone, Copy)]
@@ -80,241 +122,96 @@ impl ProbeKind {
     }
 }
 
-// === impl mutate ===
+// === impl rules ===
 
-pub fn mutate(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Vec<String> {
-    let g = &policy.gateway;
-    let gateways: Vec<&ContainerEntry> = gateway_containers(pod, g).collect();
-    if gateways.is_empty() {
+/// `gateway.image`: every gateway container runs the pinned release.
+pub fn image(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let g = &ctx.policy.gateway;
+    gateway_containers(pod, g)
+        .filter_map(|c| {
+            let image = c.container.image.as_deref().unwrap_or_default();
+            (ImageRef::parse(image).tag.as_deref() != Some(g.version.as_str())).then(|| {
+                Violation::new(
+                    RuleId::GatewayImage,
+                    c.path.field("image"),
+                    "the gateway runs the pinned release",
+                    format!("{} (optionally @sha256:...)", g.image_reference()),
+                    image,
+                )
+            })
+        })
+        .collect()
+}
+
+/// `gateway.labels`: the workload and its template carry the gateway's
+/// labels.
+pub fn labels(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let g = &ctx.policy.gateway;
+    if !is_gateway_pod(pod, g) {
         return Vec::new();
     }
-    let mut groups: Vec<&str> = Vec::new();
-    let mut step = |name: &'static str, b: &mut PatchBuilder, f: &dyn Fn(&mut PatchBuilder)| {
-        let before = b.len();
-        f(b);
-        if b.len() > before && !groups.contains(&name) {
-            groups.push(name);
-        }
-    };
-    for c in &gateways {
-        step("port", b, &|b| add_port(c, g, b));
-        step("envFrom", b, &|b| add_env_from(c, g, b));
-        step("probes", b, &|b| {
-            for kind in ProbeKind::ALL {
-                b.add_if_absent(&c.at(&[kind.field()]), kind.default_probe(g));
-            }
-        });
-        step("resources", b, &|b| add_resources(c, g, b));
-        step("strategy mount", b, &|b| add_strategy_mount(pod, c, g, b));
-    }
-    step("labels", b, &|b| {
-        for (key, value) in g.pod_labels() {
-            if pod.has_wrapper() {
-                b.add_if_absent(&["metadata", "labels", key.as_str()], json!(value));
-            }
-            b.add_if_absent(&pod.meta_at(&["labels", key.as_str()]), json!(value));
-        }
-    });
-    step("metrics annotations", b, &|b| {
-        for (key, value) in &g.pod_annotations {
-            b.add_if_absent(&pod.meta_at(&["annotations", key.as_str()]), json!(value));
-        }
-    });
-    if groups.is_empty() {
-        return Vec::new();
-    }
-    vec![format!("gateway {}", groups.join(", "))]
-}
-
-fn add_port(c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
-    let ports = c.container.ports.as_deref().unwrap_or_default();
-    match ports
-        .iter()
-        .position(|p| p.container_port == g.port.container_port)
-    {
-        Some(i) => {
-            b.add_if_absent(
-                &c.at(&["ports", &i.to_string(), "name"]),
-                json!(g.port.name),
-            );
-        }
-        None => b.append(
-            &c.at(&["ports"]),
-            json!({"name": g.port.name, "containerPort": g.port.container_port, "protocol": "TCP"}),
-        ),
-    }
-}
-
-fn add_env_from(c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
-    if !has_env_from(&c.container, &g.env_from_config_map) {
-        b.append(
-            &c.at(&["envFrom"]),
-            json!({"configMapRef": {"name": g.env_from_config_map}}),
-        );
-    }
-}
-
-fn has_env_from(c: &Container, config_map: &str) -> bool {
-    c.env_from.iter().flatten().any(|e| {
-        e.config_map_ref
-            .as_ref()
-            .is_some_and(|r| r.name == config_map)
-    })
-}
-
-/// Adds each missing request and limit, unless the value already set on the
-/// other side would make the pair invalid (a request above its limit).
-fn add_resources(c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
-    let resources = c.container.resources.as_ref();
-    let current = |side: &str, name: &str| -> Option<Quantity> {
-        let map = match side {
-            "requests" => resources.and_then(|r| r.requests.as_ref()),
-            _ => resources.and_then(|r| r.limits.as_ref()),
-        };
-        map.and_then(|m| m.get(name))
-            .and_then(|q| Quantity::parse(&q.0).ok())
-    };
-    let wanted = [
-        ("cpu", &g.resources.requests.cpu, &g.resources.limits.cpu),
-        (
-            "memory",
-            &g.resources.requests.memory,
-            &g.resources.limits.memory,
-        ),
-    ];
-    for (name, request, limit) in wanted {
-        if current("limits", name).is_none_or(|l| l >= request.value) {
-            b.add_if_absent(&c.at(&["resources", "requests", name]), json!(request.text));
-        }
-        if current("requests", name).is_none_or(|r| r <= limit.value) {
-            b.add_if_absent(&c.at(&["resources", "limits", name]), json!(limit.text));
-        }
-    }
-}
-
-fn add_strategy_mount(pod: &PodTemplate, c: &ContainerEntry, g: &Gateway, b: &mut PatchBuilder) {
-    let s = &g.strategy_mount;
-    if has_mount_at(c, &s.mount_path) {
-        return;
-    }
-    b.append(
-        &c.at(&["volumeMounts"]),
-        json!({"name": s.volume, "mountPath": s.mount_path, "readOnly": true}),
-    );
-    ensure_volume(
-        pod,
-        b,
-        json!({"name": s.volume, "configMap": {"name": s.config_map}}),
-    );
-}
-
-// === impl validate ===
-
-pub fn validate(pod: &PodTemplate, policy: &Policy) -> Vec<Violation> {
-    let g = &policy.gateway;
     let mut out = Vec::new();
-    let mut image_tag = None;
-    let mut any = false;
-    for c in gateway_containers(pod, g) {
-        any = true;
-        image_tag = image(c, g, &mut out).or(image_tag);
-        port(c, g, &mut out);
-        if !has_env_from(&c.container, &g.env_from_config_map) {
-            out.push(Violation::new(
-                RuleId::GatewayConfigEnv,
-                c.path.field("envFrom"),
-                "the gateway must read its settings from the gateway ConfigMap",
-                format!("configMapRef {}", g.env_from_config_map),
-                "no such envFrom",
-            ));
+    for (meta, path) in pod.metas() {
+        for (key, value) in &g.labels {
+            let actual = meta.labels.as_ref().and_then(|l| l.get(key));
+            if actual != Some(value) {
+                out.push(Violation::new(
+                    RuleId::GatewayLabels,
+                    path.field("labels").key(key),
+                    "the gateway is selected by this label",
+                    value.as_str(),
+                    shown(actual),
+                ));
+            }
         }
-        for kind in ProbeKind::ALL {
-            probe(c, kind, g, &mut out);
-        }
-        resources(c, g, &mut out);
-        strategy_mount(pod, c, g, &mut out);
     }
-    if !any {
-        return out;
+    out
+}
+
+/// `gateway.version-label`: the version label equals the image tag.
+pub fn version_label(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let g = &ctx.policy.gateway;
+    let tags: Vec<Option<String>> = gateway_containers(pod, g)
+        .map(|c| ImageRef::parse(c.container.image.as_deref().unwrap_or_default()).tag)
+        .collect();
+    if tags.is_empty() {
+        return Vec::new();
     }
-    let version = image_tag.unwrap_or_else(|| g.version.clone());
-    let mut metas: Vec<(&ObjectMeta, FieldPath)> = vec![(&pod.meta, pod.meta_path())];
-    if pod.has_wrapper() {
-        metas.insert(0, (&pod.workload_meta, FieldPath::root("metadata")));
-    }
-    for (meta, path) in metas {
-        labels(meta, &path, g, &version, &mut out);
-    }
-    for (key, value) in &g.pod_annotations {
-        let actual = pod.meta.annotations.as_ref().and_then(|a| a.get(key));
-        if actual != Some(value) {
+    let version = tags
+        .into_iter()
+        .flatten()
+        .last()
+        .unwrap_or_else(|| g.version.clone());
+    let mut out = Vec::new();
+    for (meta, path) in pod.metas() {
+        let actual = meta.labels.as_ref().and_then(|l| l.get(&g.version_label));
+        if actual != Some(&version) {
             out.push(Violation::new(
-                RuleId::GatewayMetricsAnnotations,
-                pod.meta_path().field("annotations").key(key),
-                "Prometheus discovers the gateway through this annotation",
-                format!("{value:?}"),
-                shown(actual.map(|a| format!("{a:?}"))),
+                RuleId::GatewayVersionLabel,
+                path.field("labels").key(&g.version_label),
+                "the version label must match the image tag",
+                version.as_str(),
+                shown(actual),
             ));
         }
     }
     out
 }
 
-/// Checks the image; returns its tag for the version label check.
-fn image(c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) -> Option<String> {
-    let image = c.container.image.as_deref().unwrap_or_default();
-    let parsed = ImageRef::parse(image);
-    if parsed.tag.as_deref() != Some(g.version.as_str()) {
-        out.push(Violation::new(
-            RuleId::GatewayImage,
-            c.path.field("image"),
-            "the gateway runs the pinned release",
-            format!("{} (optionally @sha256:...)", g.image_reference()),
-            image,
-        ));
-    }
-    parsed.tag
-}
-
-fn labels(
-    meta: &ObjectMeta,
-    path: &FieldPath,
-    g: &Gateway,
-    version: &str,
-    out: &mut Vec<Violation>,
-) {
-    let labels = meta.labels.as_ref();
-    for (key, value) in &g.labels {
-        let actual = labels.and_then(|l| l.get(key));
-        if actual != Some(value) {
-            out.push(Violation::new(
-                RuleId::GatewayLabels,
-                path.field("labels").key(key),
-                "the gateway is selected by this label",
-                value.as_str(),
-                shown(actual),
-            ));
+/// `gateway.port`: the named container port.
+pub fn port(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let g = &ctx.policy.gateway;
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, g) {
+        let ports = c.container.ports.as_deref().unwrap_or_default();
+        let ok = ports.iter().any(|p| {
+            p.container_port == g.port.container_port
+                && p.name.as_deref() == Some(g.port.name.as_str())
+        });
+        if ok {
+            continue;
         }
-    }
-    let actual = labels.and_then(|l| l.get(&g.version_label));
-    if actual.map(String::as_str) != Some(version) {
-        out.push(Violation::new(
-            RuleId::GatewayVersionLabel,
-            path.field("labels").key(&g.version_label),
-            "the version label must match the image tag",
-            version,
-            shown(actual),
-        ));
-    }
-}
-
-fn port(c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) {
-    let ports = c.container.ports.as_deref().unwrap_or_default();
-    let ok = ports.iter().any(|p| {
-        p.container_port == g.port.container_port && p.name.as_deref() == Some(g.port.name.as_str())
-    });
-    if !ok {
-        let actual = ports
+        let actual: Vec<String> = ports
             .iter()
             .map(|p| {
                 format!(
@@ -323,7 +220,7 @@ fn port(c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) {
                     p.container_port
                 )
             })
-            .collect::<Vec<_>>();
+            .collect();
         out.push(Violation::new(
             RuleId::GatewayPort,
             c.path.field("ports"),
@@ -336,6 +233,45 @@ fn port(c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) {
             },
         ));
     }
+    out
+}
+
+/// `gateway.config-env`: envFrom the gateway ConfigMap.
+pub fn config_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let g = &ctx.policy.gateway;
+    gateway_containers(pod, g)
+        .filter(|c| !has_env_from(&c.container, &g.env_from_config_map))
+        .map(|c| {
+            Violation::new(
+                RuleId::GatewayConfigEnv,
+                c.path.field("envFrom"),
+                "the gateway must read its settings from the gateway ConfigMap",
+                format!("configMapRef {}", g.env_from_config_map),
+                "no such envFrom",
+            )
+        })
+        .collect()
+}
+
+fn has_env_from(c: &Container, config_map: &str) -> bool {
+    c.env_from.iter().flatten().any(|e| {
+        e.config_map_ref
+            .as_ref()
+            .is_some_and(|r| r.name == config_map)
+    })
+}
+
+/// `gateway.probes`: the three health probes with the policy's handler and
+/// timings.
+pub fn probes(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let g = &ctx.policy.gateway;
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, g) {
+        for kind in ProbeKind::ALL {
+            probe(c, kind, g, &mut out);
+        }
+    }
+    out
 }
 
 /// Resolves a probe port (a number, or a name through the container's ports).
@@ -395,7 +331,7 @@ fn probe(c: &ContainerEntry, kind: ProbeKind, g: &Gateway, out: &mut Vec<Violati
     }
     // API server defaults: periodSeconds 10, failureThreshold 3, no delay.
     let period = probe.period_seconds.unwrap_or(10);
-    match kind {
+    let wanted_period = match kind {
         ProbeKind::Startup => {
             let s = &g.probes.startup;
             let delay = probe.initial_delay_seconds.unwrap_or(0);
@@ -410,106 +346,514 @@ fn probe(c: &ContainerEntry, kind: ProbeKind, g: &Gateway, out: &mut Vec<Violati
                     format!("{worst}s"),
                 ));
             }
+            return;
         }
-        ProbeKind::Readiness | ProbeKind::Liveness => {
-            let wanted = match kind {
-                ProbeKind::Readiness => g.probes.readiness.period_seconds,
-                _ => g.probes.liveness.period_seconds,
-            };
-            if period != wanted {
-                out.push(Violation::new(
-                    RuleId::GatewayProbes,
-                    path.field("periodSeconds"),
-                    "the probe runs at the agreed cadence",
-                    wanted.to_string(),
-                    period.to_string(),
-                ));
-            }
-        }
-    }
-}
-
-fn resources(c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) {
-    let resources = c.container.resources.as_ref();
-    let sides = [
-        (
-            "requests",
-            resources.and_then(|r| r.requests.as_ref()),
-            &g.resources.requests,
-        ),
-        (
-            "limits",
-            resources.and_then(|r| r.limits.as_ref()),
-            &g.resources.limits,
-        ),
-    ];
-    for (side, actual, wanted) in sides {
-        for (name, want) in [("cpu", &wanted.cpu), ("memory", &wanted.memory)] {
-            let got = actual.and_then(|m| m.get(name));
-            let same = got
-                .and_then(|q| Quantity::parse(&q.0).ok())
-                .is_some_and(|q| q == want.value);
-            if !same {
-                out.push(Violation::new(
-                    RuleId::GatewayResources,
-                    c.path.field("resources").field(side).field(name),
-                    format!("the gateway's {name} {side} are fixed by the policy"),
-                    want.text.as_str(),
-                    shown(got.map(|q| q.0.as_str())),
-                ));
-            }
-        }
-    }
-}
-
-fn strategy_mount(pod: &PodTemplate, c: &ContainerEntry, g: &Gateway, out: &mut Vec<Violation>) {
-    let s = &g.strategy_mount;
-    let mounts = c.container.volume_mounts.as_deref().unwrap_or_default();
-    let Some((i, mount)) = mounts
-        .iter()
-        .enumerate()
-        .find(|(_, m)| same_path(&m.mount_path, &s.mount_path))
-    else {
-        out.push(Violation::new(
-            RuleId::GatewayStrategyMount,
-            c.path.field("volumeMounts"),
-            "the routing strategies are mounted for the gateway",
-            format!("{} mounted at {}", s.config_map, s.mount_path),
-            "no such mount",
-        ));
-        return;
+        ProbeKind::Readiness => g.probes.readiness.period_seconds,
+        ProbeKind::Liveness => g.probes.liveness.period_seconds,
     };
-    let path = c.path.field("volumeMounts").index(i);
-    if mount.read_only != Some(true) {
+    if period != wanted_period {
         out.push(Violation::new(
-            RuleId::GatewayStrategyMount,
-            path.field("readOnly"),
-            "the strategy mount is read-only",
-            "true",
-            shown(mount.read_only),
+            RuleId::GatewayProbes,
+            path.field("periodSeconds"),
+            "the probe runs at the agreed cadence",
+            wanted_period.to_string(),
+            period.to_string(),
         ));
     }
-    let source = pod
-        .spec
-        .volumes
-        .iter()
-        .flatten()
-        .find(|v| v.name == mount.name)
-        .and_then(|v| v.config_map.as_ref())
-        .map(|cm| cm.name.as_str());
-    if source != Some(s.config_map.as_str()) {
-        out.push(Violation::new(
-            RuleId::GatewayStrategyMount,
-            path.field("name"),
-            format!(
-                "the volume mounted at {} is the strategy ConfigMap",
-                s.mount_path
+}
+
+/// `gateway.resources`: requests and limits exactly as the policy says
+/// (quantities compare by value).
+pub fn resources(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let g = &ctx.policy.gateway;
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, g) {
+        let resources = c.container.resources.as_ref();
+        let sides = [
+            (
+                "requests",
+                resources.and_then(|r| r.requests.as_ref()),
+                &g.resources.requests,
             ),
-            format!("configMap {}", s.config_map),
-            match source {
-                Some(other) => format!("configMap {other}"),
-                None => format!("volume {} (not that ConfigMap)", mount.name),
-            },
-        ));
+            (
+                "limits",
+                resources.and_then(|r| r.limits.as_ref()),
+                &g.resources.limits,
+            ),
+        ];
+        for (side, actual, wanted) in sides {
+            for (name, want) in [("cpu", &wanted.cpu), ("memory", &wanted.memory)] {
+                let got = actual.and_then(|m| m.get(name));
+                let same = got
+                    .and_then(|q| Quantity::parse(&q.0).ok())
+                    .is_some_and(|q| q == want.value);
+                if !same {
+                    out.push(Violation::new(
+                        RuleId::GatewayResources,
+                        c.path.field("resources").field(side).field(name),
+                        format!("the gateway's {name} {side} are fixed by the policy"),
+                        want.text.as_str(),
+                        shown(got.map(|q| q.0.as_str())),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// `gateway.strategy-mount`: the strategies ConfigMap (or its
+/// kustomize-hashed name) mounted read-only at the strategy path.
+pub fn strategy_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let s = &ctx.policy.gateway.strategy_mount;
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, &ctx.policy.gateway) {
+        let Some((path, mount)) = c
+            .mounts()
+            .find(|(_, m)| same_path(&m.mount_path, &s.mount_path))
+        else {
+            out.push(Violation::new(
+                RuleId::GatewayStrategyMount,
+                c.path.field("volumeMounts"),
+                "the routing strategies are mounted for the gateway",
+                format!("{} mounted at {}", s.config_map, s.mount_path),
+                "no such mount",
+            ));
+            continue;
+        };
+        if mount.read_only != Some(true) {
+            out.push(Violation::new(
+                RuleId::GatewayStrategyMount,
+                path.field("readOnly"),
+                "the strategy mount is read-only",
+                "true",
+                shown(mount.read_only),
+            ));
+        }
+        let source = pod
+            .spec
+            .volumes
+            .iter()
+            .flatten()
+            .find(|v| v.name == mount.name)
+            .and_then(|v| v.config_map.as_ref())
+            .map(|cm| cm.name.as_str());
+        if !source.is_some_and(|name| crate::name_pattern::is_generated_from(&s.config_map, name)) {
+            out.push(Violation::new(
+                RuleId::GatewayStrategyMount,
+                path.field("name"),
+                format!(
+                    "the volume mounted at {} is the strategy ConfigMap",
+                    s.mount_path
+                ),
+                format!("configMap {} (or its kustomize-hashed name)", s.config_map),
+                match source {
+                    Some(other) => format!("configMap {other}"),
+                    None => format!("volume {} (not that ConfigMap)", mount.name),
+                },
+            ));
+        }
+    }
+    out
+}
+
+/// `gateway.metrics-annotations`: the pod template's Prometheus
+/// annotations.
+pub fn metrics_annotations(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let g = &ctx.policy.gateway;
+    if !is_gateway_pod(pod, g) {
+        return Vec::new();
+    }
+    g.pod_annotations
+        .iter()
+        .filter_map(|(key, value)| {
+            let actual = pod.meta.annotations.as_ref().and_then(|a| a.get(key));
+            (actual != Some(value)).then(|| {
+                Violation::new(
+                    RuleId::GatewayMetricsAnnotations,
+                    pod.meta_path().field("annotations").key(key),
+                    "Prometheus discovers the gateway through this annotation",
+                    format!("{value:?}"),
+                    shown(actual.map(|a| format!("{a:?}"))),
+                )
+            })
+        })
+        .collect()
+}
+
+// === impl injections ===
+
+/// Runs `add` for every gateway container; the group's name when anything
+/// was added.
+fn for_each_gateway(
+    pod: &PodTemplate,
+    policy: &Policy,
+    b: &mut PatchBuilder,
+    group: &str,
+    add: fn(&PodTemplate, &ContainerEntry, &Gateway, &mut PatchBuilder),
+) -> Option<String> {
+    let before = b.len();
+    for c in gateway_containers(pod, &policy.gateway) {
+        add(pod, c, &policy.gateway, b);
+    }
+    (b.len() > before).then(|| group.to_owned())
+}
+
+/// containerPort 8787 named http (or the name on an existing 8787 port).
+pub fn inject_port(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Option<String> {
+    for_each_gateway(pod, policy, b, "port", |_, c, g, b| {
+        let ports = c.container.ports.as_deref().unwrap_or_default();
+        match ports.iter().position(|p| p.container_port == g.port.container_port) {
+            Some(i) => {
+                b.add_if_absent(&c.at(&["ports", &i.to_string(), "name"]), json!(g.port.name));
+            }
+            None => b.append(
+                &c.at(&["ports"]),
+                json!({"name": g.port.name, "containerPort": g.port.container_port, "protocol": "TCP"}),
+            ),
+        }
+    })
+}
+
+/// envFrom the gateway ConfigMap.
+pub fn inject_env_from(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Option<String> {
+    for_each_gateway(pod, policy, b, "envFrom", |_, c, g, b| {
+        if !has_env_from(&c.container, &g.env_from_config_map) {
+            b.append(
+                &c.at(&["envFrom"]),
+                json!({"configMapRef": {"name": g.env_from_config_map}}),
+            );
+        }
+    })
+}
+
+/// The three probes.
+pub fn inject_probes(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Option<String> {
+    for_each_gateway(pod, policy, b, "probes", |_, c, g, b| {
+        for kind in ProbeKind::ALL {
+            b.add_if_absent(&c.at(&[kind.field()]), kind.default_probe(g));
+        }
+    })
+}
+
+/// Each missing request and limit, unless the value already set on the
+/// other side would make the pair invalid (a request above its limit).
+pub fn inject_resources(
+    pod: &PodTemplate,
+    policy: &Policy,
+    b: &mut PatchBuilder,
+) -> Option<String> {
+    for_each_gateway(pod, policy, b, "resources", |_, c, g, b| {
+        let resources = c.container.resources.as_ref();
+        let current = |side: &str, name: &str| -> Option<Quantity> {
+            let map = match side {
+                "requests" => resources.and_then(|r| r.requests.as_ref()),
+                _ => resources.and_then(|r| r.limits.as_ref()),
+            };
+            map.and_then(|m| m.get(name))
+                .and_then(|q| Quantity::parse(&q.0).ok())
+        };
+        let wanted = [
+            ("cpu", &g.resources.requests.cpu, &g.resources.limits.cpu),
+            (
+                "memory",
+                &g.resources.requests.memory,
+                &g.resources.limits.memory,
+            ),
+        ];
+        for (name, request, limit) in wanted {
+            if current("limits", name).is_none_or(|l| l >= request.value) {
+                b.add_if_absent(&c.at(&["resources", "requests", name]), json!(request.text));
+            }
+            if current("requests", name).is_none_or(|r| r <= limit.value) {
+                b.add_if_absent(&c.at(&["resources", "limits", name]), json!(limit.text));
+            }
+        }
+    })
+}
+
+/// The strategies ConfigMap mounted read-only at the strategy path.
+pub fn inject_strategy_mount(
+    pod: &PodTemplate,
+    policy: &Policy,
+    b: &mut PatchBuilder,
+) -> Option<String> {
+    for_each_gateway(pod, policy, b, "strategy mount", |pod, c, g, b| {
+        let s = &g.strategy_mount;
+        if c.has_mount_at(&s.mount_path) {
+            return;
+        }
+        b.append(
+            &c.at(&["volumeMounts"]),
+            json!({"name": s.volume, "mountPath": s.mount_path, "readOnly": true}),
+        );
+        pod.ensure_volume(
+            b,
+            json!({"name": s.volume, "configMap": {"name": s.config_map}}),
+        );
+    })
+}
+
+/// The gateway's labels, version included, on the workload and template.
+pub fn inject_labels(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Option<String> {
+    if !is_gateway_pod(pod, &policy.gateway) {
+        return None;
+    }
+    let before = b.len();
+    for (key, value) in policy.gateway.pod_labels() {
+        if pod.has_wrapper() {
+            b.add_if_absent(&["metadata", "labels", key.as_str()], json!(value));
+        }
+        b.add_if_absent(&pod.meta_at(&["labels", key.as_str()]), json!(value));
+    }
+    (b.len() > before).then(|| "labels".to_owned())
+}
+
+/// The Prometheus annotations on the pod template.
+pub fn inject_metrics_annotations(
+    pod: &PodTemplate,
+    policy: &Policy,
+    b: &mut PatchBuilder,
+) -> Option<String> {
+    if !is_gateway_pod(pod, &policy.gateway) {
+        return None;
+    }
+    let before = b.len();
+    for (key, value) in &policy.gateway.pod_annotations {
+        b.add_if_absent(&pod.meta_at(&["annotations", key.as_str()]), json!(value));
+    }
+    (b.len() > before).then(|| "metrics annotations".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kind::Kind;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::{json, Value};
+
+    /// A compliant gateway Deployment (deploy/portkey's, trimmed).
+    fn compliant() -> Value {
+        let probe = |period: i32| json!({"httpGet": {"path": "/v1/health", "port": 8787}, "periodSeconds": period});
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "portkey-gateway", "labels": {
+                "app.kubernetes.io/name": "portkey-gateway", "app.kubernetes.io/version": "1.12.1"}},
+            "spec": {"template": {
+                "metadata": {
+                    "labels": {"app.kubernetes.io/name": "portkey-gateway", "app.kubernetes.io/version": "1.12.1"},
+                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": "8787", "prometheus.io/path": "/metrics"}},
+                "spec": {
+                    "containers": [{
+                        "name": "gateway", "image": "portkeyai/gateway:1.12.1",
+                        "ports": [{"name": "http", "containerPort": 8787}],
+                        "envFrom": [{"configMapRef": {"name": "portkey-gateway-config"}}],
+                        "startupProbe": {"httpGet": {"path": "/v1/health", "port": "http"}, "periodSeconds": 5, "failureThreshold": 10},
+                        "readinessProbe": probe(10),
+                        "livenessProbe": probe(30),
+                        "resources": {"requests": {"cpu": "0.1", "memory": "256Mi"}, "limits": {"cpu": "500m", "memory": "536870912"}},
+                        "volumeMounts": [{"name": "strategies", "mountPath": "/app/configs/", "readOnly": true}]}],
+                    "volumes": [{"name": "strategies", "configMap": {"name": "portkey-model-configs"}}]}}}})
+    }
+
+    fn paths_of(check: fn(&PodTemplate, &Context) -> Vec<Violation>, doc: &Value) -> Vec<String> {
+        let pod = PodTemplate::read(Kind::Deployment, doc).unwrap();
+        check(&pod, &ctx()).into_iter().map(|v| v.path).collect()
+    }
+
+    /// The violations of `check` on the compliant Deployment changed by `change`.
+    fn paths(
+        check: fn(&PodTemplate, &Context) -> Vec<Violation>,
+        change: impl FnOnce(&mut Value),
+    ) -> Vec<String> {
+        let mut doc = compliant();
+        change(&mut doc);
+        paths_of(check, &doc)
+    }
+
+    const C0: &str = "spec.template.spec.containers[0]";
+
+    fn gateway(doc: &mut Value) -> &mut Value {
+        &mut doc["spec"]["template"]["spec"]["containers"][0]
+    }
+
+    #[test]
+    fn the_compliant_deployment_breaks_no_gateway_rule() {
+        for rule in RULES {
+            assert!(paths_of(rule.check, &compliant()).is_empty(), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn image_pinned_with_optional_digest() {
+        assert_eq!(
+            paths(image, |d| gateway(d)["image"] =
+                json!("portkeyai/gateway:latest")),
+            [format!("{C0}.image")]
+        );
+        assert_eq!(
+            paths(image, |d| gateway(d)["image"] =
+                json!("docker.io/portkeyai/gateway")),
+            [format!("{C0}.image")]
+        );
+        let digest = "index.docker.io/portkeyai/gateway:1.12.1@sha256:4b3e5f0e1c9a7d2b8f6a0c3e5d7b9f1a2c4e6d8b0a1c3e5f7d9b1a3c5e7f9d1b";
+        assert!(paths(image, |d| gateway(d)["image"] = json!(digest)).is_empty());
+    }
+
+    #[test]
+    fn labels_on_workload_and_template() {
+        assert_eq!(
+            paths(labels, |d| d["metadata"]["labels"] = json!({})),
+            [r#"metadata.labels["app.kubernetes.io/name"]"#]
+        );
+    }
+
+    #[test]
+    fn version_label_follows_the_image_tag() {
+        assert_eq!(
+            paths(version_label, |d| d["spec"]["template"]["metadata"]
+                ["labels"]["app.kubernetes.io/version"] =
+                json!("1.0.0")),
+            [r#"spec.template.metadata.labels["app.kubernetes.io/version"]"#]
+        );
+    }
+
+    #[test]
+    fn port_named_and_numbered() {
+        assert_eq!(
+            paths(port, |d| gateway(d)["ports"][0]["name"] = json!("web")),
+            [format!("{C0}.ports")]
+        );
+    }
+
+    #[test]
+    fn config_env_from_the_gateway_config_map() {
+        assert_eq!(
+            paths(config_env, |d| gateway(d)["envFrom"] = json!([])),
+            [format!("{C0}.envFrom")]
+        );
+    }
+
+    #[test]
+    fn probes_handler_port_and_timings() {
+        assert_eq!(
+            paths(probes, |d| gateway(d)["livenessProbe"]["periodSeconds"] =
+                json!(10)),
+            [format!("{C0}.livenessProbe.periodSeconds")]
+        );
+        assert_eq!(
+            paths(probes, |d| gateway(d)["startupProbe"]["httpGet"]["port"] =
+                json!("metrics")),
+            [format!("{C0}.startupProbe.httpGet.port")]
+        );
+        assert_eq!(
+            paths(probes, |d| gateway(d)["startupProbe"]
+                ["initialDelaySeconds"] = json!(1)),
+            [format!("{C0}.startupProbe")]
+        );
+        assert_eq!(
+            paths(probes, |d| {
+                gateway(d).as_object_mut().unwrap().remove("readinessProbe");
+            }),
+            [format!("{C0}.readinessProbe")]
+        );
+        // Readiness without periodSeconds is the API server's 10: the policy's.
+        assert!(paths(probes, |d| {
+            gateway(d)["readinessProbe"]
+                .as_object_mut()
+                .unwrap()
+                .remove("periodSeconds");
+        })
+        .is_empty());
+    }
+
+    #[test]
+    fn resources_compare_by_value() {
+        assert_eq!(
+            paths(resources, |d| gateway(d)["resources"]["limits"]["cpu"] =
+                json!("1")),
+            [format!("{C0}.resources.limits.cpu")]
+        );
+        assert_eq!(
+            paths(resources, |d| {
+                gateway(d)["resources"]["requests"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("memory");
+            }),
+            [format!("{C0}.resources.requests.memory")]
+        );
+    }
+
+    #[test]
+    fn strategy_mount_read_only_from_the_strategies_config_map() {
+        assert_eq!(
+            paths(strategy_mount, |d| gateway(d)["volumeMounts"][0]
+                ["readOnly"] = json!(false)),
+            [format!("{C0}.volumeMounts[0].readOnly")]
+        );
+        assert_eq!(
+            paths(strategy_mount, |d| d["spec"]["template"]["spec"]
+                ["volumes"][0]["configMap"]["name"] =
+                json!("other")),
+            [format!("{C0}.volumeMounts[0].name")]
+        );
+        assert!(paths(strategy_mount, |d| d["spec"]["template"]["spec"]
+            ["volumes"][0]["configMap"]["name"] =
+            json!("portkey-model-configs-t7ht4khcg5"))
+        .is_empty());
+        assert_eq!(
+            paths(strategy_mount, |d| gateway(d)["volumeMounts"] = json!([])),
+            [format!("{C0}.volumeMounts")]
+        );
+    }
+
+    #[test]
+    fn metrics_annotations_on_the_template() {
+        assert_eq!(
+            paths(metrics_annotations, |d| d["spec"]["template"]["metadata"]
+                ["annotations"]["prometheus.io/path"] =
+                json!("/stats")),
+            [r#"spec.template.metadata.annotations["prometheus.io/path"]"#]
+        );
+    }
+
+    #[test]
+    fn other_pods_are_not_gateways() {
+        let mut doc = compliant();
+        gateway(&mut doc)["image"] = json!("busybox:1.36");
+        for rule in RULES {
+            assert!(paths_of(rule.check, &doc).is_empty(), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn injections_fill_a_bare_gateway_container() {
+        let doc = json!({"metadata": {}, "spec": {"template": {"spec": {"containers": [{"name": "gateway", "image": "portkeyai/gateway:1.12.1", "ports": [{"containerPort": 8787}]}]}}}});
+        let pod = PodTemplate::read(Kind::Deployment, &doc).unwrap();
+        let mut b = PatchBuilder::new(doc);
+        let groups: Vec<String> = INJECTIONS
+            .iter()
+            .filter_map(|i| (i.inject)(&pod, ctx().policy, &mut b))
+            .collect();
+        assert_eq!(
+            groups,
+            [
+                "port",
+                "envFrom",
+                "probes",
+                "resources",
+                "strategy mount",
+                "labels",
+                "metrics annotations"
+            ]
+        );
+        let injected = PodTemplate::read(Kind::Deployment, b.doc()).unwrap();
+        for rule in RULES {
+            assert!(
+                (rule.check)(&injected, &ctx()).is_empty(),
+                "{} after injection",
+                rule.id
+            );
+        }
     }
 }

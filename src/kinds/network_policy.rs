@@ -1,163 +1,147 @@
-//! §3.7 — every NetworkPolicy of the namespace stays inside the envelope on
-//! its own (policies add up, so one wide policy opens everything).
+//! NetworkPolicies (README: Rules, `networkpolicy.*`): every policy of the
+//! namespace stays inside the envelope on its own (policies add up, so one
+//! wide policy opens everything).
 
-use super::{read_at, Context, MalformedObject};
+use super::rule::{Context, Rule};
 use crate::policy::{AllowedPort, Labels, NetworkPolicyEnvelope};
 use crate::rules::RuleId;
 use crate::violation::{FieldPath, Violation};
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer, NetworkPolicyPort};
+use k8s_openapi::api::networking::v1::{NetworkPolicyPeer, NetworkPolicyPort, NetworkPolicySpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use serde_json::Value;
+
+pub const RULES: &[Rule<NetworkPolicySpec>] = &[
+    Rule::new(RuleId::NetworkPolicyIngressPeers, ingress_peers),
+    Rule::new(RuleId::NetworkPolicyIngressPorts, ingress_ports),
+    Rule::new(RuleId::NetworkPolicyEgressPorts, egress_ports),
+    Rule::new(RuleId::NetworkPolicyPolicyTypes, policy_types),
+    Rule::new(RuleId::NetworkPolicyNamespaceLabel, namespace_label),
+];
 
 /// The label people set by hand on namespaces before Kubernetes set
 /// `kubernetes.io/metadata.name` itself.
 const HAND_SET_NAME_LABEL: &str = "name";
 
-pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedObject> {
-    let policy: NetworkPolicy = read_at(doc, &[], "NetworkPolicy")?;
-    let envelope = &ctx.policy.network_policy;
-    let spec = policy.spec.unwrap_or_default();
-    let spec_path = FieldPath::root("spec");
-    let mut out = Vec::new();
-
-    for (i, rule) in spec.ingress.iter().flatten().enumerate() {
-        let path = spec_path.field("ingress").index(i);
-        match rule.from.as_deref() {
-            None | Some([]) => out.push(Violation::new(
-                RuleId::NetworkPolicyIngressPeers,
-                path.field("from"),
-                "an ingress rule without sources admits every pod and address",
-                format!("namespaces {}", envelope.ingress_namespaces.join(", ")),
-                "any source",
-            )),
-            Some(peers) => {
-                for (j, peer) in peers.iter().enumerate() {
-                    ingress_peer(peer, envelope, &path.field("from").index(j), &mut out);
-                }
-            }
-        }
-        ports(
-            rule.ports.as_deref(),
-            &envelope.ingress_ports,
-            RuleId::NetworkPolicyIngressPorts,
-            &path,
-            &mut out,
-        );
-    }
-    for (i, rule) in spec.egress.iter().flatten().enumerate() {
-        ports(
-            rule.ports.as_deref(),
-            &envelope.egress_ports,
-            RuleId::NetworkPolicyEgressPorts,
-            &spec_path.field("egress").index(i),
-            &mut out,
-        );
-    }
-
-    let gateway_labels = ctx.policy.gateway.pod_labels();
-    if selects(
-        &spec.pod_selector.clone().unwrap_or_default(),
-        &gateway_labels,
-    ) {
-        let types = spec.policy_types.unwrap_or_default();
-        let missing: Vec<&str> = envelope
-            .gateway_policy_types
-            .iter()
-            .filter(|t| !types.contains(t))
-            .map(String::as_str)
-            .collect();
-        if !missing.is_empty() {
-            out.push(Violation::new(
-                RuleId::NetworkPolicyPolicyTypes,
-                spec_path.field("policyTypes"),
-                "a policy selecting the gateway pods restricts both directions",
-                envelope.gateway_policy_types.join(", "),
-                if types.is_empty() {
-                    "unset".to_owned()
-                } else {
-                    types.join(", ")
-                },
-            ));
-        }
-    }
-    Ok(out)
+fn ingress_rule_path(i: usize) -> FieldPath {
+    FieldPath::root("spec").field("ingress").index(i)
 }
 
-fn ingress_peer(
-    peer: &NetworkPolicyPeer,
-    envelope: &NetworkPolicyEnvelope,
-    path: &FieldPath,
-    out: &mut Vec<Violation>,
-) {
+/// Each ingress peer with its path.
+fn ingress_peers_of(spec: &NetworkPolicySpec) -> Vec<(FieldPath, &NetworkPolicyPeer)> {
+    let mut peers = Vec::new();
+    for (i, rule) in spec.ingress.iter().flatten().enumerate() {
+        for (j, peer) in rule.from.iter().flatten().enumerate() {
+            peers.push((ingress_rule_path(i).field("from").index(j), peer));
+        }
+    }
+    peers
+}
+
+/// `networkpolicy.ingress-peers`: ingress only from the allowed
+/// namespaces, selected by their name label; no address blocks, no pods of
+/// this namespace, no rule without sources.
+pub fn ingress_peers(spec: &NetworkPolicySpec, ctx: &Context) -> Vec<Violation> {
+    let envelope = &ctx.policy.network_policy;
     let expected = format!(
         "namespaceSelector {} in [{}]",
         envelope.namespace_label,
         envelope.ingress_namespaces.join(", ")
     );
-    let deny = |out: &mut Vec<Violation>, field: FieldPath, message: &str, actual: &str| {
-        out.push(Violation::new(
+    let violation = |path: FieldPath, message: &str, actual: &str| {
+        Violation::new(
             RuleId::NetworkPolicyIngressPeers,
-            field,
+            path,
             message,
             expected.as_str(),
             actual,
-        ));
+        )
     };
-    if peer.ip_block.is_some() {
-        deny(
-            out,
-            path.field("ipBlock"),
-            "ingress by address bypasses the namespace envelope",
-            "an ipBlock",
-        );
-        return;
-    }
-    let Some(selector) = peer.namespace_selector.as_ref() else {
-        deny(
-            out,
-            path.field("podSelector"),
-            "only the gateway and monitoring namespaces may connect",
-            "pods of this namespace",
-        );
-        return;
-    };
-    let nspath = path.field("namespaceSelector");
-    if let Some(values) = selected_values(selector, &envelope.namespace_label) {
-        if let Some(other) = values
-            .iter()
-            .find(|v| !envelope.ingress_namespaces.contains(v))
-        {
-            deny(
-                out,
-                nspath,
-                "only the gateway and monitoring namespaces may connect",
-                other,
-            );
-        }
-        return;
-    }
-    match selected_values(selector, HAND_SET_NAME_LABEL) {
-        Some(values)
-            if values
-                .iter()
-                .all(|v| envelope.ingress_namespaces.contains(v)) =>
-        {
+    let mut out = Vec::new();
+    for (i, rule) in spec.ingress.iter().flatten().enumerate() {
+        if rule.from.as_deref().is_none_or(<[_]>::is_empty) {
             out.push(Violation::new(
-                RuleId::NetworkPolicyNamespaceLabel,
+                RuleId::NetworkPolicyIngressPeers,
+                ingress_rule_path(i).field("from"),
+                "an ingress rule without sources admits every pod and address",
+                format!("namespaces {}", envelope.ingress_namespaces.join(", ")),
+                "any source",
+            ));
+        }
+    }
+    for (path, peer) in ingress_peers_of(spec) {
+        if peer.ip_block.is_some() {
+            out.push(violation(
+                path.field("ipBlock"),
+                "ingress by address bypasses the namespace envelope",
+                "an ipBlock",
+            ));
+            continue;
+        }
+        let Some(selector) = peer.namespace_selector.as_ref() else {
+            out.push(violation(
+                path.field("podSelector"),
+                "only the gateway and monitoring namespaces may connect",
+                "pods of this namespace",
+            ));
+            continue;
+        };
+        let nspath = path.field("namespaceSelector");
+        match selected_values(selector, &envelope.namespace_label) {
+            Some(values) => {
+                if let Some(other) = values
+                    .iter()
+                    .find(|v| !envelope.ingress_namespaces.contains(v))
+                {
+                    out.push(violation(
+                        nspath,
+                        "only the gateway and monitoring namespaces may connect",
+                        other,
+                    ));
+                }
+            }
+            None if hand_set_label_only(selector, envelope) => {} // namespace-label
+            None => out.push(violation(
                 nspath,
+                "the selector admits namespaces beyond gateway and monitoring",
+                "a wider selector",
+            )),
+        }
+    }
+    out
+}
+
+/// A selector that pins only the hand-set `name` label to allowed values.
+fn hand_set_label_only(selector: &LabelSelector, envelope: &NetworkPolicyEnvelope) -> bool {
+    selected_values(selector, &envelope.namespace_label).is_none()
+        && selected_values(selector, HAND_SET_NAME_LABEL).is_some_and(|values| {
+            values
+                .iter()
+                .all(|v| envelope.ingress_namespaces.contains(v))
+        })
+}
+
+/// `networkpolicy.namespace-label`: namespaces selected by
+/// kubernetes.io/metadata.name, not by a label someone must have set.
+pub fn namespace_label(spec: &NetworkPolicySpec, ctx: &Context) -> Vec<Violation> {
+    let envelope = &ctx.policy.network_policy;
+    ingress_peers_of(spec)
+        .into_iter()
+        .filter(|(_, peer)| peer.ip_block.is_none())
+        .filter(|(_, peer)| {
+            peer.namespace_selector
+                .as_ref()
+                .is_some_and(|s| hand_set_label_only(s, envelope))
+        })
+        .map(|(path, _)| {
+            Violation::new(
+                RuleId::NetworkPolicyNamespaceLabel,
+                path.field("namespaceSelector"),
                 format!("the `{HAND_SET_NAME_LABEL}` label works only if someone set it on the namespace"),
                 envelope.namespace_label.as_str(),
                 HAND_SET_NAME_LABEL,
-            ));
-        }
-        _ => deny(
-            out,
-            nspath,
-            "the selector admits namespaces beyond gateway and monitoring",
-            "a wider selector",
-        ),
-    }
+            )
+        })
+        .collect()
 }
 
 /// The values a selector pins `key` to (matchLabels, or an `In`
@@ -181,7 +165,42 @@ fn selected_values(selector: &LabelSelector, key: &str) -> Option<Vec<String>> {
     values
 }
 
-/// Every rule names ports, and each is in the allowed list.
+/// `networkpolicy.ingress-ports`: every ingress rule names its ports, all
+/// allowed.
+pub fn ingress_ports(spec: &NetworkPolicySpec, ctx: &Context) -> Vec<Violation> {
+    let allowed = &ctx.policy.network_policy.ingress_ports;
+    let mut out = Vec::new();
+    for (i, rule) in spec.ingress.iter().flatten().enumerate() {
+        let path = ingress_rule_path(i);
+        ports(
+            rule.ports.as_deref(),
+            allowed,
+            RuleId::NetworkPolicyIngressPorts,
+            &path,
+            &mut out,
+        );
+    }
+    out
+}
+
+/// `networkpolicy.egress-ports`: every egress rule names its ports, all
+/// allowed.
+pub fn egress_ports(spec: &NetworkPolicySpec, ctx: &Context) -> Vec<Violation> {
+    let allowed = &ctx.policy.network_policy.egress_ports;
+    let mut out = Vec::new();
+    for (i, rule) in spec.egress.iter().flatten().enumerate() {
+        let path = FieldPath::root("spec").field("egress").index(i);
+        ports(
+            rule.ports.as_deref(),
+            allowed,
+            RuleId::NetworkPolicyEgressPorts,
+            &path,
+            &mut out,
+        );
+    }
+    out
+}
+
 fn ports(
     ports: Option<&[NetworkPolicyPort]>,
     allowed: &[AllowedPort],
@@ -241,6 +260,35 @@ fn ports(
     }
 }
 
+/// `networkpolicy.policy-types`: a policy selecting the gateway pods
+/// restricts both directions.
+pub fn policy_types(spec: &NetworkPolicySpec, ctx: &Context) -> Vec<Violation> {
+    let envelope = &ctx.policy.network_policy;
+    let selector = spec.pod_selector.clone().unwrap_or_default();
+    if !selects(&selector, &ctx.policy.gateway.pod_labels()) {
+        return Vec::new();
+    }
+    let types = spec.policy_types.clone().unwrap_or_default();
+    let missing = envelope
+        .gateway_policy_types
+        .iter()
+        .any(|t| !types.contains(t));
+    if !missing {
+        return Vec::new();
+    }
+    vec![Violation::new(
+        RuleId::NetworkPolicyPolicyTypes,
+        FieldPath::root("spec").field("policyTypes"),
+        "a policy selecting the gateway pods restricts both directions",
+        envelope.gateway_policy_types.join(", "),
+        if types.is_empty() {
+            "unset".to_owned()
+        } else {
+            types.join(", ")
+        },
+    )]
+}
+
 /// Whether a label selector selects pods with these labels.
 pub fn selects(selector: &LabelSelector, labels: &Labels) -> bool {
     let labels_ok = selector
@@ -260,4 +308,137 @@ pub fn selects(selector: &LabelSelector, labels: &Labels) -> bool {
         }
     });
     labels_ok && exprs_ok
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn paths(
+        check: fn(&NetworkPolicySpec, &Context) -> Vec<Violation>,
+        spec: serde_json::Value,
+    ) -> Vec<String> {
+        let spec: NetworkPolicySpec = serde_json::from_value(spec).unwrap();
+        check(&spec, &ctx()).into_iter().map(|v| v.path).collect()
+    }
+
+    fn from(peers: serde_json::Value) -> serde_json::Value {
+        json!({"podSelector": {}, "ingress": [{"from": peers, "ports": [{"port": 8787}]}]})
+    }
+
+    fn by_name_label(namespaces: &[&str]) -> serde_json::Value {
+        json!({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}})
+    }
+
+    #[test]
+    fn ingress_peers_only_from_the_allowed_namespaces() {
+        assert!(paths(
+            ingress_peers,
+            from(json!([by_name_label(&["gateway", "monitoring"])]))
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                ingress_peers,
+                from(
+                    json!([by_name_label(&["gateway", "shop"]), {"ipBlock": {"cidr": "0.0.0.0/0"}}, {"podSelector": {}}, {"namespaceSelector": {}}])
+                )
+            ),
+            [
+                "spec.ingress[0].from[0].namespaceSelector",
+                "spec.ingress[0].from[1].ipBlock",
+                "spec.ingress[0].from[2].podSelector",
+                "spec.ingress[0].from[3].namespaceSelector",
+            ]
+        );
+        assert_eq!(
+            paths(
+                ingress_peers,
+                json!({"ingress": [{"ports": [{"port": 8787}]}]})
+            ),
+            ["spec.ingress[0].from"]
+        );
+    }
+
+    #[test]
+    fn a_hand_set_name_label_is_a_warning_not_a_denial() {
+        let spec = from(json!([{"namespaceSelector": {"matchLabels": {"name": "gateway"}}}]));
+        assert!(paths(ingress_peers, spec.clone()).is_empty());
+        assert_eq!(
+            paths(namespace_label, spec),
+            ["spec.ingress[0].from[0].namespaceSelector"]
+        );
+        let wider = from(json!([{"namespaceSelector": {"matchLabels": {"name": "shop"}}}]));
+        assert!(paths(namespace_label, wider.clone()).is_empty());
+        assert_eq!(paths(ingress_peers, wider).len(), 1);
+    }
+
+    #[test]
+    fn ports_named_and_allowed() {
+        assert!(paths(
+            ingress_ports,
+            json!({"ingress": [{"ports": [{"port": "http"}, {"protocol": "TCP", "port": 8787}]}]})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                ingress_ports,
+                json!({"ingress": [{"ports": [{"port": 8787, "endPort": 9000}]}, {}]})
+            ),
+            ["spec.ingress[0].ports[0]", "spec.ingress[1].ports"]
+        );
+        assert!(paths(
+            egress_ports,
+            json!({"egress": [{"ports": [{"protocol": "UDP", "port": 53}, {"port": 443}]}]})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                egress_ports,
+                json!({"egress": [{"ports": [{"protocol": "UDP", "port": 443}]}]})
+            ),
+            ["spec.egress[0].ports[0]"]
+        );
+    }
+
+    #[test]
+    fn policy_types_of_a_policy_selecting_the_gateway() {
+        assert_eq!(
+            paths(
+                policy_types,
+                json!({"podSelector": {"matchLabels": {"app.kubernetes.io/name": "portkey-gateway"}}, "policyTypes": ["Ingress"]})
+            ),
+            ["spec.policyTypes"]
+        );
+        assert!(paths(
+            policy_types,
+            json!({"podSelector": {"matchLabels": {"app": "other"}}})
+        )
+        .is_empty());
+    }
+
+    #[test]
+    fn selectors_match_labels_and_expressions() {
+        let labels: Labels = [("a".to_owned(), "1".to_owned())].into();
+        let selector = |v: serde_json::Value| serde_json::from_value::<LabelSelector>(v).unwrap();
+        assert!(selects(&selector(json!({})), &labels));
+        assert!(selects(
+            &selector(
+                json!({"matchExpressions": [{"key": "a", "operator": "In", "values": ["1"]}, {"key": "b", "operator": "DoesNotExist"}]})
+            ),
+            &labels
+        ));
+        assert!(!selects(
+            &selector(
+                json!({"matchExpressions": [{"key": "a", "operator": "NotIn", "values": ["1"]}]})
+            ),
+            &labels
+        ));
+        assert!(!selects(
+            &selector(json!({"matchExpressions": [{"key": "a", "operator": "Bogus"}]})),
+            &labels
+        ));
+    }
 }

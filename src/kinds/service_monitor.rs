@@ -1,15 +1,23 @@
-//! §3.9 — the ServiceMonitor scrapes the gateway the way the note says.
+//! The ServiceMonitor (README: Rules, `servicemonitor.*`) scrapes the
+//! gateway the way the deployment note says.
 
-use super::{has_labels, read_at, Context, MalformedObject};
+use super::rule::{has_labels, Context, Rule};
+use crate::duration::PromDuration;
 use crate::rules::RuleId;
 use crate::violation::{shown, FieldPath, Violation};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use serde::Deserialize;
-use serde_json::Value;
 
+pub const RULES: &[Rule<ServiceMonitorSpec>] = &[
+    Rule::new(RuleId::ServiceMonitorSelector, selector),
+    Rule::new(RuleId::ServiceMonitorEndpoints, endpoints),
+    Rule::new(RuleId::ServiceMonitorNamespaceSelector, namespace_selector),
+];
+
+/// The fields of a ServiceMonitor's spec the rules read.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct ServiceMonitorSpec {
+pub struct ServiceMonitorSpec {
     selector: LabelSelector,
     endpoints: Vec<Endpoint>,
     namespace_selector: Option<NamespaceSelector>,
@@ -32,65 +40,37 @@ struct NamespaceSelector {
     match_names: Vec<String>,
 }
 
-/// Parses a Prometheus duration (`30s`, `1m30s`, `500ms`) into milliseconds.
-pub fn parse_duration(text: &str) -> Option<u64> {
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let ms = match &rest[..unit_len] {
-            "ms" => 1,
-            "s" => 1_000,
-            "m" => 60_000,
-            "h" => 3_600_000,
-            "d" => 86_400_000,
-            "w" => 604_800_000,
-            "y" => 31_536_000_000,
-            _ => return None,
-        };
-        total = total.checked_add(n.checked_mul(ms)?)?;
-        rest = &rest[unit_len..];
-    }
-    Some(total)
+fn pairs(m: &std::collections::BTreeMap<String, String>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedObject> {
+/// `servicemonitor.selector`: it selects the gateway Service.
+pub fn selector(spec: &ServiceMonitorSpec, ctx: &Context) -> Vec<Violation> {
+    let wanted = &ctx.policy.service_monitor.selector;
+    let labels = spec.selector.match_labels.as_ref();
+    if has_labels(labels, wanted) {
+        return Vec::new();
+    }
+    vec![Violation::new(
+        RuleId::ServiceMonitorSelector,
+        FieldPath::root("spec")
+            .field("selector")
+            .field("matchLabels"),
+        "the ServiceMonitor selects the gateway Service",
+        pairs(wanted),
+        shown(labels.map(pairs)),
+    )]
+}
+
+/// `servicemonitor.endpoints`: port, path, interval and scheme as the
+/// policy says; the scrape timeout within the interval.
+pub fn endpoints(spec: &ServiceMonitorSpec, ctx: &Context) -> Vec<Violation> {
     let p = &ctx.policy.service_monitor;
-    let spec: ServiceMonitorSpec = read_at(doc, &["spec"], "ServiceMonitor")?;
     let spec_path = FieldPath::root("spec");
     let mut out = Vec::new();
-
-    if !has_labels(spec.selector.match_labels.as_ref(), &p.selector) {
-        out.push(Violation::new(
-            RuleId::ServiceMonitorSelector,
-            spec_path.field("selector").field("matchLabels"),
-            "the ServiceMonitor selects the gateway Service",
-            p.selector
-                .iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(","),
-            shown(spec.selector.match_labels.as_ref().map(|m| {
-                m.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join(",")
-            })),
-        ));
-    }
     if spec.endpoints.is_empty() {
         out.push(Violation::new(
             RuleId::ServiceMonitorEndpoints,
@@ -100,7 +80,7 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
             "no endpoints",
         ));
     }
-    let wanted_interval = parse_duration(&p.interval);
+    let wanted_interval = p.interval.millis();
     for (i, e) in spec.endpoints.iter().enumerate() {
         let path = spec_path.field("endpoints").index(i);
         // The operator's defaults: path /metrics, scheme http.
@@ -115,8 +95,7 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
             ),
         ];
         for (field, value, default, wanted) in checks {
-            let effective = value.or(default);
-            if effective != Some(wanted) {
+            if value.or(default) != Some(wanted) {
                 out.push(Violation::new(
                     RuleId::ServiceMonitorEndpoints,
                     path.field(field),
@@ -126,8 +105,12 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
                 ));
             }
         }
-        let interval = e.interval.as_deref().and_then(parse_duration);
-        if interval.is_none() || interval != wanted_interval {
+        let interval = e
+            .interval
+            .as_deref()
+            .and_then(PromDuration::parse)
+            .map(|d| d.millis());
+        if interval != Some(wanted_interval) {
             out.push(Violation::new(
                 RuleId::ServiceMonitorEndpoints,
                 path.field("interval"),
@@ -137,48 +120,122 @@ pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedO
             ));
         }
         if let Some(timeout) = e.scrape_timeout.as_deref() {
-            let limit = interval.or(wanted_interval);
-            if parse_duration(timeout).is_none_or(|t| limit.is_some_and(|l| t > l)) {
+            let limit = interval.unwrap_or(wanted_interval);
+            if PromDuration::parse(timeout).is_none_or(|t| t.millis() > limit) {
                 out.push(Violation::new(
                     RuleId::ServiceMonitorEndpoints,
                     path.field("scrapeTimeout"),
                     "the scrape timeout fits within the interval",
-                    format!("<= {}", e.interval.as_deref().unwrap_or(&p.interval)),
+                    format!(
+                        "<= {}",
+                        e.interval.as_deref().unwrap_or(p.interval.as_str())
+                    ),
                     timeout,
                 ));
             }
         }
     }
-    if let Some(ns) = &spec.namespace_selector {
-        let own = ctx.namespace;
-        if ns.any || ns.match_names.iter().any(|n| n != own) {
-            out.push(Violation::new(
-                RuleId::ServiceMonitorNamespaceSelector,
-                spec_path.field("namespaceSelector"),
-                "the ServiceMonitor looks only in its own namespace",
-                format!("matchNames [{own}] or unset"),
-                if ns.any {
-                    "any: true".to_owned()
-                } else {
-                    format!("[{}]", ns.match_names.join(", "))
-                },
-            ));
-        }
+    out
+}
+
+/// `servicemonitor.namespace-selector`: only its own namespace.
+pub fn namespace_selector(spec: &ServiceMonitorSpec, ctx: &Context) -> Vec<Violation> {
+    let Some(ns) = &spec.namespace_selector else {
+        return Vec::new();
+    };
+    let own = ctx.namespace;
+    if !ns.any && ns.match_names.iter().all(|n| n == own) {
+        return Vec::new();
     }
-    Ok(out)
+    vec![Violation::new(
+        RuleId::ServiceMonitorNamespaceSelector,
+        FieldPath::root("spec").field("namespaceSelector"),
+        "the ServiceMonitor looks only in its own namespace",
+        format!("matchNames [{own}] or unset"),
+        if ns.any {
+            "any: true".to_owned()
+        } else {
+            format!("[{}]", ns.match_names.join(", "))
+        },
+    )]
 }
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn spec(value: serde_json::Value) -> ServiceMonitorSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn paths(
+        check: fn(&ServiceMonitorSpec, &Context) -> Vec<Violation>,
+        value: serde_json::Value,
+    ) -> Vec<String> {
+        check(&spec(value), &ctx())
+            .into_iter()
+            .map(|v| v.path)
+            .collect()
+    }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30s"), Some(30_000));
-        assert_eq!(parse_duration("1m30s"), Some(90_000));
-        assert_eq!(parse_duration("500ms"), Some(500));
-        assert_eq!(parse_duration("0.5m"), None);
-        assert_eq!(parse_duration("30"), None);
-        assert_eq!(parse_duration(""), None);
+    fn selector_selects_the_gateway_service() {
+        assert!(paths(
+            selector,
+            json!({"selector": {"matchLabels": {"app.kubernetes.io/name": "portkey-gateway"}}})
+        )
+        .is_empty());
+        assert_eq!(paths(selector, json!({})), ["spec.selector.matchLabels"]);
+    }
+
+    #[test]
+    fn endpoints_with_defaults_and_durations_by_value() {
+        assert!(paths(
+            endpoints,
+            json!({"endpoints": [{"port": "http", "interval": "30s", "scrapeTimeout": "10s"}]})
+        )
+        .is_empty());
+        assert!(paths(
+            endpoints,
+            json!({"endpoints": [{"port": "http", "interval": "30000ms"}]})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                endpoints,
+                json!({"endpoints": [{"port": "web", "scheme": "https", "interval": "1m", "scrapeTimeout": "45s"}]})
+            ),
+            [
+                "spec.endpoints[0].port",
+                "spec.endpoints[0].scheme",
+                "spec.endpoints[0].interval"
+            ]
+        );
+        assert_eq!(
+            paths(
+                endpoints,
+                json!({"endpoints": [{"port": "http", "interval": "30s", "scrapeTimeout": "45s"}]})
+            ),
+            ["spec.endpoints[0].scrapeTimeout"]
+        );
+        assert_eq!(paths(endpoints, json!({})), ["spec.endpoints"]);
+    }
+
+    #[test]
+    fn namespace_selector_only_its_own() {
+        assert!(paths(
+            namespace_selector,
+            json!({"namespaceSelector": {"matchNames": ["portkey"]}})
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                namespace_selector,
+                json!({"namespaceSelector": {"any": true}})
+            ),
+            ["spec.namespaceSelector"]
+        );
     }
 }

@@ -1,13 +1,22 @@
-//! Portkey routing strategies (the `*.json` files of portkey-model-configs):
-//! the config schema, conditional routing references, literal credentials,
-//! and the routing policies the deployment requires.
+//! Portkey routing strategies, the `*.json` files of the strategies
+//! ConfigMap (README: Rules, `strategy.*`): the config schema, literal
+//! credentials, the routing policies the deployment requires, unknown keys.
+//! One function per rule over the parsed files.
 
+use super::rule::{Context, Rule};
 use crate::name_pattern;
 use crate::policy::{RequiredStrategy, Strategies};
 use crate::rules::RuleId;
 use crate::violation::{FieldPath, Violation};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+
+pub const RULES: &[Rule<StrategyFiles>] = &[
+    Rule::new(RuleId::StrategySchema, schema),
+    Rule::new(RuleId::StrategyCredentials, credentials),
+    Rule::new(RuleId::StrategyRequired, required),
+    Rule::new(RuleId::StrategyUnknownKey, unknown_key),
+];
 
 const MODES: &[&str] = &["single", "loadbalance", "fallback", "conditional"];
 const CACHE_MODES: &[&str] = &["simple", "semantic"];
@@ -61,49 +70,61 @@ const STRATEGY_KEYS: &[&str] = &["mode", "on_status_codes", "conditions", "defau
 const CACHE_KEYS: &[&str] = &["mode", "max_age"];
 const RETRY_KEYS: &[&str] = &["attempts", "on_status_codes", "use_retry_after_headers"];
 
-/// Validates every `*.json` file of the strategies ConfigMap and checks the
-/// required routing policies.
-pub fn validate_files(files: &BTreeMap<String, String>, policy: &Strategies) -> Vec<Violation> {
-    let mut out = Vec::new();
-    let mut parsed: BTreeMap<&str, Value> = BTreeMap::new();
-    for (key, text) in files.iter().filter(|(k, _)| k.ends_with(".json")) {
-        let path = FieldPath::root("data").key(key);
-        match serde_json::from_str::<Value>(text) {
-            Ok(config) => {
-                validate_config(&config, &path, policy, &mut out);
-                parsed.insert(key, config);
-            }
-            Err(e) => out.push(Violation::new(
-                RuleId::StrategySchema,
-                path,
-                "the strategy file is not valid JSON",
-                "a JSON object",
-                crate::object::describe_json_error(&e),
-            )),
+/// The strategy files of a ConfigMap: each `*.json` key, parsed.
+pub struct StrategyFiles {
+    /// Every key of the ConfigMap's `data` (for "present but unparsable").
+    pub keys: Vec<String>,
+    /// `*.json` keys: the parsed config, or the JSON error.
+    pub files: BTreeMap<String, Result<Value, serde_json::Error>>,
+}
+
+impl StrategyFiles {
+    pub fn parse(data: &BTreeMap<String, String>) -> Self {
+        StrategyFiles {
+            keys: data.keys().cloned().collect(),
+            files: data
+                .iter()
+                .filter(|(k, _)| k.ends_with(".json"))
+                .map(|(k, text)| (k.clone(), serde_json::from_str(text)))
+                .collect(),
         }
     }
-    for required in &policy.required {
-        let path = FieldPath::root("data").key(&required.key);
-        match parsed.get(required.key.as_str()) {
-            Some(config) => required_shape(config, required, &path, policy, &mut out),
-            None if files.contains_key(&required.key) => {} // reported as invalid JSON
-            None => out.push(Violation::new(
-                RuleId::StrategyRequired,
-                path,
-                "a required routing policy is missing",
-                format!(
-                    "{} with {} targets",
-                    required.mode,
-                    required.providers.join("/")
-                ),
-                "no such key",
+
+    /// The files that parsed, with their paths (`data["all-models.json"]`).
+    fn configs(&self) -> impl Iterator<Item = (FieldPath, &str, &Value)> {
+        self.files.iter().filter_map(|(key, parsed)| {
+            let config = parsed.as_ref().ok()?;
+            Some((FieldPath::root("data").key(key), key.as_str(), config))
+        })
+    }
+}
+
+// === impl strategy.schema ===
+
+/// `strategy.schema`: every file is a valid Portkey config.
+pub fn schema(files: &StrategyFiles, _: &Context) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (key, parsed) in &files.files {
+        let path = FieldPath::root("data").key(key);
+        match parsed {
+            Ok(config) => config_schema(config, &path, &mut out),
+            Err(e) => out.push(schema_violation(
+                &path,
+                "the strategy file is not valid JSON",
+                "a JSON object",
+                crate::object::describe_json_error(e),
             )),
         }
     }
     out
 }
 
-fn schema(path: &FieldPath, message: &str, expected: &str, actual: impl Into<String>) -> Violation {
+fn schema_violation(
+    path: &FieldPath,
+    message: &str,
+    expected: &str,
+    actual: impl Into<String>,
+) -> Violation {
     Violation::new(RuleId::StrategySchema, path, message, expected, actual)
 }
 
@@ -119,15 +140,18 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-/// Validates a config or a target (which may nest its own strategy/targets).
-fn validate_config(
-    config: &Value,
-    path: &FieldPath,
-    policy: &Strategies,
-    out: &mut Vec<Violation>,
-) {
+/// A number as written, anything else by its type.
+fn number_shown(v: &Value) -> String {
+    match v {
+        Value::Number(n) => n.to_string(),
+        other => kind_of(other).to_owned(),
+    }
+}
+
+/// A config or a target (which may nest its own strategy/targets).
+fn config_schema(config: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     let Value::Object(map) = config else {
-        out.push(schema(
+        out.push(schema_violation(
             path,
             "a Portkey config is an object",
             "an object",
@@ -135,14 +159,11 @@ fn validate_config(
         ));
         return;
     };
-    unknown_keys(map, KNOWN_KEYS, path, out);
-    credentials(map, path, policy, out);
-
     let targets = map.get("targets");
     if let Some(strategy) = map.get("strategy") {
-        validate_strategy(strategy, targets, &path.field("strategy"), out);
+        strategy_schema(strategy, targets, &path.field("strategy"), out);
         if targets.is_none() {
-            out.push(schema(
+            out.push(schema_violation(
                 &path.field("targets"),
                 "a strategy needs targets",
                 "a non-empty list",
@@ -155,16 +176,16 @@ fn validate_config(
         match targets.as_array() {
             Some(list) if !list.is_empty() => {
                 for (i, target) in list.iter().enumerate() {
-                    validate_config(target, &tpath.index(i), policy, out);
+                    config_schema(target, &tpath.index(i), out);
                 }
             }
-            Some(_) => out.push(schema(
+            Some(_) => out.push(schema_violation(
                 &tpath,
                 "targets may not be empty",
                 "a non-empty list",
                 "an empty list",
             )),
-            None => out.push(schema(
+            None => out.push(schema_violation(
                 &tpath,
                 "targets is a list",
                 "a non-empty list",
@@ -174,37 +195,30 @@ fn validate_config(
     }
     if let Some(weight) = map.get("weight") {
         if !weight.as_f64().is_some_and(|w| w >= 0.0) {
-            out.push(schema(
+            out.push(schema_violation(
                 &path.field("weight"),
                 "weight is a non-negative number",
                 "a number >= 0",
-                weight_shown(weight),
+                number_shown(weight),
             ));
         }
     }
     if let Some(cache) = map.get("cache") {
-        validate_cache(cache, &path.field("cache"), out);
+        cache_schema(cache, &path.field("cache"), out);
     }
     if let Some(retry) = map.get("retry") {
-        validate_retry(retry, &path.field("retry"), out);
+        retry_schema(retry, &path.field("retry"), out);
     }
 }
 
-fn weight_shown(v: &Value) -> String {
-    match v {
-        Value::Number(n) => n.to_string(),
-        other => kind_of(other).to_owned(),
-    }
-}
-
-fn validate_strategy(
+fn strategy_schema(
     strategy: &Value,
     targets: Option<&Value>,
     path: &FieldPath,
     out: &mut Vec<Violation>,
 ) {
     let Value::Object(s) = strategy else {
-        out.push(schema(
+        out.push(schema_violation(
             path,
             "strategy is an object",
             "an object",
@@ -212,10 +226,9 @@ fn validate_strategy(
         ));
         return;
     };
-    unknown_keys(s, STRATEGY_KEYS, path, out);
     let mode = s.get("mode").and_then(Value::as_str);
     if !mode.is_some_and(|m| MODES.contains(&m)) {
-        out.push(schema(
+        out.push(schema_violation(
             &path.field("mode"),
             "unknown routing mode",
             &MODES.join(" | "),
@@ -241,7 +254,7 @@ fn validate_strategy(
                     .is_none_or(|w| w.as_f64().is_some_and(|w| w > 0.0))
             });
             if !target_list.is_empty() && !positive {
-                out.push(schema(
+                out.push(schema_violation(
                     &path.field("mode"),
                     "a loadbalance needs at least one target with a positive weight",
                     "some weight > 0",
@@ -264,7 +277,6 @@ fn conditional(
         .iter()
         .filter_map(|t| t.get("name").and_then(Value::as_str))
         .collect();
-    let known = |name: &str| names.contains(&name);
     let cpath = path.field("conditions");
     match s.get("conditions").and_then(Value::as_array) {
         Some(conditions) if !conditions.is_empty() => {
@@ -274,29 +286,23 @@ fn conditional(
                     Some(query @ Value::Object(_)) => {
                         query_operators(query, &cpath.field("query"), out)
                     }
-                    Some(other) => out.push(schema(
+                    Some(other) => out.push(schema_violation(
                         &cpath.field("query"),
                         "a condition's query is an object",
                         "an object",
                         kind_of(other),
                     )),
-                    None => out.push(schema(
+                    None => out.push(schema_violation(
                         &cpath.field("query"),
                         "a condition needs a query",
                         "an object",
                         "unset",
                     )),
                 }
-                target_reference(
-                    condition.get("then"),
-                    &cpath.field("then"),
-                    &known,
-                    &names,
-                    out,
-                );
+                target_reference(condition.get("then"), &cpath.field("then"), &names, out);
             }
         }
-        _ => out.push(schema(
+        _ => out.push(schema_violation(
             &cpath,
             "a conditional strategy needs conditions",
             "a non-empty list",
@@ -304,38 +310,31 @@ fn conditional(
         )),
     }
     if s.contains_key("default") {
-        target_reference(
-            s.get("default"),
-            &path.field("default"),
-            &known,
-            &names,
-            out,
-        );
+        target_reference(s.get("default"), &path.field("default"), &names, out);
     }
 }
 
 fn target_reference(
     value: Option<&Value>,
     path: &FieldPath,
-    known: &dyn Fn(&str) -> bool,
     names: &[&str],
     out: &mut Vec<Violation>,
 ) {
     match value {
-        Some(Value::String(name)) if known(name) => {}
-        Some(Value::String(name)) => out.push(schema(
+        Some(Value::String(name)) if names.contains(&name.as_str()) => {}
+        Some(Value::String(name)) => out.push(schema_violation(
             path,
             "names no target",
             &format!("one of the target names [{}]", names.join(", ")),
             name.as_str(),
         )),
-        Some(other) => out.push(schema(
+        Some(other) => out.push(schema_violation(
             path,
             "a target name is a string",
             "a target name",
             kind_of(other),
         )),
-        None => out.push(schema(
+        None => out.push(schema_violation(
             path,
             "a condition routes to a target",
             "a target name",
@@ -353,7 +352,7 @@ fn query_operators(query: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     for (key, value) in map {
         let kpath = path.key(key);
         if key.starts_with('$') && !OPERATORS.contains(&key.as_str()) {
-            out.push(schema(
+            out.push(schema_violation(
                 &kpath,
                 "unsupported query operator",
                 &OPERATORS.join(" "),
@@ -367,7 +366,7 @@ fn query_operators(query: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
                     query_operators(item, &kpath.index(i), out);
                 }
             }
-            ("$and" | "$or", other) => out.push(schema(
+            ("$and" | "$or", other) => out.push(schema_violation(
                 &kpath,
                 "$and/$or take a list of queries",
                 "a list",
@@ -381,7 +380,7 @@ fn query_operators(query: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
 
 fn status_codes(codes: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     let Some(list) = codes.as_array() else {
-        out.push(schema(
+        out.push(schema_violation(
             path,
             "status codes are a list",
             "a list of integers 100-599",
@@ -391,19 +390,19 @@ fn status_codes(codes: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     };
     for (i, code) in list.iter().enumerate() {
         if !code.as_u64().is_some_and(|c| (100..=599).contains(&c)) {
-            out.push(schema(
+            out.push(schema_violation(
                 &path.index(i),
                 "not an HTTP status code",
                 "an integer 100-599",
-                weight_shown(code),
+                number_shown(code),
             ));
         }
     }
 }
 
-fn validate_cache(cache: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
+fn cache_schema(cache: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     let Value::Object(c) = cache else {
-        out.push(schema(
+        out.push(schema_violation(
             path,
             "cache is an object",
             "an object",
@@ -411,10 +410,9 @@ fn validate_cache(cache: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
         ));
         return;
     };
-    unknown_keys(c, CACHE_KEYS, path, out);
     match c.get("mode") {
         Some(Value::String(m)) if CACHE_MODES.contains(&m.as_str()) => {}
-        other => out.push(schema(
+        other => out.push(schema_violation(
             &path.field("mode"),
             "unknown cache mode",
             &CACHE_MODES.join(" | "),
@@ -427,19 +425,19 @@ fn validate_cache(cache: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     }
     if let Some(age) = c.get("max_age") {
         if age.as_u64().is_none_or(|a| a == 0) {
-            out.push(schema(
+            out.push(schema_violation(
                 &path.field("max_age"),
                 "max_age is a positive integer (seconds)",
                 "an integer > 0",
-                weight_shown(age),
+                number_shown(age),
             ));
         }
     }
 }
 
-fn validate_retry(retry: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
+fn retry_schema(retry: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
     let Value::Object(r) = retry else {
-        out.push(schema(
+        out.push(schema_violation(
             path,
             "retry is an object",
             "an object",
@@ -447,20 +445,65 @@ fn validate_retry(retry: &Value, path: &FieldPath, out: &mut Vec<Violation>) {
         ));
         return;
     };
-    unknown_keys(r, RETRY_KEYS, path, out);
     if let Some(attempts) = r.get("attempts") {
         if attempts.as_u64().is_none_or(|a| a > MAX_RETRY_ATTEMPTS) {
-            out.push(schema(
+            out.push(schema_violation(
                 &path.field("attempts"),
                 "retry attempts are bounded",
                 &format!("an integer 0-{MAX_RETRY_ATTEMPTS}"),
-                weight_shown(attempts),
+                number_shown(attempts),
             ));
         }
     }
     if let Some(codes) = r.get("on_status_codes") {
         status_codes(codes, &path.field("on_status_codes"), out);
     }
+}
+
+/// Each config object of a file, nested targets included, with its path.
+fn config_objects<'a>(
+    config: &'a Value,
+    path: FieldPath,
+    out: &mut Vec<(FieldPath, &'a Map<String, Value>)>,
+) {
+    let Value::Object(map) = config else {
+        return;
+    };
+    out.push((path.clone(), map));
+    if let Some(Value::Array(targets)) = map.get("targets") {
+        for (i, target) in targets.iter().enumerate() {
+            config_objects(target, path.field("targets").index(i), out);
+        }
+    }
+}
+
+fn all_config_objects(files: &StrategyFiles) -> Vec<(FieldPath, &Map<String, Value>)> {
+    let mut objects = Vec::new();
+    for (path, _, config) in files.configs() {
+        config_objects(config, path, &mut objects);
+    }
+    objects
+}
+
+// === impl strategy.unknown-key ===
+
+/// `strategy.unknown-key`: only known Portkey config keys (a typo is a
+/// warning).
+pub fn unknown_key(files: &StrategyFiles, _: &Context) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for (path, map) in all_config_objects(files) {
+        unknown_keys(map, KNOWN_KEYS, &path, &mut out);
+        for (field, known) in [
+            ("strategy", STRATEGY_KEYS),
+            ("cache", CACHE_KEYS),
+            ("retry", RETRY_KEYS),
+        ] {
+            if let Some(Value::Object(inner)) = map.get(field) {
+                unknown_keys(inner, known, &path.field(field), &mut out);
+            }
+        }
+    }
+    out
 }
 
 fn unknown_keys(
@@ -480,6 +523,24 @@ fn unknown_keys(
     }
 }
 
+// === impl strategy.credentials ===
+
+/// `strategy.credentials`: secret-bearing fields hold only environment
+/// references (`$OPENAI_API_KEY`); messages name the field, never the value.
+pub fn credentials(files: &StrategyFiles, ctx: &Context) -> Vec<Violation> {
+    let policy = &ctx.policy.strategies;
+    let mut out = Vec::new();
+    for (path, map) in all_config_objects(files) {
+        for (key, value) in map {
+            // Nested targets are config objects of their own.
+            if !matches!(key.as_str(), "targets" | "strategy") {
+                credential_value(key, value, &path.key(key), policy, &mut out);
+            }
+        }
+    }
+    out
+}
+
 /// `$OPENAI_API_KEY` or `${OPENAI_API_KEY}`.
 fn is_env_reference(value: &str) -> bool {
     let name = value
@@ -491,22 +552,6 @@ fn is_env_reference(value: &str) -> bool {
             && !n.starts_with(|c: char| c.is_ascii_digit())
             && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
     })
-}
-
-/// Secret-bearing fields of this object (not of nested targets, which are
-/// checked on their own) hold only environment references.
-fn credentials(
-    map: &Map<String, Value>,
-    path: &FieldPath,
-    policy: &Strategies,
-    out: &mut Vec<Violation>,
-) {
-    for (key, value) in map {
-        if matches!(key.as_str(), "targets" | "strategy") {
-            continue;
-        }
-        credential_value(key, value, &path.key(key), policy, out);
-    }
 }
 
 fn credential_value(
@@ -522,13 +567,16 @@ fn credential_value(
                 && !s.is_empty()
                 && !is_env_reference(s) =>
         {
-            out.push(Violation::new(
-                RuleId::StrategyCredentials,
-                path,
-                format!("{key} holds a literal credential; reference an environment variable"),
-                "an environment reference such as \"$OPENAI_API_KEY\"",
-                "a literal value",
-            ));
+            out.push(
+                Violation::new(
+                    RuleId::StrategyCredentials,
+                    path,
+                    format!("{key} holds a literal credential; reference an environment variable"),
+                    "an environment reference such as \"$OPENAI_API_KEY\"",
+                    "a literal value",
+                )
+                .with_witness(s),
+            );
         }
         Value::Object(map) => {
             for (k, v) in map {
@@ -542,6 +590,36 @@ fn credential_value(
         }
         _ => {}
     }
+}
+
+// === impl strategy.required ===
+
+/// `strategy.required`: the routing policies the deployment needs, each
+/// with its mode, targets and providers.
+pub fn required(files: &StrategyFiles, ctx: &Context) -> Vec<Violation> {
+    let policy = &ctx.policy.strategies;
+    let mut out = Vec::new();
+    for required in &policy.required {
+        let path = FieldPath::root("data").key(&required.key);
+        match files.files.get(&required.key) {
+            Some(Ok(config)) => required_shape(config, required, &path, policy, &mut out),
+            // Reported by strategy.schema.
+            Some(Err(_)) => {}
+            None if files.keys.contains(&required.key) => {}
+            None => out.push(Violation::new(
+                RuleId::StrategyRequired,
+                path,
+                "a required routing policy is missing",
+                format!(
+                    "{} with {} targets",
+                    required.mode,
+                    required.providers.join("/")
+                ),
+                "no such key",
+            )),
+        }
+    }
+    out
 }
 
 /// The provider a target counts as: its `provider`, unless its custom host
@@ -683,5 +761,149 @@ fn query_mentions(query: &Value, fragment: &str) -> bool {
         }),
         Value::Array(items) => items.iter().any(|v| query_mentions(v, fragment)),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    /// deploy/portkey's five strategy files.
+    fn shipped() -> BTreeMap<String, String> {
+        [
+            (
+                "azure-models.json",
+                include_str!("../../deploy/portkey/strategies/azure-models.json"),
+            ),
+            (
+                "claude-models.json",
+                include_str!("../../deploy/portkey/strategies/claude-models.json"),
+            ),
+            (
+                "openai-models.json",
+                include_str!("../../deploy/portkey/strategies/openai-models.json"),
+            ),
+            (
+                "all-models.json",
+                include_str!("../../deploy/portkey/strategies/all-models.json"),
+            ),
+            (
+                "cost-optimized.json",
+                include_str!("../../deploy/portkey/strategies/cost-optimized.json"),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+
+    fn with(key: &str, config: Value) -> StrategyFiles {
+        let mut files = shipped();
+        files.insert(key.to_owned(), config.to_string());
+        StrategyFiles::parse(&files)
+    }
+
+    fn paths(
+        check: fn(&StrategyFiles, &Context) -> Vec<Violation>,
+        files: &StrategyFiles,
+    ) -> Vec<String> {
+        check(files, &ctx()).into_iter().map(|v| v.path).collect()
+    }
+
+    #[test]
+    fn the_shipped_files_break_nothing() {
+        let files = StrategyFiles::parse(&shipped());
+        for rule in RULES {
+            assert!(paths(rule.check, &files).is_empty(), "{}", rule.id);
+        }
+    }
+
+    #[test]
+    fn schema_of_modes_targets_weights_cache_retry_and_conditions() {
+        let config = json!({
+            "strategy": {"mode": "roundrobin", "on_status_codes": [429, 700]},
+            "targets": [{"provider": "openai", "weight": -1, "retry": {"attempts": 9}}],
+            "cache": {"mode": "semantic", "max_age": 0}});
+        assert_eq!(
+            paths(schema, &with("extra.json", config)),
+            [
+                r#"data["extra.json"].strategy.mode"#,
+                r#"data["extra.json"].strategy.on_status_codes[1]"#,
+                r#"data["extra.json"].targets[0].weight"#,
+                r#"data["extra.json"].targets[0].retry.attempts"#,
+                r#"data["extra.json"].cache.max_age"#,
+            ]
+        );
+        let conditional = json!({"strategy": {"mode": "conditional", "conditions": [
+                {"query": {"metadata.tier": {"$like": "x"}}, "then": "missing"}], "default": "a"},
+            "targets": [{"name": "a", "provider": "openai"}]});
+        assert_eq!(
+            paths(schema, &with("extra.json", conditional)),
+            [
+                r#"data["extra.json"].strategy.conditions[0].query["metadata.tier"]["$like"]"#,
+                r#"data["extra.json"].strategy.conditions[0].then"#,
+            ]
+        );
+        let broken = {
+            let mut files = shipped();
+            files.insert("extra.json".to_owned(), "{\"api_key\": sk-live".to_owned());
+            StrategyFiles::parse(&files)
+        };
+        let found = schema(&broken, &ctx());
+        assert_eq!(found.len(), 1);
+        assert!(!found[0].to_string().contains("sk-live"), "{}", found[0]);
+    }
+
+    #[test]
+    fn credentials_are_environment_references() {
+        let config = json!({"strategy": {"mode": "single"}, "targets": [
+            {"provider": "openai", "api_key": "$OPENAI_API_KEY"},
+            {"provider": "azure-openai", "api_key": "${AZURE_KEY}", "override_params": {"client_secret": "s3cr3t"}},
+            {"provider": "anthropic", "api_key": "sk-ant-literal"}]});
+        let found = credentials(&with("extra.json", config), &ctx());
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                r#"data["extra.json"].targets[1].override_params.client_secret"#,
+                r#"data["extra.json"].targets[2].api_key"#,
+            ]
+        );
+        assert!(found
+            .iter()
+            .all(|v| !v.to_string().contains("sk-ant-literal")));
+    }
+
+    #[test]
+    fn required_policies_with_mode_targets_and_providers() {
+        let mut files = shipped();
+        files.remove("claude-models.json");
+        assert_eq!(
+            paths(required, &StrategyFiles::parse(&files)),
+            [r#"data["claude-models.json"]"#]
+        );
+        let openai = json!({"strategy": {"mode": "fallback"}, "targets": [
+            {"provider": "openai"}, {"provider": "openai"}, {"provider": "anthropic"}]});
+        assert_eq!(
+            paths(required, &with("openai-models.json", openai)),
+            [
+                r#"data["openai-models.json"].strategy.mode"#,
+                r#"data["openai-models.json"].targets[2].provider"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let config = json!({"strategy": {"mode": "single", "retries": 1}, "targets": [{"provider": "openai", "modle": "x"}]});
+        assert_eq!(
+            paths(unknown_key, &with("extra.json", config)),
+            [
+                r#"data["extra.json"].strategy.retries"#,
+                r#"data["extra.json"].targets[0].modle"#,
+            ]
+        );
     }
 }

@@ -34,6 +34,11 @@ pub struct ViolationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RuleLabels {
+    pub rule: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     pub reason: String,
 }
@@ -53,6 +58,7 @@ pub struct Metrics {
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<WebhookLabels, Histogram>,
     pub violations: Family<ViolationLabels, Counter>,
+    pub preexisting_violations: Family<RuleLabels, Counter>,
     pub patch_operations: Counter,
     pub rejected_requests: Family<ReasonLabels, Counter>,
     pub tls_handshake_failures: Counter,
@@ -79,6 +85,7 @@ impl Metrics {
             latency_histogram as fn() -> Histogram,
         );
         let violations = Family::<ViolationLabels, Counter>::default();
+        let preexisting_violations = Family::<RuleLabels, Counter>::default();
         let patch_operations = Counter::default();
         let rejected_requests = Family::<ReasonLabels, Counter>::default();
         let tls_handshake_failures = Counter::default();
@@ -106,6 +113,11 @@ impl Metrics {
             "violations",
             "Rule violations found, by rule and action",
             violations.clone(),
+        );
+        registry.register(
+            "preexisting_violations",
+            "Violations an UPDATE left as they were (reported, not blocking), by rule",
+            preexisting_violations.clone(),
         );
         registry.register(
             "patch_operations",
@@ -143,6 +155,7 @@ impl Metrics {
             requests,
             latency,
             violations,
+            preexisting_violations,
             patch_operations,
             rejected_requests,
             tls_handshake_failures,

@@ -9,8 +9,7 @@ pub mod tls;
 pub mod webhook;
 
 use crate::certs;
-use crate::cli::PolicyArg;
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{Policy, PolicyArg, PolicyError};
 use listener::Limits;
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! The HTTPS routes `/mutate` and `/validate`: transport only. Each handler
 //! parses the AdmissionReview, calls [`admit`], and writes the response.
 
-use super::metrics::{Metrics, RequestLabels, ViolationLabels, WebhookLabels};
+use super::metrics::{Metrics, RequestLabels, RuleLabels, ViolationLabels, WebhookLabels};
 use crate::admission::{admit, AdmissionReview, Decision, Reason, Stage};
 use crate::object::RawObject;
 use crate::policy::Policy;
@@ -268,14 +268,19 @@ fn record(
     };
     count(state, webhook, req, label);
     for finding in &decision.findings {
-        state
-            .metrics
-            .violations
-            .get_or_create(&ViolationLabels {
-                rule: finding.violation.rule.as_str().to_owned(),
-                action: finding.action.to_string(),
-            })
-            .inc();
+        let rule = finding.violation.rule.as_str().to_owned();
+        if finding.preexisting {
+            let labels = RuleLabels { rule };
+            state
+                .metrics
+                .preexisting_violations
+                .get_or_create(&labels)
+                .inc();
+        } else {
+            let action = finding.action.to_string();
+            let labels = ViolationLabels { rule, action };
+            state.metrics.violations.get_or_create(&labels).inc();
+        }
     }
     state
         .metrics

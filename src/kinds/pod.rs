@@ -1,0 +1,515 @@
+//! Hardening every pod spec in the namespace (README: Rules, `pod.*`):
+//! the UID and GID, a read-only root filesystem with writable scratch
+//! volumes, credentials only from Secrets. One function per rule, one per
+//! injected group.
+
+use super::pod_template::{
+    within, ContainerEntry, ContainerList, PodTemplate, SecurityContextView,
+};
+use super::rule::{Context, Injection, Rule};
+use crate::name_pattern;
+use crate::patch::PatchBuilder;
+use crate::policy::Policy;
+use crate::rules::RuleId;
+use crate::violation::{shown, FieldPath, Violation, UNSET};
+use serde_json::{json, Value};
+
+pub const RULES: &[Rule<PodTemplate>] = &[
+    Rule::new(RuleId::PodRunAsUser, run_as_user),
+    Rule::new(RuleId::PodRunAsGroup, run_as_group),
+    Rule::new(RuleId::PodReadOnlyRootFilesystem, read_only_root_filesystem),
+    Rule::new(RuleId::PodWritableMount, writable_mount),
+    Rule::new(RuleId::PodCredentialEnv, credential_env),
+    Rule::new(RuleId::PodServiceAccountToken, service_account_token),
+];
+
+/// The pod hardening the mutating webhook adds where absent.
+pub const INJECTIONS: &[Injection<PodTemplate>] = &[
+    Injection {
+        inject: inject_security_context,
+    },
+    Injection {
+        inject: inject_container_security_context,
+    },
+    Injection {
+        inject: inject_scratch_volumes,
+    },
+    Injection {
+        inject: inject_service_account_token,
+    },
+];
+
+// === impl rules ===
+
+/// `pod.run-as-user`: runAsUser is the policy's UID on the pod and on every
+/// container that sets it; unset everywhere is not enough.
+pub fn run_as_user(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    identity(
+        pod,
+        RuleId::PodRunAsUser,
+        "runAsUser",
+        ctx.policy.pods.run_as_user,
+        |sc| sc.run_as_user,
+    )
+}
+
+/// `pod.run-as-group`: runAsGroup likewise, with the policy's GID.
+pub fn run_as_group(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    identity(
+        pod,
+        RuleId::PodRunAsGroup,
+        "runAsGroup",
+        ctx.policy.pods.run_as_group,
+        |sc| sc.run_as_group,
+    )
+}
+
+fn identity(
+    pod: &PodTemplate,
+    rule: RuleId,
+    field: &str,
+    wanted: i64,
+    value_of: fn(&SecurityContextView) -> Option<i64>,
+) -> Vec<Violation> {
+    let mut out = Vec::new();
+    let mut pod_value = None;
+    for sc in pod.security_contexts() {
+        if sc.list == Some(ContainerList::Ephemeral) {
+            continue;
+        }
+        let value = value_of(&sc);
+        if sc.list.is_none() {
+            pod_value = value;
+        }
+        if let Some(v) = value.filter(|v| *v != wanted) {
+            let whose = if sc.list.is_none() {
+                "pods"
+            } else {
+                "containers"
+            };
+            out.push(Violation::new(
+                rule,
+                sc.path.field(field),
+                format!("{whose} run with {field} {wanted}"),
+                wanted.to_string(),
+                v.to_string(),
+            ));
+        }
+    }
+    // Set on every running container, the pod may leave it unset.
+    let containers_set = pod
+        .security_contexts()
+        .iter()
+        .filter(|sc| {
+            matches!(sc.list, Some(ContainerList::Init | ContainerList::Regular))
+                && value_of(sc).is_some()
+        })
+        .count();
+    if pod_value.is_none() && containers_set < pod.running_containers().count() {
+        out.push(Violation::new(
+            rule,
+            pod.spec_path().field("securityContext").field(field),
+            format!("pods run with {field} {wanted}"),
+            wanted.to_string(),
+            UNSET,
+        ));
+    }
+    out
+}
+
+/// `pod.read-only-root-filesystem`: every running container.
+pub fn read_only_root_filesystem(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
+    pod.running_containers()
+        .filter_map(|c| {
+            let value = c
+                .container
+                .security_context
+                .as_ref()
+                .and_then(|s| s.read_only_root_filesystem);
+            (value != Some(true)).then(|| {
+                Violation::new(
+                    RuleId::PodReadOnlyRootFilesystem,
+                    c.path
+                        .field("securityContext")
+                        .field("readOnlyRootFilesystem"),
+                    "the root filesystem must be read-only",
+                    "true",
+                    shown(value),
+                )
+            })
+        })
+        .collect()
+}
+
+/// `pod.writable-mount`: only the scratch paths are mounted writable.
+pub fn writable_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let scratch = &ctx.policy.pods.scratch_volumes;
+    let mut out = Vec::new();
+    for c in pod.running_containers() {
+        for (path, mount) in c.mounts() {
+            let writable_path = scratch
+                .iter()
+                .any(|s| within(&mount.mount_path, &s.mount_path));
+            if mount.read_only != Some(true) && !writable_path {
+                out.push(Violation::new(
+                    RuleId::PodWritableMount,
+                    path.field("readOnly"),
+                    format!(
+                        "{} is outside the writable paths and must be read-only",
+                        mount.mount_path
+                    ),
+                    "true",
+                    shown(mount.read_only),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `pod.credential-env`: credential-like variables come from a Secret. The
+/// message never shows the value.
+pub fn credential_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let names = &ctx.policy.pods.credential_env_names;
+    let mut out = Vec::new();
+    for c in pod.running_containers() {
+        for (i, env) in c.container.env.iter().flatten().enumerate() {
+            if !name_pattern::matches_any(names, &env.name) {
+                continue;
+            }
+            let from_secret = env
+                .value_from
+                .as_ref()
+                .is_some_and(|v| v.secret_key_ref.is_some());
+            let literal = env.value.as_deref().filter(|v| !v.is_empty());
+            let path: FieldPath = c.path.field("env").item(i, &env.name);
+            let message = format!(
+                "{} looks like a credential and must come from a Secret",
+                env.name
+            );
+            if let Some(value) = literal {
+                out.push(
+                    Violation::new(
+                        RuleId::PodCredentialEnv,
+                        path.field("value"),
+                        message,
+                        "valueFrom.secretKeyRef",
+                        "a literal value",
+                    )
+                    .with_witness(value),
+                );
+            } else if env.value_from.is_some() && !from_secret {
+                out.push(Violation::new(
+                    RuleId::PodCredentialEnv,
+                    path.field("valueFrom"),
+                    message,
+                    "valueFrom.secretKeyRef",
+                    "another source",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `pod.service-account-token`: the token is not mounted.
+pub fn service_account_token(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let wanted = ctx.policy.pods.automount_service_account_token;
+    let actual = pod.spec.automount_service_account_token;
+    if actual == Some(wanted) {
+        return Vec::new();
+    }
+    vec![Violation::new(
+        RuleId::PodServiceAccountToken,
+        pod.spec_path().field("automountServiceAccountToken"),
+        "the service account token should not be mounted",
+        wanted.to_string(),
+        shown(actual),
+    )]
+}
+
+// === impl injections ===
+
+/// runAsNonRoot, runAsUser, runAsGroup, fsGroup and the seccomp profile on
+/// the pod (the identities and seccomp on Linux only).
+pub fn inject_security_context(
+    pod: &PodTemplate,
+    policy: &Policy,
+    b: &mut PatchBuilder,
+) -> Option<String> {
+    let p = &policy.pods;
+    let linux = !pod.is_windows();
+    let mut fields: Vec<(&str, Value)> = vec![("runAsNonRoot", json!(true))];
+    if linux {
+        fields.extend([
+            ("runAsUser", json!(p.run_as_user)),
+            ("runAsGroup", json!(p.run_as_group)),
+            ("fsGroup", json!(p.fs_group)),
+        ]);
+    }
+    let mut added: Vec<&str> = fields
+        .into_iter()
+        .filter(|(field, value)| {
+            b.add_if_absent(&pod.spec_at(&["securityContext", field]), value.clone())
+        })
+        .map(|(field, _)| field)
+        .collect();
+    if linux
+        && b.add_if_absent(
+            &pod.spec_at(&["securityContext", "seccompProfile", "type"]),
+            json!(p.seccomp_profile),
+        )
+    {
+        added.push("seccompProfile");
+    }
+    (!added.is_empty()).then(|| format!("pod securityContext ({})", added.join(", ")))
+}
+
+/// allowPrivilegeEscalation: false, readOnlyRootFilesystem: true and
+/// capabilities.drop: [ALL] on every running container (Linux only).
+pub fn inject_container_security_context(
+    pod: &PodTemplate,
+    _: &Policy,
+    b: &mut PatchBuilder,
+) -> Option<String> {
+    if pod.is_windows() {
+        return None;
+    }
+    let hardened: Vec<&str> = pod
+        .running_containers()
+        .filter(|c| harden_container(c, b))
+        .map(|c| c.container.name.as_str())
+        .collect();
+    (!hardened.is_empty()).then(|| format!("container securityContext ({})", hardened.join(", ")))
+}
+
+fn harden_container(c: &ContainerEntry, b: &mut PatchBuilder) -> bool {
+    let before = b.len();
+    let sc = c.container.security_context.as_ref();
+    // The API server refuses allowPrivilegeEscalation: false next to
+    // privileged or CAP_SYS_ADMIN; leave those to validation's clearer message.
+    let privileged = sc.and_then(|s| s.privileged) == Some(true);
+    let sys_admin = sc
+        .and_then(|s| s.capabilities.as_ref())
+        .and_then(|caps| caps.add.as_ref())
+        .is_some_and(|add| add.iter().any(|c| c == "SYS_ADMIN" || c == "CAP_SYS_ADMIN"));
+    if !privileged && !sys_admin {
+        b.add_if_absent(
+            &c.at(&["securityContext", "allowPrivilegeEscalation"]),
+            json!(false),
+        );
+    }
+    b.add_if_absent(
+        &c.at(&["securityContext", "readOnlyRootFilesystem"]),
+        json!(true),
+    );
+    b.add_if_absent(
+        &c.at(&["securityContext", "capabilities", "drop"]),
+        json!(["ALL"]),
+    );
+    b.len() > before
+}
+
+/// Each scratch emptyDir mounted in every running container without a
+/// mount at its path, the volume added when a mount needs it.
+pub fn inject_scratch_volumes(
+    pod: &PodTemplate,
+    policy: &Policy,
+    b: &mut PatchBuilder,
+) -> Option<String> {
+    let mut mounted = Vec::new();
+    for scratch in &policy.pods.scratch_volumes {
+        let mut needed = false;
+        for c in pod.running_containers() {
+            if !c.has_mount_at(&scratch.mount_path) {
+                b.append(
+                    &c.at(&["volumeMounts"]),
+                    json!({"name": scratch.name, "mountPath": scratch.mount_path}),
+                );
+                needed = true;
+            }
+        }
+        if needed {
+            pod.ensure_volume(b, json!({"name": scratch.name, "emptyDir": {}}));
+            mounted.push(scratch.mount_path.as_str());
+        }
+    }
+    (!mounted.is_empty()).then(|| format!("scratch volumes ({})", mounted.join(", ")))
+}
+
+/// automountServiceAccountToken as the policy says.
+pub fn inject_service_account_token(
+    pod: &PodTemplate,
+    policy: &Policy,
+    b: &mut PatchBuilder,
+) -> Option<String> {
+    let wanted = policy.pods.automount_service_account_token;
+    b.add_if_absent(
+        &pod.spec_at(&["automountServiceAccountToken"]),
+        json!(wanted),
+    )
+    .then(|| format!("automountServiceAccountToken: {wanted}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kinds::pod_template::tests::deployment;
+    use crate::kinds::rule::tests::ctx;
+    use serde_json::json;
+
+    fn paths(check: fn(&PodTemplate, &Context) -> Vec<Violation>, spec: Value) -> Vec<String> {
+        check(&deployment(spec), &ctx())
+            .into_iter()
+            .map(|v| v.path)
+            .collect()
+    }
+
+    const SPEC: &str = "spec.template.spec";
+
+    #[test]
+    fn run_as_user_on_the_pod_or_every_container() {
+        let on_pod = json!({"securityContext": {"runAsUser": 1000}, "containers": [{"name": "a"}]});
+        assert!(paths(run_as_user, on_pod).is_empty());
+        let on_containers =
+            json!({"containers": [{"name": "a", "securityContext": {"runAsUser": 1000}}]});
+        assert!(paths(run_as_user, on_containers).is_empty());
+        let unset = json!({"containers": [{"name": "a"}]});
+        assert_eq!(
+            paths(run_as_user, unset),
+            [format!("{SPEC}.securityContext.runAsUser")]
+        );
+        let other = json!({"securityContext": {"runAsUser": 1000}, "containers": [{"name": "a", "securityContext": {"runAsUser": 0}}]});
+        assert_eq!(
+            paths(run_as_user, other),
+            [format!("{SPEC}.containers[0].securityContext.runAsUser")]
+        );
+    }
+
+    #[test]
+    fn run_as_group_likewise() {
+        let other = json!({"securityContext": {"runAsGroup": 5}, "containers": [{"name": "a"}]});
+        assert_eq!(
+            paths(run_as_group, other),
+            [format!("{SPEC}.securityContext.runAsGroup")]
+        );
+        // An ephemeral container does not count.
+        let ok = json!({"securityContext": {"runAsGroup": 1000}, "containers": [{"name": "a"}],
+            "ephemeralContainers": [{"name": "debug", "securityContext": {"runAsGroup": 0}}]});
+        assert!(paths(run_as_group, ok).is_empty());
+    }
+
+    #[test]
+    fn read_only_root_filesystem_on_every_running_container() {
+        let spec = json!({"initContainers": [{"name": "i"}], "containers": [{"name": "a", "securityContext": {"readOnlyRootFilesystem": true}}]});
+        assert_eq!(
+            paths(read_only_root_filesystem, spec),
+            [format!(
+                "{SPEC}.initContainers[0].securityContext.readOnlyRootFilesystem"
+            )]
+        );
+    }
+
+    #[test]
+    fn writable_mounts_only_below_the_scratch_paths() {
+        let spec = json!({"containers": [{"name": "a", "volumeMounts": [
+            {"name": "tmp", "mountPath": "/tmp"},
+            {"name": "cache", "mountPath": "/var/tmp/cache"},
+            {"name": "conf", "mountPath": "/etc/conf", "readOnly": true},
+            {"name": "data", "mountPath": "/data"}]}]});
+        let found = writable_mount(&deployment(spec), &ctx());
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].path,
+            format!("{SPEC}.containers[0].volumeMounts[3].readOnly")
+        );
+        assert_eq!(
+            found[0].keyed_path,
+            "spec.template.spec.containers[a].volumeMounts[/data].readOnly"
+        );
+    }
+
+    #[test]
+    fn credential_env_from_secrets_only_and_never_shown() {
+        let spec = json!({"containers": [{"name": "a", "env": [
+            {"name": "OPENAI_API_KEY", "value": "sk-live-secret"},
+            {"name": "AZURE_KEY", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}},
+            {"name": "ANTHROPIC_API_KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            {"name": "LOG_LEVEL", "value": "info"}]}]});
+        let found = credential_env(&deployment(spec), &ctx());
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                format!("{SPEC}.containers[0].env[0].value"),
+                format!("{SPEC}.containers[0].env[1].valueFrom")
+            ]
+        );
+        assert!(found
+            .iter()
+            .all(|v| !v.to_string().contains("sk-live-secret")));
+    }
+
+    #[test]
+    fn service_account_token_as_the_policy_says() {
+        let spec = json!({"automountServiceAccountToken": true, "containers": []});
+        assert_eq!(
+            paths(service_account_token, spec),
+            [format!("{SPEC}.automountServiceAccountToken")]
+        );
+        let ok = json!({"automountServiceAccountToken": false, "containers": []});
+        assert!(paths(service_account_token, ok).is_empty());
+    }
+
+    /// The JSON Pointers an injection adds to a Deployment with this spec.
+    fn injected(
+        inject: fn(&PodTemplate, &Policy, &mut PatchBuilder) -> Option<String>,
+        spec: Value,
+    ) -> (Option<String>, Vec<String>) {
+        let doc = json!({"spec": {"template": {"spec": spec}}});
+        let pod = PodTemplate::read(crate::kind::Kind::Deployment, &doc).unwrap();
+        let mut b = PatchBuilder::new(doc);
+        let group = inject(&pod, ctx().policy, &mut b);
+        let (_, ops) = b.finish();
+        (group, ops.iter().map(|op| op.path().to_string()).collect())
+    }
+
+    #[test]
+    fn injections_add_only_what_is_absent() {
+        let (group, ops) = injected(
+            inject_security_context,
+            json!({"securityContext": {"runAsUser": 2000}, "containers": []}),
+        );
+        assert_eq!(
+            group.as_deref(),
+            Some("pod securityContext (runAsNonRoot, runAsGroup, fsGroup, seccompProfile)")
+        );
+        assert!(!ops.iter().any(|p| p.ends_with("runAsUser")), "{ops:?}");
+
+        let (group, ops) = injected(
+            inject_container_security_context,
+            json!({"containers": [{"name": "a", "securityContext": {"privileged": true}}]}),
+        );
+        assert_eq!(group.as_deref(), Some("container securityContext (a)"));
+        assert!(
+            !ops.iter().any(|p| p.ends_with("allowPrivilegeEscalation")),
+            "never next to privileged: {ops:?}"
+        );
+
+        let (group, ops) = injected(
+            inject_scratch_volumes,
+            json!({"containers": [{"name": "a", "volumeMounts": [{"name": "t", "mountPath": "/tmp/"}]}]}),
+        );
+        assert_eq!(group.as_deref(), Some("scratch volumes (/var/tmp)"));
+        assert!(
+            ops.contains(&"/spec/template/spec/volumes".to_owned()),
+            "{ops:?}"
+        );
+
+        let (group, _) = injected(
+            inject_service_account_token,
+            json!({"automountServiceAccountToken": true, "containers": []}),
+        );
+        assert_eq!(group, None);
+    }
+}

@@ -1,0 +1,391 @@
+//! The pod template of any workload kind, read once through typed objects:
+//! containers with their place in the object, security contexts, volumes
+//! and mounts. The workload rule modules (`pss`, `pod`, `gateway`) read pods
+//! only through this module; it uses none of them.
+
+use super::rule::{read_at, MalformedObject};
+use crate::kind::Kind;
+use crate::patch::PatchBuilder;
+use crate::violation::FieldPath;
+use k8s_openapi::api::core::v1::{Container, PodSpec, SELinuxOptions, SeccompProfile, VolumeMount};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+
+/// Where a kind keeps its pod template.
+pub fn template_pointer(kind: Kind) -> &'static [&'static str] {
+    match kind {
+        Kind::Pod => &[],
+        Kind::CronJob => &["spec", "jobTemplate", "spec", "template"],
+        _ => &["spec", "template"],
+    }
+}
+
+/// Which list of the pod spec a container is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerList {
+    Init,
+    Regular,
+    Ephemeral,
+}
+
+impl ContainerList {
+    pub fn field(self) -> &'static str {
+        match self {
+            ContainerList::Init => "initContainers",
+            ContainerList::Regular => "containers",
+            ContainerList::Ephemeral => "ephemeralContainers",
+        }
+    }
+}
+
+/// One container of a pod spec with its place in the object.
+#[derive(Clone, Debug)]
+pub struct ContainerEntry {
+    pub list: ContainerList,
+    pub index: usize,
+    pub container: Container,
+    /// `spec.template.spec.containers[0]` (keyed by the container's name).
+    pub path: FieldPath,
+    /// JSON Pointer segments of the container.
+    pub pointer: Vec<String>,
+}
+
+impl ContainerEntry {
+    /// Pointer segments below this container.
+    pub fn at(&self, rest: &[&str]) -> Vec<String> {
+        let mut p = self.pointer.clone();
+        p.extend(rest.iter().map(|s| (*s).to_owned()));
+        p
+    }
+
+    /// Its volume mounts with their paths (keyed by mount path).
+    pub fn mounts(&self) -> impl Iterator<Item = (FieldPath, &VolumeMount)> {
+        let list = self.path.field("volumeMounts");
+        self.container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .enumerate()
+            .map(move |(i, m)| (list.item(i, &m.mount_path), m))
+    }
+
+    /// Whether the container mounts something at `path`.
+    pub fn has_mount_at(&self, path: &str) -> bool {
+        self.container
+            .volume_mounts
+            .iter()
+            .flatten()
+            .any(|m| same_path(&m.mount_path, path))
+    }
+}
+
+/// The fields the Pod Security Standard reads from a security context, the
+/// pod's or a container's alike.
+#[derive(Clone, Debug)]
+pub struct SecurityContextView<'a> {
+    /// `spec.template.spec.securityContext` or
+    /// `spec.template.spec.containers[0].securityContext`.
+    pub path: FieldPath,
+    /// The container's list, `None` for the pod's own context.
+    pub list: Option<ContainerList>,
+    pub se_linux_options: Option<&'a SELinuxOptions>,
+    pub seccomp_profile: Option<&'a SeccompProfile>,
+    pub app_armor_type: Option<&'a str>,
+    pub host_process: Option<bool>,
+    pub run_as_user: Option<i64>,
+    pub run_as_group: Option<i64>,
+}
+
+/// The pod template of any workload kind, read through typed objects.
+#[derive(Clone, Debug)]
+pub struct PodTemplate {
+    pub kind: Kind,
+    /// Metadata of the workload object itself (for a Pod, the pod's).
+    pub workload_meta: ObjectMeta,
+    /// Metadata of the pod template (for a Pod, the pod's).
+    pub meta: ObjectMeta,
+    pub spec: PodSpec,
+    /// Init, regular and ephemeral containers, in that order. (They are
+    /// moved here from `spec`, whose container lists are left empty.)
+    pub containers: Vec<ContainerEntry>,
+    /// Per volume, its source fields as written (`emptyDir`, `hostPath`,
+    /// ...): read from the JSON so that no source type is ever missed.
+    pub volume_sources: Vec<Vec<String>>,
+    /// `spec.template` (empty for a Pod).
+    template_pointer: &'static [&'static str],
+}
+
+impl PodTemplate {
+    pub fn read(kind: Kind, doc: &Value) -> Result<PodTemplate, MalformedObject> {
+        let name = kind.info().name;
+        let template_pointer = template_pointer(kind);
+        let with = |last: &'static str| {
+            let mut p = template_pointer.to_vec();
+            p.push(last);
+            p
+        };
+        let workload_meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
+        let meta: ObjectMeta = read_at(doc, &with("metadata"), name)?;
+        let spec: PodSpec = read_at(doc, &with("spec"), name)?;
+        let mut volumes_pointer = with("spec");
+        volumes_pointer.push("volumes");
+        let volume_sources = volumes_pointer
+            .iter()
+            .try_fold(doc, |node, segment| node.get(segment))
+            .and_then(Value::as_array)
+            .map(|volumes| {
+                volumes
+                    .iter()
+                    .filter_map(Value::as_object)
+                    .map(|v| v.keys().filter(|k| *k != "name").cloned().collect())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut template = PodTemplate {
+            kind,
+            workload_meta,
+            meta,
+            spec,
+            containers: Vec::new(),
+            volume_sources,
+            template_pointer,
+        };
+        for list in [
+            ContainerList::Init,
+            ContainerList::Regular,
+            ContainerList::Ephemeral,
+        ] {
+            let mut pointer = with("spec");
+            pointer.push(list.field());
+            // Moved out of the spec: the rules read them through `containers`.
+            let containers: Vec<Container> = match list {
+                ContainerList::Init => template.spec.init_containers.take().unwrap_or_default(),
+                ContainerList::Regular => std::mem::take(&mut template.spec.containers),
+                // Ephemeral containers share the fields the rules read.
+                ContainerList::Ephemeral => read_at(doc, &pointer, name)?,
+            };
+            for (index, container) in containers.into_iter().enumerate() {
+                let path = template
+                    .spec_path()
+                    .field(list.field())
+                    .item(index, &container.name);
+                let entry = ContainerEntry {
+                    list,
+                    index,
+                    container,
+                    path,
+                    pointer: template.spec_at(&[list.field(), &index.to_string()]),
+                };
+                template.containers.push(entry);
+            }
+        }
+        Ok(template)
+    }
+
+    /// `spec.template.spec` (or `spec` for a Pod).
+    pub fn spec_path(&self) -> FieldPath {
+        self.template_path().field("spec")
+    }
+
+    /// `spec.template.metadata` (or `metadata` for a Pod).
+    pub fn meta_path(&self) -> FieldPath {
+        self.template_path().field("metadata")
+    }
+
+    fn template_path(&self) -> FieldPath {
+        FieldPath::root(&self.template_pointer.join("."))
+    }
+
+    /// Pointer segments below the pod spec.
+    pub fn spec_at(&self, rest: &[&str]) -> Vec<String> {
+        self.below("spec", rest)
+    }
+
+    /// Pointer segments below the pod template's metadata.
+    pub fn meta_at(&self, rest: &[&str]) -> Vec<String> {
+        self.below("metadata", rest)
+    }
+
+    fn below(&self, part: &str, rest: &[&str]) -> Vec<String> {
+        let mut p: Vec<String> = self
+            .template_pointer
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        p.push(part.to_owned());
+        p.extend(rest.iter().map(|s| (*s).to_owned()));
+        p
+    }
+
+    /// Whether the workload object has metadata of its own besides the
+    /// template's (everything but a bare Pod).
+    pub fn has_wrapper(&self) -> bool {
+        !self.template_pointer.is_empty()
+    }
+
+    /// The workload's and the template's metadata with their paths (a bare
+    /// Pod has one).
+    pub fn metas(&self) -> Vec<(&ObjectMeta, FieldPath)> {
+        let mut metas = vec![(&self.meta, self.meta_path())];
+        if self.has_wrapper() {
+            metas.insert(0, (&self.workload_meta, FieldPath::root("metadata")));
+        }
+        metas
+    }
+
+    pub fn is_windows(&self) -> bool {
+        self.spec.os.as_ref().is_some_and(|os| os.name == "windows")
+    }
+
+    /// Init and regular containers: the ones that run with the pod spec.
+    pub fn running_containers(&self) -> impl Iterator<Item = &ContainerEntry> {
+        self.containers
+            .iter()
+            .filter(|c| c.list != ContainerList::Ephemeral)
+    }
+
+    /// The `i`th volume's path, keyed by its name.
+    pub fn volume_path(&self, i: usize) -> FieldPath {
+        let name = self
+            .spec
+            .volumes
+            .as_deref()
+            .and_then(|v| v.get(i))
+            .map_or("", |v| v.name.as_str());
+        self.spec_path().field("volumes").item(i, name)
+    }
+
+    /// The pod's security context, then every container's that is set.
+    pub fn security_contexts(&self) -> Vec<SecurityContextView<'_>> {
+        // The pod's and a container's context are different types with the
+        // same fields for what the standard reads.
+        macro_rules! view {
+            ($sc:expr, $path:expr, $list:expr) => {
+                SecurityContextView {
+                    path: $path,
+                    list: $list,
+                    se_linux_options: $sc.se_linux_options.as_ref(),
+                    seccomp_profile: $sc.seccomp_profile.as_ref(),
+                    app_armor_type: $sc.app_armor_profile.as_ref().map(|p| p.type_.as_str()),
+                    host_process: $sc.windows_options.as_ref().and_then(|w| w.host_process),
+                    run_as_user: $sc.run_as_user,
+                    run_as_group: $sc.run_as_group,
+                }
+            };
+        }
+        let pod = self.spec.security_context.as_ref();
+        let pod = pod.map(|sc| view!(sc, self.spec_path().field("securityContext"), None));
+        let containers = self.containers.iter().filter_map(|c| {
+            let sc = c.container.security_context.as_ref()?;
+            Some(view!(sc, c.path.field("securityContext"), Some(c.list)))
+        });
+        pod.into_iter().chain(containers).collect()
+    }
+
+    /// Appends `volume` to the pod spec unless a volume of that name is
+    /// already there, in the manifest or added by an earlier step of this
+    /// mutation.
+    pub fn ensure_volume(&self, b: &mut PatchBuilder, volume: Value) {
+        let path = self.spec_at(&["volumes"]);
+        let present = b
+            .doc()
+            .pointer(&crate::patch::pointer(&path).to_string())
+            .and_then(Value::as_array)
+            .is_some_and(|vs| vs.iter().any(|v| v["name"] == volume["name"]));
+        if !present {
+            b.append(&path, volume);
+        }
+    }
+}
+
+/// Mount paths compare without trailing slashes.
+pub fn same_path(a: &str, b: &str) -> bool {
+    a.trim_end_matches('/') == b.trim_end_matches('/')
+}
+
+/// `path` is `dir` or below it.
+pub fn within(path: &str, dir: &str) -> bool {
+    let (path, dir) = (path.trim_end_matches('/'), dir.trim_end_matches('/'));
+    path == dir
+        || path
+            .strip_prefix(dir)
+            .is_some_and(|rest| rest.starts_with('/'))
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A Deployment with this pod spec, read as a template.
+    pub fn deployment(spec: Value) -> PodTemplate {
+        let doc = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d"},
+            "spec": {"template": {"metadata": {}, "spec": spec}}});
+        PodTemplate::read(Kind::Deployment, &doc).expect("a valid Deployment")
+    }
+
+    #[test]
+    fn containers_are_read_in_order_with_keyed_paths() {
+        let pod = deployment(json!({
+            "initContainers": [{"name": "init"}],
+            "containers": [{"name": "a"}, {"name": "b"}],
+            "ephemeralContainers": [{"name": "debug"}],
+        }));
+        let names: Vec<(&str, String, String)> = pod
+            .containers
+            .iter()
+            .map(|c| {
+                (
+                    c.container.name.as_str(),
+                    c.path.to_string(),
+                    c.path.keyed().to_owned(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            names[2],
+            (
+                "b",
+                "spec.template.spec.containers[1]".to_owned(),
+                "spec.template.spec.containers[b]".to_owned()
+            )
+        );
+        assert_eq!(names.len(), 4);
+        assert_eq!(pod.running_containers().count(), 3);
+        assert_eq!(
+            pod.containers[0].at(&["image"]),
+            vec!["spec", "template", "spec", "initContainers", "0", "image"]
+        );
+    }
+
+    #[test]
+    fn security_contexts_of_pod_and_containers() {
+        let pod = deployment(json!({
+            "securityContext": {"runAsUser": 5},
+            "containers": [{"name": "a", "securityContext": {"runAsGroup": 7}}, {"name": "b"}],
+        }));
+        let views = pod.security_contexts();
+        assert_eq!(views.len(), 2);
+        assert_eq!(views[0].run_as_user, Some(5));
+        assert_eq!(
+            views[1].path.to_string(),
+            "spec.template.spec.containers[0].securityContext"
+        );
+        assert_eq!(views[1].run_as_group, Some(7));
+    }
+
+    #[test]
+    fn malformed_template_is_an_error() {
+        let doc = json!({"spec": {"template": {"spec": {"containers": "nope"}}}});
+        assert!(PodTemplate::read(Kind::Deployment, &doc).is_err());
+    }
+
+    #[test]
+    fn paths_within_directories() {
+        assert!(same_path("/tmp/", "/tmp"));
+        assert!(within("/tmp/x", "/tmp"));
+        assert!(within("/tmp", "/tmp/"));
+        assert!(!within("/tmpx", "/tmp"));
+    }
+}

@@ -1,0 +1,192 @@
+//! What every kind module shares: the request context a rule may read, the
+//! shape of a rule and of an injection, and reading typed parts of an
+//! object's JSON.
+
+use crate::patch::PatchBuilder;
+use crate::policy::Policy;
+use crate::rules::RuleId;
+use crate::violation::Violation;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// What a rule may know about the request besides the object.
+#[derive(Clone, Copy, Debug)]
+pub struct Context<'a> {
+    pub policy: &'a Policy,
+    /// Namespace of the object (the request's namespace, or the manifest's).
+    pub namespace: &'a str,
+    pub username: &'a str,
+    pub origin: Origin,
+}
+
+/// Who made the object: it decides which rules apply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// Written by a person or a tool (kubectl, Argo CD, CI): every rule.
+    Authored,
+    /// Made by the built-in controller of its owner (a ReplicaSet by the
+    /// deployment controller, a Pod by the replicaset controller) from an
+    /// owner that was itself admitted: the pod-hardening rules only.
+    Controller,
+}
+
+/// One rule: its id and the function that finds its violations in a `T`
+/// (a pod template, a Service, ...). The function is named after the id
+/// (`gateway.probes` is `gateway::probes`) and returns only that rule's
+/// violations.
+pub struct Rule<T: ?Sized> {
+    pub id: RuleId,
+    pub check: fn(&T, &Context) -> Vec<Violation>,
+}
+
+impl<T: ?Sized> Rule<T> {
+    pub const fn new(id: RuleId, check: fn(&T, &Context) -> Vec<Violation>) -> Self {
+        Rule { id, check }
+    }
+}
+
+/// One group of fields the mutating webhook adds where absent. Returns what
+/// it added, for the warning kubectl prints (`None`: nothing was missing).
+pub struct Injection<T: ?Sized> {
+    pub inject: fn(&T, &Policy, &mut PatchBuilder) -> Option<String>,
+}
+
+/// Runs every rule of a kind over `object`.
+pub fn check_all<T: ?Sized>(rules: &[Rule<T>], object: &T, ctx: &Context) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for rule in rules {
+        let found = (rule.check)(object, ctx);
+        debug_assert!(
+            found.iter().all(|v| v.rule == rule.id),
+            "the function of {} reported another rule",
+            rule.id
+        );
+        out.extend(found);
+    }
+    out
+}
+
+/// Runs every injection of a kind; returns what each added.
+pub fn inject_all<T: ?Sized>(
+    injections: &[Injection<T>],
+    object: &T,
+    policy: &Policy,
+    b: &mut PatchBuilder,
+) -> Vec<String> {
+    injections
+        .iter()
+        .filter_map(|i| (i.inject)(object, policy, b))
+        .collect()
+}
+
+/// The object is not a well-formed instance of its kind.
+#[derive(Debug, thiserror::Error)]
+#[error("{field} is not a valid {kind}: {message}")]
+pub struct MalformedObject {
+    pub kind: &'static str,
+    /// Where: `spec.template.spec.containers[0].ports`.
+    pub field: String,
+    /// What is wrong, never the value found (it may be a secret).
+    pub message: String,
+}
+
+/// Reads the part of `doc` at `pointer` as `T`; a missing part reads as
+/// `T::default()`.
+pub fn read_at<T: DeserializeOwned + Default>(
+    doc: &Value,
+    pointer: &[&str],
+    kind: &'static str,
+) -> Result<T, MalformedObject> {
+    let mut node = doc;
+    for segment in pointer {
+        match node.get(segment) {
+            Some(child) if !child.is_null() => node = child,
+            _ => return Ok(T::default()),
+        }
+    }
+    serde_path_to_error::deserialize(node).map_err(|e| {
+        let inner = e.path().to_string();
+        let mut field: Vec<&str> = pointer.to_vec();
+        if inner != "." {
+            field.push(&inner);
+        }
+        MalformedObject {
+            kind,
+            field: if field.is_empty() {
+                "object".to_owned()
+            } else {
+                field.join(".")
+            },
+            message: describe_without_value(&e.into_inner().to_string()),
+        }
+    })
+}
+
+/// serde's messages quote the value they found (`invalid type: string
+/// "sk-...", expected i32`): keep what kind of problem it is and what was
+/// expected, never the value.
+fn describe_without_value(message: &str) -> String {
+    let problem = message.split(':').next().unwrap_or("malformed").trim();
+    match message.rsplit_once(", expected ") {
+        Some((_, expected)) => format!("{problem}, expected {expected}"),
+        None if message.starts_with("missing field") => message.to_owned(),
+        None => problem.to_owned(),
+    }
+}
+
+/// Whether every `key: value` of `wanted` is in `labels`.
+pub fn has_labels(
+    labels: Option<&BTreeMap<String, String>>,
+    wanted: &BTreeMap<String, String>,
+) -> bool {
+    wanted
+        .iter()
+        .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::PodSpec;
+    use serde_json::json;
+    use std::sync::LazyLock;
+
+    static DEFAULT_POLICY: LazyLock<Policy> = LazyLock::new(Policy::default_policy);
+
+    /// A request by a person in the policy's namespace, under the default
+    /// policy.
+    pub fn ctx() -> Context<'static> {
+        ctx_in("portkey")
+    }
+
+    pub fn ctx_in(namespace: &'static str) -> Context<'static> {
+        Context {
+            policy: &DEFAULT_POLICY,
+            namespace,
+            username: "alice",
+            origin: Origin::Authored,
+        }
+    }
+
+    #[test]
+    fn malformed_parts_are_named_without_their_value() {
+        let doc = json!({"spec": {"containers": [{"name": "c", "ports": [{"containerPort": "sk-live-secret"}]}]}});
+        let err = read_at::<PodSpec>(&doc, &["spec"], "Pod").unwrap_err();
+        assert_eq!(err.field, "spec.containers[0].ports[0].containerPort");
+        assert!(!err.to_string().contains("sk-live-secret"), "{err}");
+        assert!(err.message.starts_with("invalid type, expected"), "{err}");
+        let missing: PodSpec = read_at(&json!({}), &["spec"], "Pod").unwrap();
+        assert!(missing.containers.is_empty());
+    }
+
+    #[test]
+    fn labels_are_a_subset() {
+        let wanted = BTreeMap::from([("a".to_owned(), "1".to_owned())]);
+        let mut labels = wanted.clone();
+        labels.insert("b".to_owned(), "2".to_owned());
+        assert!(has_labels(Some(&labels), &wanted));
+        assert!(!has_labels(None, &wanted));
+        assert!(has_labels(None, &BTreeMap::new()));
+    }
+}
