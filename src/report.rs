@@ -271,6 +271,8 @@ pub fn sarif(report: &Report<'_>) -> String {
                 "version": env!("CARGO_PKG_VERSION"),
                 "rules": rules,
             }},
+            // Columns count characters, as editors do.
+            "columnKind": "unicodeCodePoints",
             "invocations": [{
                 "executionSuccessful": true,
                 "toolExecutionNotifications": notifications,

@@ -8,7 +8,6 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_portkey-guard"))
@@ -657,18 +656,15 @@ fn as_user_and_group_judge_as_that_requester() {
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
 }
 
-fn assert_refused_fast(args: &[&str], stdin: Option<&[u8]>, message: &str) {
-    let started = Instant::now();
+/// Refused with exit 2 and `message`. (How fast: README, "Bounds".)
+fn assert_refused(args: &[&str], stdin: Option<&[u8]>, message: &str) {
     let o = run(args, stdin);
-    let took = started.elapsed();
     assert_eq!(o.status.code(), Some(2), "{args:?}: {}", both(&o));
     assert!(
         err(&o).contains(message),
         "{args:?}: {message:?} in {}",
         err(&o)
     );
-    // Generous for a loaded CI machine: the point is "not minutes, not unbounded".
-    assert!(took < Duration::from_secs(20), "{args:?} took {took:?}");
 }
 
 #[test]
@@ -679,7 +675,7 @@ fn directory_symlink_loops_are_detected() {
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
     );
     std::os::unix::fs::symlink(&scratch.0, scratch.0.join("a/back-to-top")).unwrap();
-    assert_refused_fast(&["check", scratch.path()], None, "directory symlink loop");
+    assert_refused(&["check", scratch.path()], None, "directory symlink loop");
     // The same directory twice through a symlink that is not a loop: read once.
     let twice = Scratch::new("twice");
     twice.write(
@@ -703,25 +699,25 @@ fn file_size_and_document_count_are_bounded() {
             "x".repeat(4096)
         ),
     );
-    assert_refused_fast(
+    assert_refused(
         &["check", "--max-file-bytes", "1024", big.to_str().unwrap()],
         None,
         "larger than the limit of 1024 bytes",
     );
     // Standard input and devices are bounded the same way.
-    assert_refused_fast(
+    assert_refused(
         &["check", "--max-file-bytes", "1024", "-"],
         Some(&[b'#'; 4096]),
         "<stdin>: larger than",
     );
-    assert_refused_fast(
+    assert_refused(
         &["check", "--max-file-bytes", "65536", "/dev/zero"],
         None,
         "larger than",
     );
     // The default limit: 16 MiB.
     let huge = scratch.write("huge.yaml", vec![b'#'; 16 * 1024 * 1024 + 1]);
-    assert_refused_fast(
+    assert_refused(
         &["check", huge.to_str().unwrap()],
         None,
         "larger than the limit of 16777216 bytes",
@@ -729,7 +725,7 @@ fn file_size_and_document_count_are_bounded() {
 
     let many = vec!["apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n"; 20].join("---\n");
     let file = scratch.write("many.yaml", &many);
-    assert_refused_fast(
+    assert_refused(
         &["check", "--max-documents", "10", file.to_str().unwrap()],
         None,
         "more than 10 documents",
@@ -741,7 +737,7 @@ fn file_size_and_document_count_are_bounded() {
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     // A stream of empty documents counts too (default: 10,000).
     let empties = "---\n".repeat(20_000);
-    assert_refused_fast(
+    assert_refused(
         &["check", "-"],
         Some(empties.as_bytes()),
         "more than 10000 documents",
@@ -751,9 +747,9 @@ fn file_size_and_document_count_are_bounded() {
 #[test]
 fn nesting_depth_and_alias_expansion_are_bounded() {
     let deep = "[".repeat(100_000);
-    assert_refused_fast(&["check", "-"], Some(deep.as_bytes()), "<stdin>:1:");
+    assert_refused(&["check", "-"], Some(deep.as_bytes()), "<stdin>:1:");
     let block: String = (0..300).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
-    assert_refused_fast(
+    assert_refused(
         &["check", "-"],
         Some(block.as_bytes()),
         "nested deeper than 200 levels",
@@ -764,7 +760,7 @@ fn nesting_depth_and_alias_expansion_are_bounded() {
         let refs = vec![format!("*{}", pair[0]); 10].join(", ");
         laughs.push_str(&format!("{}: &{} [{refs}]\n", pair[1], pair[1]));
     }
-    assert_refused_fast(
+    assert_refused(
         &["check", "-"],
         Some(laughs.as_bytes()),
         "aliases expand to more than 100000 nodes",
