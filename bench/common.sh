@@ -10,7 +10,6 @@ bench_need() { # command package
   apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >&2
 }
 bench_need h2load nghttp2-client
-bench_need hey hey
 bench_need python3 python3
 
 cargo build --release --locked --quiet

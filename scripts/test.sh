@@ -11,11 +11,24 @@ for tool in curl openssl; do
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$tool"
   fi
 done
+echo "== test tools: kubectl (kustomize), python3 with jsonschema (the SARIF schema check)"
+command -v kubectl >/dev/null || { echo "kubectl is required (kubectl kustomize)"; exit 1; }
+command -v python3 >/dev/null || { echo "python3 is required"; exit 1; }
+if ! python3 -c 'import jsonschema' 2>/dev/null; then
+  echo "installing Python's jsonschema" >&2
+  python3 -m pip install --quiet 'jsonschema>=4,<5' >&2 \
+    || { apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-jsonschema >&2; }
+fi
+python3 -c 'import jsonschema' || { echo "Python's jsonschema could not be installed"; exit 1; }
 
 cargo test --locked
 
 cargo build --locked --release
 guard=target/release/portkey-guard
+
+echo "== deploy/portkey: the directory (kustomization and strategy files skipped) and -k (rendered)"
+"$guard" check deploy/portkey
+"$guard" check -k deploy/portkey
 
 echo "== deploy/portkey renders and is admitted with no violations and no mutation"
 rendered=$(mktemp)

@@ -1,9 +1,10 @@
 //! The command line: parsed with clap, run into an exit code.
 
-use crate::manifest::{read_inputs, InputError};
-use crate::offline::{admit_documents, OfflineError};
+use crate::manifest::{read_inputs, read_kustomization, InputError, Inputs, Limits};
+use crate::offline::{admit_documents_as, OfflineError, Requester, Status, OFFLINE_USER};
 use crate::policy::{PolicyArg, PolicyError};
-use crate::report;
+use crate::report::{self, Report};
+use crate::rules::Action;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -25,22 +26,35 @@ pub enum Command {
     /// Run the admission webhook (HTTPS) and its probe/metrics port.
     Serve(crate::server::ServeArgs),
     /// Admit manifests offline exactly as the webhook would (mutate, then
-    /// validate). Exit 0: all allowed; 1: something denied; 2: unusable input.
+    /// validate). Exit 0: all allowed or skipped; 1: something denied (or
+    /// warned, with --fail-on-warn); 2: unusable input.
     Check {
         #[command(flatten)]
         policy: PolicyArg,
+        /// text: for people, `file:line:column` per finding; json: every
+        /// object with its status and located findings; sarif: SARIF 2.1.0
+        /// for code scanning; junit: JUnit XML, a test case per object;
+        /// github: GitHub Actions workflow commands (annotations).
         #[arg(long, value_enum, default_value_t = Output::Text)]
         output: Output,
-        /// Files or directories (*.yaml, *.yml, *.json, recursively), or -
-        /// for standard input. Namespaced objects without a namespace are
-        /// admitted as if in the policy's namespace.
-        paths: Vec<PathBuf>,
+        /// Exit 1 when a warn-action rule is violated, too.
+        #[arg(long)]
+        fail_on_warn: bool,
+        /// Judge as this requesting user (default portkey-guard:offline).
+        #[arg(long = "as", value_name = "USER")]
+        as_user: Option<String>,
+        /// Judge as a member of this group (repeatable).
+        #[arg(long = "as-group", value_name = "GROUP")]
+        as_groups: Vec<String>,
+        #[command(flatten)]
+        input: InputArgs,
     },
     /// Print the manifests as the cluster would store them after mutation.
     Mutate {
         #[command(flatten)]
         policy: PolicyArg,
-        paths: Vec<PathBuf>,
+        #[command(flatten)]
+        input: InputArgs,
     },
     /// Print the effective policy (the default, or --policy merged over it).
     Policy {
@@ -52,10 +66,66 @@ pub enum Command {
     Certs(crate::certs::CertsArgs),
 }
 
+/// What the offline commands read.
+#[derive(Debug, clap::Args)]
+pub struct InputArgs {
+    /// Render this kustomization with `kubectl kustomize` and read the
+    /// result (repeatable); findings point into the files it lists.
+    #[arg(short = 'k', long = "kustomize", value_name = "DIR")]
+    pub kustomize: Vec<PathBuf>,
+    /// Refuse a file (or standard input, or rendered output) larger than
+    /// this.
+    #[arg(long, value_name = "BYTES", default_value_t = crate::manifest::DEFAULT_MAX_FILE_BYTES)]
+    pub max_file_bytes: u64,
+    /// Refuse a file with more YAML documents than this.
+    #[arg(long, value_name = "N", default_value_t = crate::yaml::Limits::default().max_documents)]
+    pub max_documents: usize,
+    /// Files or directories (*.yaml, *.yml, *.json, recursively), or -
+    /// for standard input. In a directory, kustomization files and files
+    /// that hold no Kubernetes object are skipped with a note. Namespaced
+    /// objects without a namespace are admitted as if in the policy's
+    /// namespace.
+    pub paths: Vec<PathBuf>,
+}
+
+impl InputArgs {
+    /// Every object of every input; an input with none is unusable.
+    fn read(&self) -> Result<Inputs, OfflineFailure> {
+        let limits = Limits {
+            max_file_bytes: self.max_file_bytes,
+            yaml: crate::yaml::Limits {
+                max_documents: self.max_documents,
+                ..crate::yaml::Limits::default()
+            },
+            ..Limits::default()
+        };
+        let mut inputs = Inputs::default();
+        for dir in &self.kustomize {
+            let rendered = read_kustomization(dir, &limits)?;
+            inputs.documents.extend(rendered.documents);
+        }
+        if !self.paths.is_empty() || self.kustomize.is_empty() {
+            let read = read_inputs(&self.paths, &limits)?;
+            inputs.documents.extend(read.documents);
+            inputs.skipped.extend(read.skipped);
+        }
+        for s in &inputs.skipped {
+            eprintln!("portkey-guard: note: skipped {}: {}", s.file, s.reason);
+        }
+        if inputs.documents.is_empty() {
+            return Err(OfflineFailure::NoObjects);
+        }
+        Ok(inputs)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
     Text,
     Json,
+    Sarif,
+    Junit,
+    Github,
 }
 
 /// Exit codes of the offline commands.
@@ -73,8 +143,8 @@ enum OfflineFailure {
     Admit(#[from] OfflineError),
     #[error("cannot write output: {0}")]
     Output(#[from] std::io::Error),
-    #[error("cannot render YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    #[error("no objects in the input: nothing was checked")]
+    NoObjects,
 }
 
 /// Runs a command.
@@ -83,9 +153,18 @@ pub fn run(command: &Command) -> ExitCode {
         Command::Check {
             policy,
             output,
-            paths,
-        } => check(policy, *output, paths),
-        Command::Mutate { policy, paths } => mutate(policy, paths),
+            fail_on_warn,
+            as_user,
+            as_groups,
+            input,
+        } => {
+            let requester = Requester {
+                username: as_user.clone().unwrap_or_else(|| OFFLINE_USER.to_owned()),
+                groups: as_groups.clone(),
+            };
+            check(policy, *output, *fail_on_warn, &requester, input)
+        }
+        Command::Mutate { policy, input } => mutate(policy, input),
         Command::Policy { policy } => print_policy(policy),
         Command::Certs(args) => return crate::certs::run(args),
         Command::Serve(args) => return crate::server::run(args),
@@ -99,33 +178,51 @@ pub fn run(command: &Command) -> ExitCode {
     }
 }
 
-fn check(policy: &PolicyArg, output: Output, paths: &[PathBuf]) -> Result<u8, OfflineFailure> {
+fn check(
+    policy: &PolicyArg,
+    output: Output,
+    fail_on_warn: bool,
+    requester: &Requester,
+    input: &InputArgs,
+) -> Result<u8, OfflineFailure> {
     let policy = policy.load()?;
-    let docs = read_inputs(paths)?;
-    let reports = admit_documents(&docs, &policy)?;
+    let inputs = input.read()?;
+    let reports = admit_documents_as(&inputs.documents, &policy, requester)?;
+    let report = Report {
+        objects: &reports,
+        skipped_files: &inputs.skipped,
+        policy: &policy,
+    };
     let text = match output {
-        Output::Json => report::json(&reports) + "\n",
+        Output::Json => report::json(&report),
+        Output::Sarif => report::sarif(&report),
+        Output::Junit => report::junit(&report),
+        Output::Github => report::github(&report),
         Output::Text => {
             let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            report::text(&reports, colour)
+            report::text(&report, colour)
         }
     };
     std::io::stdout().write_all(text.as_bytes())?;
-    Ok(if reports.iter().all(|r| r.allowed) {
-        EXIT_ALLOWED
-    } else {
+    let denied = reports.iter().any(|r| r.status == Status::Denied);
+    let warned = reports
+        .iter()
+        .any(|r| r.with_action(Action::Warn).next().is_some());
+    Ok(if denied || (fail_on_warn && warned) {
         EXIT_DENIED
+    } else {
+        EXIT_ALLOWED
     })
 }
 
-fn mutate(policy: &PolicyArg, paths: &[PathBuf]) -> Result<u8, OfflineFailure> {
+fn mutate(policy: &PolicyArg, input: &InputArgs) -> Result<u8, OfflineFailure> {
     let policy = policy.load()?;
-    let docs = read_inputs(paths)?;
-    let reports = admit_documents(&docs, &policy)?;
+    let inputs = input.read()?;
+    let reports = admit_documents_as(&inputs.documents, &policy, &Requester::default())?;
     let mut out = String::new();
     for r in &reports {
         out.push_str("---\n");
-        out.push_str(&serde_yaml::to_string(&r.stored)?);
+        out.push_str(&crate::yaml::to_yaml(&r.stored));
     }
     std::io::stdout().write_all(out.as_bytes())?;
     Ok(EXIT_ALLOWED)

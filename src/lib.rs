@@ -22,3 +22,4 @@ pub mod report;
 pub mod rules;
 pub mod server;
 pub mod violation;
+pub mod yaml;

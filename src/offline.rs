@@ -2,11 +2,12 @@
 //! AdmissionRequest the API server would send for `kubectl apply` of it, and
 //! goes through the same [`admit`] as the webhook.
 
-use crate::admission::{admit, AdmitError, Finding, Stage};
+use crate::admission::{admit, AdmitError, Finding, Reason, Stage};
 use crate::kinds::Kind;
 use crate::manifest::Document;
 use crate::object::RawObject;
 use crate::policy::Policy;
+use crate::rules::Action;
 use json_patch::PatchOperation;
 use k8s_openapi::api::authentication::v1::UserInfo;
 use kube_core::admission::{AdmissionRequest, Operation};
@@ -18,23 +19,91 @@ use serde_json::Value;
 /// person or controller of the cluster.
 pub const OFFLINE_USER: &str = "portkey-guard:offline";
 
+/// Who the offline check judges as: by default [`OFFLINE_USER`] in no
+/// group; `check --as USER --as-group G` judges as that requester
+/// (exemptions, the External Secrets writer).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Requester {
+    pub username: String,
+    pub groups: Vec<String>,
+}
+
+impl Default for Requester {
+    fn default() -> Self {
+        Requester {
+            username: OFFLINE_USER.to_owned(),
+            groups: Vec::new(),
+        }
+    }
+}
+
+/// What became of an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Judged (or exempted) and admitted.
+    Allowed,
+    /// Judged and rejected.
+    Denied,
+    /// Outside the policy's scope: never judged.
+    Skipped,
+}
+
+/// A finding with the place in the source where the field was written, or
+/// its nearest existing parent when the field is absent.
+#[derive(Clone, Debug, Serialize)]
+pub struct LocatedFinding {
+    #[serde(flatten)]
+    pub finding: Finding,
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
 /// The verdict on one object, in the JSON shape of `check --output json`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReport {
     pub source: String,
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
     pub api_version: String,
     pub kind: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,
+    pub status: Status,
+    /// `judged`, `out-of-scope`, `exempted` or `finalizing`.
+    pub reason: &'static str,
     pub allowed: bool,
-    pub violations: Vec<Finding>,
+    pub violations: Vec<LocatedFinding>,
+    /// What the webhook would send back as warnings (at most 10, each cut at
+    /// 120 characters for the API server); the full text of each is in
+    /// `violations`.
     pub warnings: Vec<String>,
     pub mutations: Vec<PatchOperation>,
     /// The object as the cluster would store it.
     #[serde(skip)]
     pub stored: Value,
+}
+
+impl ObjectReport {
+    /// Findings with the given action.
+    pub fn with_action(&self, action: Action) -> impl Iterator<Item = &LocatedFinding> {
+        self.violations
+            .iter()
+            .filter(move |f| f.finding.action == action)
+    }
+
+    /// What the webhook tells the client besides findings: the field
+    /// groups mutation added, an exemption applied. (Findings are rule ids
+    /// followed by a path; these start with `portkey-guard`.)
+    pub fn notes(&self) -> impl Iterator<Item = &String> {
+        self.warnings
+            .iter()
+            .filter(|w| w.starts_with("portkey-guard") && !w.ends_with("more warnings not shown"))
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -44,12 +113,88 @@ pub struct OfflineError {
     pub error: AdmitError,
 }
 
-/// The AdmissionRequest the API server would send for creating `doc`.
-/// A namespaced object without a namespace lands in the policy's namespace,
-/// as with `kubectl apply -n <namespace>`.
+/// Kinds the API server serves cluster-scoped: they carry no namespace.
+/// A kind not listed is taken as namespaced, so an unknown kind in the
+/// policy's namespace is never left out of scope by a guess.
+const CLUSTER_SCOPED: &[(&str, &str)] = &[
+    ("", "Namespace"),
+    ("", "Node"),
+    ("", "PersistentVolume"),
+    ("", "ComponentStatus"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingWebhookConfiguration",
+    ),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingWebhookConfiguration",
+    ),
+    ("admissionregistration.k8s.io", "ValidatingAdmissionPolicy"),
+    (
+        "admissionregistration.k8s.io",
+        "ValidatingAdmissionPolicyBinding",
+    ),
+    ("admissionregistration.k8s.io", "MutatingAdmissionPolicy"),
+    (
+        "admissionregistration.k8s.io",
+        "MutatingAdmissionPolicyBinding",
+    ),
+    ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),
+    ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"),
+    ("scheduling.k8s.io", "PriorityClass"),
+    ("storage.k8s.io", "StorageClass"),
+    ("storage.k8s.io", "CSIDriver"),
+    ("storage.k8s.io", "CSINode"),
+    ("storage.k8s.io", "VolumeAttachment"),
+    ("storage.k8s.io", "VolumeAttributesClass"),
+    ("node.k8s.io", "RuntimeClass"),
+    ("networking.k8s.io", "IngressClass"),
+    ("networking.k8s.io", "IPAddress"),
+    ("networking.k8s.io", "ServiceCIDR"),
+    ("certificates.k8s.io", "CertificateSigningRequest"),
+    ("certificates.k8s.io", "ClusterTrustBundle"),
+    ("flowcontrol.apiserver.k8s.io", "FlowSchema"),
+    ("flowcontrol.apiserver.k8s.io", "PriorityLevelConfiguration"),
+    ("policy", "PodSecurityPolicy"),
+    ("resource.k8s.io", "DeviceClass"),
+    ("resource.k8s.io", "ResourceSlice"),
+    ("authentication.k8s.io", "TokenReview"),
+    ("authentication.k8s.io", "SelfSubjectReview"),
+    ("authorization.k8s.io", "SubjectAccessReview"),
+    ("authorization.k8s.io", "SelfSubjectAccessReview"),
+    ("authorization.k8s.io", "SelfSubjectRulesReview"),
+    ("gateway.networking.k8s.io", "GatewayClass"),
+    ("external-secrets.io", "ClusterSecretStore"),
+    ("external-secrets.io", "ClusterExternalSecret"),
+    ("external-secrets.io", "ClusterPushSecret"),
+    ("generators.external-secrets.io", "ClusterGenerator"),
+    ("cert-manager.io", "ClusterIssuer"),
+];
+
+/// Whether the API server serves `group`/`kind` without a namespace.
+pub fn cluster_scoped(group: &str, kind: &str) -> bool {
+    CLUSTER_SCOPED.contains(&(group, kind))
+}
+
+/// The AdmissionRequest the API server would send for creating `doc`, as
+/// [`OFFLINE_USER`].
 pub fn create_request(
     doc: &Value,
     policy: &Policy,
+) -> Result<AdmissionRequest<RawObject>, serde_json::Error> {
+    create_request_as(doc, policy, &Requester::default())
+}
+
+/// The AdmissionRequest the API server would send for `requester` creating
+/// `doc`. A namespaced object without a namespace lands in the policy's
+/// namespace, as with `kubectl apply -n <namespace>`; a cluster-scoped one
+/// has none.
+pub fn create_request_as(
+    doc: &Value,
+    policy: &Policy,
+    requester: &Requester,
 ) -> Result<AdmissionRequest<RawObject>, serde_json::Error> {
     let object = RawObject::from_json(doc.clone())?;
     let (group, version) = match object.api_version().split_once('/') {
@@ -58,8 +203,7 @@ pub fn create_request(
     };
     let kind = object.kind().to_owned();
     let handled = Kind::lookup(&group, &kind).map(Kind::info);
-    let cluster_scoped = handled.is_some_and(|h| h.kind == Kind::Namespace);
-    let namespace = (!cluster_scoped).then(|| {
+    let namespace = (!cluster_scoped(&group, &kind)).then(|| {
         object
             .metadata
             .namespace
@@ -83,7 +227,8 @@ pub fn create_request(
         namespace,
         operation: Operation::Create,
         user_info: UserInfo {
-            username: Some(OFFLINE_USER.to_owned()),
+            username: Some(requester.username.clone()),
+            groups: (!requester.groups.is_empty()).then(|| requester.groups.clone()),
             ..UserInfo::default()
         },
         object: Some(object),
@@ -93,10 +238,29 @@ pub fn create_request(
     })
 }
 
-/// Admits each document offline: mutate, then validate the result.
+fn reason_name(reason: Reason) -> &'static str {
+    match reason {
+        Reason::Judged => "judged",
+        Reason::OutOfScope => "out-of-scope",
+        Reason::Exempted => "exempted",
+        Reason::Finalizing => "finalizing",
+    }
+}
+
+/// Admits each document offline as [`OFFLINE_USER`]: mutate, then validate
+/// the result.
 pub fn admit_documents(
     docs: &[Document],
     policy: &Policy,
+) -> Result<Vec<ObjectReport>, OfflineError> {
+    admit_documents_as(docs, policy, &Requester::default())
+}
+
+/// Admits each document offline as `requester`.
+pub fn admit_documents_as(
+    docs: &[Document],
+    policy: &Policy,
+    requester: &Requester,
 ) -> Result<Vec<ObjectReport>, OfflineError> {
     docs.iter()
         .map(|doc| {
@@ -104,11 +268,33 @@ pub fn admit_documents(
                 source_name: doc.source.clone(),
                 error,
             };
-            let req =
-                create_request(&doc.value, policy).map_err(|e| fail(AdmitError::Unreadable(e)))?;
+            let req = create_request_as(&doc.value, policy, requester)
+                .map_err(|e| fail(AdmitError::Unreadable(e)))?;
             let decision = admit(&req, policy, Stage::MutateThenValidate).map_err(fail)?;
+            let status = match (decision.reason, decision.allowed) {
+                (Reason::OutOfScope, _) => Status::Skipped,
+                (_, true) => Status::Allowed,
+                (_, false) => Status::Denied,
+            };
+            let violations = decision
+                .findings
+                .into_iter()
+                .map(|finding| {
+                    let at = doc.locate(&finding.violation.path).pos;
+                    LocatedFinding {
+                        finding,
+                        file: doc.file.clone(),
+                        line: at.line,
+                        column: at.column,
+                    }
+                })
+                .collect();
+            let start = doc.positions.pos();
             Ok(ObjectReport {
                 source: doc.source.clone(),
+                file: doc.file.clone(),
+                line: start.line,
+                column: start.column,
                 api_version: doc.value["apiVersion"]
                     .as_str()
                     .unwrap_or_default()
@@ -116,8 +302,10 @@ pub fn admit_documents(
                 kind: req.kind.kind.clone(),
                 namespace: req.namespace.clone(),
                 name: req.name.clone(),
+                status,
+                reason: reason_name(decision.reason),
                 allowed: decision.allowed,
-                violations: decision.findings,
+                violations,
                 warnings: decision.warnings,
                 mutations: decision.patch,
                 stored: decision.patched.unwrap_or_else(|| doc.value.clone()),

@@ -26,7 +26,7 @@ pub enum PolicyError {
         source: std::io::Error,
     },
     #[error("policy is not valid YAML: {0}")]
-    Yaml(#[from] serde_yaml::Error),
+    Yaml(#[from] crate::yaml::YamlError),
     #[error("policy field {path}: {message}")]
     Field { path: String, message: String },
 }
@@ -426,15 +426,15 @@ impl Policy {
 
     /// Parses policy text and merges it over the default.
     pub fn from_yaml(text: &str) -> Result<Policy, PolicyError> {
-        let overlay: serde_yaml::Value = serde_yaml::from_str(text)?;
-        if !matches!(overlay, serde_yaml::Value::Mapping(_)) {
+        let overlay = crate::yaml::parse_one(text)?;
+        if !overlay.is_object() {
             return Err(field_error("(document)", "a policy is a YAML mapping"));
         }
         Self::from_merged(Some(overlay))
     }
 
-    fn from_merged(overlay: Option<serde_yaml::Value>) -> Result<Policy, PolicyError> {
-        let mut merged: serde_yaml::Value = serde_yaml::from_str(DEFAULT_POLICY_YAML)?;
+    fn from_merged(overlay: Option<serde_json::Value>) -> Result<Policy, PolicyError> {
+        let mut merged = crate::yaml::parse_one(DEFAULT_POLICY_YAML)?;
         if let Some(overlay) = overlay {
             merge(&mut merged, overlay);
         }
@@ -537,15 +537,18 @@ impl Policy {
             .map(|rule| (rule.as_str().to_owned(), self.action(*rule)))
             .collect();
         let mut out = "# Effective portkey-guard policy.\n".to_owned();
-        out.push_str(&serde_yaml::to_string(&effective).unwrap_or_default());
+        // A policy is plain data: it always has a JSON form.
+        if let Ok(value) = serde_json::to_value(&effective) {
+            out.push_str(&crate::yaml::to_yaml(&value));
+        }
         out
     }
 }
 
 /// Merges `overlay` into `base`: maps key by key, anything else replaced.
-fn merge(base: &mut serde_yaml::Value, overlay: serde_yaml::Value) {
+fn merge(base: &mut serde_json::Value, overlay: serde_json::Value) {
     match (base, overlay) {
-        (serde_yaml::Value::Mapping(base), serde_yaml::Value::Mapping(overlay)) => {
+        (serde_json::Value::Object(base), serde_json::Value::Object(overlay)) => {
             for (key, value) in overlay {
                 match base.get_mut(&key) {
                     Some(existing) => merge(existing, value),

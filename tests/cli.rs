@@ -79,7 +79,7 @@ fn compliant_files_and_directories_exit_0() {
     assert!(
         stdout
             .trim_end()
-            .ends_with("4 objects: 4 allowed, 0 denied (0 violations, 0 warnings)"),
+            .ends_with("4 objects: 4 allowed, 0 denied, 0 skipped (0 violations, 0 warnings)"),
         "{stdout}"
     );
     assert!(
@@ -94,7 +94,7 @@ fn denied_manifest_exits_1_and_lists_every_violation() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = text(&out.stdout);
     assert!(
-        stdout.contains("DENIED  Deployment portkey/portkey-gateway (<stdin>#1)"),
+        stdout.contains("DENIED  Deployment portkey/portkey-gateway (<stdin>:1:1)"),
         "{stdout}"
     );
     // The injected version label names the pinned release: only the image
@@ -174,8 +174,7 @@ fn unusable_input_exits_2_with_file_and_line() {
 fn mutate_prints_what_the_cluster_stores() {
     let out = run(&["mutate", "-"], Some(DENIED_DEPLOYMENT));
     assert_eq!(out.status.code(), Some(0));
-    let stored: serde_json::Value =
-        serde_yaml::from_str(text(&out.stdout).trim_start_matches("---\n")).unwrap();
+    let stored = portkey_guard::yaml::parse_one(&text(&out.stdout)).unwrap();
     assert_eq!(
         stored["spec"]["template"]["spec"]["securityContext"]["runAsUser"],
         1000

@@ -93,7 +93,9 @@ impl Default for Cel {
     fn default() -> Self {
         let text =
             std::fs::read_to_string(repo("bench/decide/policies/gateway.cel.yaml")).expect("cel");
-        let file: CelFile = serde_yaml::from_str(&text).expect("cel yaml");
+        let file: CelFile =
+            serde_json::from_value(portkey_guard::yaml::parse_one(&text).expect("cel yaml"))
+                .expect("cel file");
         let compile = |n: Named| {
             let program = cel_interpreter::Program::compile(&n.expression)
                 .unwrap_or_else(|e| panic!("{}: {e}", n.name));
@@ -154,10 +156,13 @@ pub fn deployment_fixtures() -> Vec<(String, Value)> {
         ("shipped".to_owned(), base.clone()),
         ("bare".to_owned(), bare),
     ];
-    let cases: Vec<Value> = serde_yaml::from_str(
-        &std::fs::read_to_string(repo("tests/fixtures/cases.yaml")).expect("cases"),
+    let cases: Vec<Value> = serde_json::from_value(
+        portkey_guard::yaml::parse_one(
+            &std::fs::read_to_string(repo("tests/fixtures/cases.yaml")).expect("cases"),
+        )
+        .expect("yaml"),
     )
-    .expect("yaml");
+    .expect("cases");
     for case in cases {
         if case["base"] != "deploy/portkey/deployment.yaml" {
             continue;
