@@ -202,7 +202,15 @@ fn workload() -> impl Strategy<Value = Value> {
         maybe(json!({"app.kubernetes.io/name": "portkey-gateway"})),
         prop::sample::select(vec!["Pod", "Deployment", "StatefulSet", "Job", "CronJob"]),
     )
-        .prop_map(|(containers, pod_sc, volumes, labels, kind)| {
+        .prop_map(|(mut containers, pod_sc, volumes, labels, kind)| {
+            // A pod labelled as the gateway is the gateway: compliant only
+            // when it runs the gateway image.
+            let runs_gateway = containers
+                .iter()
+                .any(|c| c["image"].as_str().is_some_and(|i| i.starts_with("portkeyai/gateway")));
+            if labels.is_some() && !runs_gateway {
+                containers[0]["image"] = json!("portkeyai/gateway:1.12.1");
+            }
             let mut spec = json!({"containers": containers});
             if let Some(sc) = pod_sc {
                 spec["securityContext"] = sc;

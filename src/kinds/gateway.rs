@@ -75,33 +75,37 @@ fn labelled_as_gateway(pod: &PodTemplate, g: &Gateway) -> bool {
     super::rule::has_labels(pod.meta.labels.as_ref(), &g.labels)
 }
 
-/// The containers judged as the gateway: every serving container running
-/// the gateway image (however its reference is spelled), and, in a pod
-/// labelled as the gateway, the serving containers that expose the gateway
-/// port, or else its first container: whatever would answer the gateway's
-/// traffic.
+/// The containers judged as the gateway: the serving containers running
+/// the gateway image (however its reference is spelled); in a pod with none
+/// but labelled as the gateway, whatever would answer the gateway's traffic:
+/// the serving containers exposing the gateway port, or else its first
+/// container. (The labels decide only when no image does, so that
+/// injecting them cannot change which containers are the gateway.)
 fn gateway_containers<'a>(pod: &'a PodTemplate, g: &Gateway) -> Vec<&'a ContainerEntry> {
-    let labelled = labelled_as_gateway(pod, g);
-    let exposes_port = |c: &ContainerEntry| {
+    let by_image: Vec<&ContainerEntry> = pod
+        .containers
+        .iter()
+        .filter(|c| serving(c) && runs_gateway_image(c, g))
+        .collect();
+    if !by_image.is_empty() || !labelled_as_gateway(pod, g) {
+        return by_image;
+    }
+    let exposes_port = |c: &&ContainerEntry| {
         c.container.ports.iter().flatten().any(|p| {
             p.container_port == g.port.container_port
                 || p.name.as_deref() == Some(g.port.name.as_str())
         })
     };
-    let found: Vec<&ContainerEntry> = pod
-        .containers
-        .iter()
-        .filter(|c| serving(c) && (runs_gateway_image(c, g) || (labelled && exposes_port(c))))
-        .collect();
-    if found.is_empty() && labelled {
-        return pod
-            .containers
-            .iter()
-            .find(|c| c.list == ContainerList::Regular)
-            .into_iter()
-            .collect();
+    let serving_containers = pod.containers.iter().filter(|c| serving(c));
+    let by_port: Vec<&ContainerEntry> = serving_containers.filter(exposes_port).collect();
+    if !by_port.is_empty() {
+        return by_port;
     }
-    found
+    pod.containers
+        .iter()
+        .find(|c| c.list == ContainerList::Regular)
+        .into_iter()
+        .collect()
 }
 
 fn is_gateway_pod(pod: &PodTemplate, g: &Gateway) -> bool {
