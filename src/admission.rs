@@ -190,7 +190,7 @@ pub fn admit(
             .collect();
         if req.operation == Operation::Update && policy.allow_existing_violations {
             if let Some(old) = req.old_object.as_ref() {
-                mark_preexisting(&mut findings, kind, &ctx, &old.json);
+                mark_preexisting(&mut findings, kind, &ctx, &old.json, final_object);
             }
         }
         findings
@@ -300,16 +300,21 @@ fn judge(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>, Admit
     Ok(violations)
 }
 
-/// Marks the findings the old object of an UPDATE already had. Rules about
-/// the requester are never inherited; an old object that cannot be read
-/// has no violations to inherit.
-fn mark_preexisting(findings: &mut [Finding], kind: Kind, ctx: &Context, old: &Value) {
+/// Marks the findings the old object of an UPDATE already had: the same
+/// rule at the same field with the same value. Rules about the requester
+/// are never inherited; an old object that cannot be read has no
+/// violations to inherit.
+fn mark_preexisting(findings: &mut [Finding], kind: Kind, ctx: &Context, old: &Value, new: &Value) {
     let Ok(before) = judge(kind, ctx, old) else {
         return;
     };
     for finding in findings.iter_mut() {
         let v = &finding.violation;
-        finding.preexisting = !v.rule.judges_requester() && before.iter().any(|old| old.same_as(v));
+        let value = value_fingerprint(new, &v.path);
+        finding.preexisting = !v.rule.judges_requester()
+            && before
+                .iter()
+                .any(|o| o.same_as(v) && value_fingerprint(old, &o.path) == value);
     }
 }
 
@@ -354,7 +359,9 @@ fn exemption(req: &AdmissionRequest<RawObject>, policy: &Policy) -> Option<Strin
 }
 
 /// An UPDATE of an object already being deleted that changes nothing but
-/// metadata (a controller removing its finalizer).
+/// its finalizers (a controller removing its own). Labels, annotations and
+/// owner references of a terminating object are judged as usual: a
+/// terminating pod relabelled as the gateway may still get its traffic.
 fn finalizing(req: &AdmissionRequest<RawObject>) -> bool {
     let (Some(new), Some(old)) = (req.object.as_ref(), req.old_object.as_ref()) else {
         return false;
@@ -362,12 +369,37 @@ fn finalizing(req: &AdmissionRequest<RawObject>) -> bool {
     if req.operation != Operation::Update || new.metadata.deletion_timestamp.is_none() {
         return false;
     }
-    fields_but_metadata(&new.json) == fields_but_metadata(&old.json)
+    without_finalizers(&new.json) == without_finalizers(&old.json)
 }
 
-fn fields_but_metadata(v: &Value) -> Option<Vec<(&String, &Value)>> {
-    v.as_object()
-        .map(|m| m.iter().filter(|(k, _)| *k != "metadata").collect())
+/// The object without what a finalizer's removal changes.
+fn without_finalizers(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in ["finalizers", "resourceVersion", "managedFields", "generation"] {
+            meta.remove(field);
+        }
+    }
+    v
+}
+
+/// A fingerprint of the value at a violation's field (`None` when the
+/// field is absent): with the rule, the keyed path and `actual`, what makes
+/// a violation of the old object the same violation. Messages keep
+/// `actual` short and free of secrets ("an ipBlock", "external IPs"); the
+/// fingerprint still tells `10.0.0.0/24` from `0.0.0.0/0`.
+fn value_fingerprint(doc: &Value, path: &str) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut node = doc;
+    for segment in crate::yaml::parse_path(path) {
+        node = match segment {
+            crate::yaml::Segment::Key(key) => node.get(key.as_str())?,
+            crate::yaml::Segment::Index(i) => node.get(i)?,
+        };
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(node).ok()?.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 fn audit_annotations(findings: &[Finding]) -> BTreeMap<String, String> {
