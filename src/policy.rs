@@ -354,6 +354,8 @@ pub struct AllowedPort {
 pub struct Secrets {
     pub writers: Vec<String>,
     pub managed_labels: Labels,
+    /// Who may make service account token Secrets (the token controller).
+    pub service_account_token_writers: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -75,8 +75,8 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
             check_all(service::RULES, &service, ctx)
         }
         Kind::Secret => {
-            let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
-            check_all(secret::RULES, &meta, ctx)
+            let head: secret::SecretHead = read_at(doc, &[], name)?;
+            check_all(secret::RULES, &head, ctx)
         }
         Kind::ExternalSecret => {
             let spec: external_secret::ExternalSecretSpec = read_at(doc, &["spec"], name)?;

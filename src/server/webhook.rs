@@ -199,26 +199,32 @@ impl Webhook {
     }
 }
 
-fn bad_request(reason: String) -> Response {
-    (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response()
+/// Why a body is not a review the webhook can answer (HTTP 400).
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// Described by position and kind only: the body may hold a secret.
+    #[error("not an AdmissionReview: {}", crate::object::describe_json_error(.0))]
+    Json(#[source] serde_json::Error),
+    #[error("expected {REVIEW_KIND} {REVIEW_API_VERSION}, got {kind} {api_version}")]
+    WrongType { kind: String, api_version: String },
+    #[error("the AdmissionReview carries no request")]
+    NoRequest(#[source] kube_core::admission::ConvertAdmissionReviewError),
 }
 
-fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, String> {
-    let review: AdmissionReview<RawObject> = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "not an AdmissionReview: {}",
-            crate::object::describe_json_error(&e)
-        )
-    })?;
+fn bad_request(error: &ReviewError) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response()
+}
+
+fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, ReviewError> {
+    let review: AdmissionReview<RawObject> =
+        serde_json::from_slice(body).map_err(ReviewError::Json)?;
     if review.types.api_version != REVIEW_API_VERSION || review.types.kind != REVIEW_KIND {
-        return Err(format!(
-            "expected {REVIEW_KIND} {REVIEW_API_VERSION}, got {} {}",
-            review.types.kind, review.types.api_version
-        ));
+        return Err(ReviewError::WrongType {
+            kind: review.types.kind,
+            api_version: review.types.api_version,
+        });
     }
-    review
-        .try_into()
-        .map_err(|_| "the AdmissionReview carries no request".to_owned())
+    review.try_into().map_err(ReviewError::NoRequest)
 }
 
 /// The real review: parse, decide, answer, record.
@@ -226,7 +232,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
     let started = Instant::now();
     let req = match parse(body) {
         Ok(req) => req,
-        Err(reason) => return bad_request(reason),
+        Err(error) => return bad_request(&error),
     };
     let policy = state.policy.get();
     let stage = match webhook {

@@ -711,6 +711,78 @@ s_hostname_hijack() {
   kubectl create -f "$work/own-hostname.yaml" >/dev/null
 }
 
+# Every route kind that can claim a hostname, from any namespace but the
+# gateway's, kube-system included; and none but HTTPRoutes inside it.
+s_hostname_guard_every_kind() {
+  cat > "$work/ingress-kube-system.yaml" <<EOF
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: e2e-hijack, namespace: kube-system}
+spec:
+  rules: [{host: portkey.pc-tips.se, http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: x, port: {number: 80}}}}]}}]
+EOF
+  expect_denied "route.hostname-hijack:spec.rules\[0\].host" kubectl create -f "$work/ingress-kube-system.yaml"
+  cat > "$work/grpcroute-shop.yaml" <<EOF
+apiVersion: gateway.networking.k8s.io/v1
+kind: GRPCRoute
+metadata: {name: e2e-hijack, namespace: shop}
+spec:
+  parentRefs: [{name: external, namespace: gateway}]
+  hostnames: ["*.PC-TIPS.se"]
+EOF
+  expect_denied "route.hostname-hijack:spec.hostnames\[0\]" kubectl create -f "$work/grpcroute-shop.yaml"
+  cat > "$work/tlsroute-portkey.yaml" <<EOF
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata: {name: e2e-passthrough, namespace: portkey}
+spec:
+  parentRefs: [{name: external, namespace: gateway}]
+  hostnames: [portkey.pc-tips.se]
+EOF
+  expect_denied "route.http-only:kind" kubectl create -f "$work/tlsroute-portkey.yaml"
+}
+
+# The Namespace is judged through an objectSelector: relabelling it out of
+# every namespaceSelector (together with a weaker profile) is sent, and denied.
+s_namespace_relabel() {
+  expect_denied "namespace.name-label:kubernetes.io/metadata.name,namespace.pod-security:pod-security.kubernetes.io/enforce" \
+    kubectl label namespace portkey kubernetes.io/metadata.name=elsewhere \
+    pod-security.kubernetes.io/enforce=privileged --overwrite
+  [ "$(kubectl get namespace portkey -o jsonpath='{.metadata.labels.kubernetes\.io/metadata\.name}')" = portkey ] \
+    || fail "the namespace was relabelled"
+}
+
+# Only the ClusterSecretStore brings keys: no namespaced SecretStore, no
+# PushSecret (served as v1alpha1: the webhook matches every version).
+s_external_secrets_kinds() {
+  cat > "$work/pushsecret.yaml" <<EOF
+apiVersion: external-secrets.io/v1alpha1
+kind: PushSecret
+metadata: {name: e2e-exfiltrate, namespace: portkey}
+spec:
+  secretStoreRefs: [{kind: ClusterSecretStore, name: bitwarden-backend}]
+  selector: {secret: {name: portkey-provider-secrets}}
+EOF
+  expect_denied "pushsecret.forbidden:kind" kubectl create -f "$work/pushsecret.yaml"
+  cat > "$work/secretstore.yaml" <<EOF
+apiVersion: external-secrets.io/v1beta1
+kind: SecretStore
+metadata: {name: e2e-store, namespace: portkey}
+spec: {provider: {fake: {data: []}}}
+EOF
+  expect_denied "secretstore.forbidden:kind" kubectl create -f "$work/secretstore.yaml"
+}
+
+# Before Kubernetes 1.24 the token controller makes a token Secret for every
+# ServiceAccount: in portkey too, though people may not write Secrets there.
+s_service_account_token() {
+  kubectl create serviceaccount e2e-sa -n portkey >/dev/null
+  wait_for 30 "the token Secret of e2e-sa" bash -c \
+    "kubectl get secrets -n portkey -o jsonpath='{range .items[*]}{.type} {.metadata.annotations.kubernetes\\.io/service-account\\.name}{\"\\n\"}{end}' | grep -q '^kubernetes.io/service-account-token e2e-sa$'"
+  expect_denied "secret.external-secrets-only:userInfo.username" kubectl --context alice create secret generic \
+    e2e-token-lookalike -n portkey --type=kubernetes.io/service-account-token --from-literal=token=x
+}
+
 s_other_namespaces_untouched() {
   local name=e2e-unrelated-$RANDOM
   kubectl create configmap "$name" -n default --from-literal=a=b >/dev/null
@@ -974,6 +1046,10 @@ scenario "a Deployment from before the webhook restarts and rolls out" s_legacy_
 scenario "its violating image changed to another violating image is rejected" s_legacy_new_violation
 scenario "a ReplicaSet with a forged controller owner reference yields no unpinned pod" s_forged_owner
 scenario "pinned-version upgrade: new pin reloaded, Deployment moved, rollout completes" s_version_upgrade
+scenario "every route kind from every other namespace: the hostname guard holds" s_hostname_guard_every_kind
+scenario "relabelling the namespace out of the webhooks' selectors is rejected" s_namespace_relabel
+scenario "no PushSecret, no namespaced SecretStore in portkey" s_external_secrets_kinds
+scenario "the token controller's Secret for a new ServiceAccount is admitted" s_service_account_token
 scenario "webhook down: portkey fails closed, other namespaces still write" s_fail_closed
 scenario "no ReplicaSet churn: one ReplicaSet per template change" s_no_replicaset_churn
 
