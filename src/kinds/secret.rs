@@ -90,7 +90,12 @@ mod tests {
     fn secret(labels: &[(&str, &str)], type_: Option<&str>) -> SecretHead {
         SecretHead {
             metadata: ObjectMeta {
-                labels: Some(labels.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()),
+                labels: Some(
+                    labels
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect(),
+                ),
                 ..ObjectMeta::default()
             },
             type_: type_.map(str::to_owned),
@@ -127,7 +132,10 @@ mod tests {
         assert!(managed_label(&token, &controller).is_empty());
         // Another type from the same identity, or the type from anyone else,
         // is judged as usual.
-        assert_eq!(external_secrets_only(&secret(&[], Some("Opaque")), &controller).len(), 1);
+        assert_eq!(
+            external_secrets_only(&secret(&[], Some("Opaque")), &controller).len(),
+            1
+        );
         assert_eq!(external_secrets_only(&token, &ctx()).len(), 1);
     }
 }
