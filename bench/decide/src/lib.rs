@@ -1,6 +1,9 @@
 //! Realistic admission requests for the benchmarks, built from the files
-//! the tests use, and the same rules in Rego and CEL.
+//! the tests use, and the same rules in Rego and CEL; the shipped webhook
+//! configurations' `matchConditions`, evaluated with the same CEL engine.
 
+pub mod cel_strings;
+pub mod match_conditions;
 pub mod peers;
 
 use kube_core::admission::{AdmissionRequest, AdmissionReview};
