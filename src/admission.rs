@@ -188,10 +188,16 @@ pub fn admit(
                 preexisting: false,
             })
             .collect();
-        if req.operation == Operation::Update && policy.allow_existing_violations {
-            if let Some(old) = req.old_object.as_ref() {
+        if let (Operation::Update, Some(old)) = (&req.operation, req.old_object.as_ref()) {
+            if policy.allow_existing_violations {
                 mark_preexisting(&mut findings, kind, &ctx, &old.json, final_object);
             }
+            let changed = kinds::validate_update(kind, &ctx, &old.json, final_object);
+            findings.extend(changed.into_iter().map(|violation| Finding {
+                action: policy.action(violation.rule),
+                violation,
+                preexisting: false,
+            }));
         }
         findings
     } else {
@@ -376,7 +382,12 @@ fn finalizing(req: &AdmissionRequest<RawObject>) -> bool {
 fn without_finalizers(v: &Value) -> Value {
     let mut v = v.clone();
     if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
-        for field in ["finalizers", "resourceVersion", "managedFields", "generation"] {
+        for field in [
+            "finalizers",
+            "resourceVersion",
+            "managedFields",
+            "generation",
+        ] {
             meta.remove(field);
         }
     }

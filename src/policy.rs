@@ -48,6 +48,9 @@ pub struct Policy {
     pub namespace: String,
     pub exemptions: Exemptions,
     pub controllers: BTreeMap<String, Vec<ControllerGrant>>,
+    /// Who besides the controllers may change owner references (the garbage
+    /// collector orphans and deletes by them).
+    pub owner_reference_writers: Vec<String>,
     pub allow_existing_violations: bool,
     pub rules: BTreeMap<String, Action>,
     pub namespace_labels: Labels,
@@ -124,6 +127,15 @@ pub struct Gateway {
     pub probes: Probes,
     pub resources: Resources,
     pub strategy_mount: StrategyMount,
+    /// Digests the pinned image may carry (`sha256:...`). A digest decides
+    /// what runs, whatever the tag says: any other is refused.
+    pub digests: Vec<String>,
+    /// Image repositories that may run beside the gateway in its pods (a
+    /// log shipper, a proxy); every other container there is the gateway.
+    pub sidecar_images: Vec<String>,
+    /// Env var names the gateway container may set besides its production
+    /// settings and credentials from Secrets.
+    pub allowed_env: Vec<String>,
 }
 
 impl Gateway {

@@ -106,13 +106,15 @@ rule_catalog! {
         "fsGroup, when set, is the policy's (`pods.fsGroup`), never root's group.";
     PodSupplementalGroups => "pod.supplemental-groups", Deny,
         "No supplemental group is 0 (root's group).";
+    PodOwnerReferences => "pod.owner-references", Deny,
+        "Only the controllers (`controllers`) and the garbage collector (`ownerReferenceWriters`) change the owner references of what controllers make.";
     PodCredentialEnv => "pod.credential-env", Deny,
         "Credential-like env vars (`pods.credentialEnvNames`) come from a secretKeyRef, not a literal value.";
     PodServiceAccountToken => "pod.service-account-token", Warn,
         "automountServiceAccountToken is as the policy says (`pods.automountServiceAccountToken`): the gateway never calls the Kubernetes API.";
 
     GatewayImage => "gateway.image", Deny,
-        "The gateway runs the pinned image (`gateway.image` at `gateway.version`); a @sha256 digest may be added.";
+        "The gateway runs the pinned image (`gateway.image` at `gateway.version`, a digest only from `gateway.digests`); its pods run nothing else but the policy's sidecars (`gateway.sidecarImages`).";
     GatewayLabels => "gateway.labels", Deny,
         "The workload and its pod template carry the gateway's labels (`gateway.labels`).";
     GatewayVersionLabel => "gateway.version-label", Deny,
@@ -120,7 +122,7 @@ rule_catalog! {
     GatewayPort => "gateway.port", Deny,
         "The gateway container exposes its named port (`gateway.port`).";
     GatewayConfigEnv => "gateway.config-env", Deny,
-        "The gateway container takes envFrom the gateway ConfigMap (`gateway.envFromConfigMap`).";
+        "The gateway container takes envFrom the gateway ConfigMap (`gateway.envFromConfigMap`), and nothing else, without prefix or optional.";
     GatewayProbes => "gateway.probes", Deny,
         "Startup, readiness and liveness probes GET the health path on the gateway port with the policy's timings (`gateway.probes`).";
     GatewayResources => "gateway.resources", Deny,
@@ -129,6 +131,12 @@ rule_catalog! {
         "The strategies ConfigMap (or its kustomize-hashed name) is mounted read-only at the strategy path (`gateway.strategyMount`).";
     GatewayMetricsAnnotations => "gateway.metrics-annotations", Deny,
         "The pod template carries the Prometheus annotations (`gateway.podAnnotations`).";
+    GatewayEntrypoint => "gateway.entrypoint", Deny,
+        "The gateway container runs its image's own entrypoint: no command, args or lifecycle hooks.";
+    GatewayEnv => "gateway.env", Deny,
+        "The gateway container sets only its production settings, credentials from Secrets and the policy's allowed names (`gateway.allowedEnv`).";
+    GatewayNameResolution => "gateway.name-resolution", Deny,
+        "Gateway pods resolve names through the cluster's DNS: no hostAliases, dnsPolicy None or dnsConfig.";
     GatewayConfigOverride => "gateway.config-override", Deny,
         "The gateway container's env does not override the production settings of its ConfigMap (`gatewayConfig.values`).";
 
@@ -219,7 +227,7 @@ impl RuleId {
     /// Rules about who sends the request rather than what the object holds:
     /// an UPDATE never inherits them from the old object.
     pub fn judges_requester(self) -> bool {
-        matches!(self, RuleId::SecretAuthor)
+        matches!(self, RuleId::SecretAuthor | RuleId::PodOwnerReferences)
     }
 }
 

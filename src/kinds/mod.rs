@@ -112,6 +112,18 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
     })
 }
 
+/// Every violation an UPDATE brings by what it changes (rules that read
+/// the old object as well as the new).
+pub fn validate_update(kind: Kind, ctx: &Context, old: &Value, new: &Value) -> Vec<Violation> {
+    let rules: &[rule::UpdateRule] = if kind.has_pod_template() {
+        pod::UPDATE_RULES
+    } else {
+        &[]
+    };
+    let change = rule::Change { old, new };
+    rules.iter().flat_map(|r| (r.check)(&change, ctx)).collect()
+}
+
 /// The rule ids of every rule table, in table order.
 pub fn rule_tables() -> Vec<RuleId> {
     fn ids<T: ?Sized>(rules: &[rule::Rule<T>]) -> impl Iterator<Item = RuleId> + '_ {
@@ -120,6 +132,7 @@ pub fn rule_tables() -> Vec<RuleId> {
     ids(namespace::RULES)
         .chain(ids(pss::RULES))
         .chain(ids(pod::RULES))
+        .chain(pod::UPDATE_RULES.iter().map(|r| r.id))
         .chain(ids(gateway::RULES))
         .chain(ids(config_map::RULES))
         .chain(ids(strategy::RULES))

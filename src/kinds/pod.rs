@@ -6,7 +6,7 @@
 use super::pod_template::{
     within, ContainerEntry, ContainerList, PodTemplate, SecurityContextView,
 };
-use super::rule::{Context, Injection, Rule};
+use super::rule::{Change, Context, Injection, Rule, UpdateRule};
 use crate::name_pattern;
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
@@ -24,6 +24,12 @@ pub const RULES: &[Rule<PodTemplate>] = &[
     Rule::new(RuleId::PodCredentialEnv, credential_env),
     Rule::new(RuleId::PodServiceAccountToken, service_account_token),
 ];
+
+/// What an UPDATE of a pod-template kind may not change.
+pub const UPDATE_RULES: &[UpdateRule] = &[UpdateRule {
+    id: RuleId::PodOwnerReferences,
+    check: owner_references,
+}];
 
 /// The pod hardening the mutating webhook adds where absent.
 pub const INJECTIONS: &[Injection<PodTemplate>] = &[
@@ -188,7 +194,9 @@ pub fn read_only_root_filesystem(pod: &PodTemplate, _: &Context) -> Vec<Violatio
         .collect()
 }
 
-/// `pod.writable-mount`: only the scratch paths are mounted writable.
+/// `pod.writable-mount`: only the scratch paths are mounted writable, and
+/// no raw block device is (a `volumeDevices` entry is writable storage
+/// outside every path).
 pub fn writable_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let scratch = &ctx.policy.pods.scratch_volumes;
     let mut out = Vec::new();
@@ -209,6 +217,15 @@ pub fn writable_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                     shown(mount.read_only),
                 ));
             }
+        }
+        for (i, device) in c.container.volume_devices.iter().flatten().enumerate() {
+            out.push(Violation::new(
+                RuleId::PodWritableMount,
+                c.path.field("volumeDevices").item(i, &device.device_path),
+                format!("{} is a writable block device", device.device_path),
+                "no volumeDevices",
+                "a block device",
+            ));
         }
     }
     out
@@ -272,6 +289,29 @@ pub fn service_account_token(pod: &PodTemplate, ctx: &Context) -> Vec<Violation>
         "the service account token should not be mounted",
         wanted.to_string(),
         shown(actual),
+    )]
+}
+
+/// `pod.owner-references`: a ReplicaSet, Pod or Job's owner references are
+/// changed only by a controller of the policy's `controllers` (adopting,
+/// releasing) or by the garbage collector (`ownerReferenceWriters`).
+/// Re-pointing them would take an old ReplicaSet away from its Deployment,
+/// so that scaling it brings its old, since forbidden, pods back as
+/// controller-made.
+pub fn owner_references(change: &Change, ctx: &Context) -> Vec<Violation> {
+    let owners = |doc: &Value| doc.pointer("/metadata/ownerReferences").cloned();
+    let p = ctx.policy;
+    let may_write = p.controllers.contains_key(ctx.username)
+        || p.owner_reference_writers.iter().any(|w| w == ctx.username);
+    if may_write || owners(change.old) == owners(change.new) {
+        return Vec::new();
+    }
+    vec![Violation::new(
+        RuleId::PodOwnerReferences,
+        FieldPath::root("metadata").field("ownerReferences"),
+        "owner references are the controllers' and the garbage collector's to change",
+        "unchanged",
+        "changed",
     )]
 }
 

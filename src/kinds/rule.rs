@@ -46,6 +46,18 @@ impl<T: ?Sized> Rule<T> {
     }
 }
 
+/// A rule about what an UPDATE changes: it reads the old object and the new.
+pub struct UpdateRule {
+    pub id: RuleId,
+    pub check: fn(&Change, &Context) -> Vec<Violation>,
+}
+
+/// The old and the new object of an UPDATE, as JSON.
+pub struct Change<'a> {
+    pub old: &'a Value,
+    pub new: &'a Value,
+}
+
 /// One group of fields the mutating webhook adds where absent. Returns what
 /// it added, for the warning kubectl prints (`None`: nothing was missing).
 pub struct Injection<T: ?Sized> {
