@@ -313,6 +313,12 @@ pub struct HttpRoutePolicy {
 pub struct ParentRef {
     pub namespace: String,
     pub name: String,
+    /// The listener of that Gateway, when the route must name one (an
+    /// HTTPS listener rather than a plain-HTTP one beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -348,6 +354,10 @@ pub struct NetworkPolicyEnvelope {
     pub ingress_namespaces: Vec<String>,
     pub ingress_ports: Vec<AllowedPort>,
     pub egress_ports: Vec<AllowedPort>,
+    /// Address ranges every egress `ipBlock` that covers them must except
+    /// (the cloud metadata endpoint).
+    #[serde(default)]
+    pub egress_except: Vec<String>,
     pub gateway_policy_types: Vec<String>,
 }
 

@@ -158,20 +158,24 @@ rule_catalog! {
     ServicePort => "service.port", Deny,
         "The gateway Service (`service.name`) exposes its named port to the gateway's port (`service.port`).";
     ServiceSelector => "service.selector", Deny,
-        "The gateway Service selects the gateway pods (`service.selector`).";
+        "The gateway Service selects the gateway pods (`service.selector`), ready ones only (no publishNotReadyAddresses).";
 
     HttpRouteParentRefs => "httproute.parent-refs", Deny,
-        "The HTTPRoute attaches only to the shared listener (`httpRoute.parentRefs`).";
+        "The HTTPRoute attaches only to the shared listener (`httpRoute.parentRefs`, with its sectionName and port where the policy names them).";
     HttpRouteHostnames => "httproute.hostnames", Deny,
         "The HTTPRoute's hostnames are exactly the gateway's (`httpRoute.hostnames`).";
     HttpRouteBackendRefs => "httproute.backend-refs", Deny,
         "Every backendRef (and mirror) is the gateway Service on its port (`httpRoute.backend`).";
     HttpRouteSecurityHeaders => "httproute.security-headers", Deny,
         "Every rule sets the strict security response headers with a ResponseHeaderModifier (`httpRoute.securityHeaders`).";
+    HttpRouteFilters => "httproute.filters", Deny,
+        "The route uses only ResponseHeaderModifier, RequestRedirect and RequestMirror filters (a backend only ResponseHeaderModifier).";
     HttpRouteServerHeaders => "httproute.server-headers", Warn,
         "Every rule removes the headers that reveal the server (`httpRoute.removeHeaders`).";
     RouteHostnameHijack => "route.hostname-hijack", Deny,
         "No route outside the gateway's namespace (HTTPRoute, GRPCRoute, TLSRoute, Ingress) claims its hostname, exactly or by wildcard.";
+    RouteReferenceGrant => "route.reference-grant", Deny,
+        "No ReferenceGrant in the gateway's namespace: routes of other namespaces may not reach its Service.";
     RouteHttpOnly => "route.http-only", Deny,
         "In the gateway's namespace traffic enters only through HTTPRoutes: no GRPCRoute, TLSRoute or Ingress.";
 
@@ -181,6 +185,8 @@ rule_catalog! {
         "Ingress rules name their ports, all allowed (`networkPolicy.ingressPorts`).";
     NetworkPolicyEgressPorts => "networkpolicy.egress-ports", Deny,
         "Egress rules name their ports, all allowed (`networkPolicy.egressPorts`).";
+    NetworkPolicyEgressPeers => "networkpolicy.egress-peers", Deny,
+        "Egress rules name their destinations, and address blocks except the ranges `networkPolicy.egressExcept` lists.";
     NetworkPolicyPolicyTypes => "networkpolicy.policy-types", Deny,
         "A policy selecting the gateway pods lists the required policyTypes (`networkPolicy.gatewayPolicyTypes`).";
     NetworkPolicyNamespaceLabel => "networkpolicy.namespace-label", Warn,
@@ -195,7 +201,7 @@ rule_catalog! {
     ExternalSecretCreationPolicy => "externalsecret.creation-policy", Deny,
         "ExternalSecrets own their target Secret (`externalSecrets.creationPolicy`).";
     ExternalSecretTemplateLiteral => "externalsecret.template-literal", Deny,
-        "An ExternalSecret's template fills credential-like keys (`pods.credentialEnvNames`) from the store, never with a literal.";
+        "An ExternalSecret's template fills its keys from the store, never with a literal (no quoted text in an expression, no templateFrom).";
     SecretStoreForbidden => "secretstore.forbidden", Deny,
         "No namespaced SecretStore: keys come only from the ClusterSecretStore (`externalSecrets.storeName`).";
     PushSecretForbidden => "pushsecret.forbidden", Deny,

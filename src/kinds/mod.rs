@@ -101,6 +101,10 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
             violations.extend(check_all(http_route::RULES, &route, ctx));
             violations
         }
+        Kind::ReferenceGrant => {
+            let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
+            check_all(route::REFERENCE_GRANT_RULES, &meta, ctx)
+        }
         Kind::GrpcRoute | Kind::TlsRoute | Kind::Ingress => {
             let claims = route::ClaimedHostnames::read(kind, doc)?;
             check_all(route::RULES, &claims, ctx)
@@ -139,6 +143,7 @@ pub fn rule_tables() -> Vec<RuleId> {
         .chain(ids(service::RULES))
         .chain(ids(http_route::RULES))
         .chain(ids(route::RULES))
+        .chain(ids(route::REFERENCE_GRANT_RULES))
         .chain(ids(network_policy::RULES))
         .chain(ids(secret::RULES))
         .chain(ids(external_secret::RULES))
