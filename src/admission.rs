@@ -2,19 +2,48 @@
 //! and `mutate` all call [`admit`].
 
 use crate::kinds::{self, Context, Kind, MalformedObject, Origin};
-use crate::object::RawObject;
+use crate::object::{Doc, RawObject};
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
 use crate::rules::{Action, RuleId};
 use crate::violation::Violation;
 use json_patch::PatchOperation;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube_core::admission::{AdmissionRequest, Operation};
-use serde::Serialize;
+use kube_core::admission::{AdmissionRequest, ConvertAdmissionReviewError, Operation};
+use kube_core::TypeMeta;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-pub use kube_core::admission::AdmissionReview;
+/// An `admission.k8s.io` AdmissionReview as the API server sends it.
+/// kube-core's own reads `apiVersion` and `kind` through
+/// `#[serde(flatten)]`, which buffers the whole review, object included,
+/// before reading it; this reads the review in one pass and keeps the
+/// object as text (see [`RawObject`]).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionReview {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub request: Option<AdmissionRequest<RawObject>>,
+}
+
+impl TryFrom<AdmissionReview> for AdmissionRequest<RawObject> {
+    type Error = ConvertAdmissionReviewError;
+
+    fn try_from(review: AdmissionReview) -> Result<Self, Self::Error> {
+        let mut request = review.request.ok_or(ConvertAdmissionReviewError)?;
+        request.types = TypeMeta {
+            api_version: review.api_version,
+            kind: review.kind,
+        };
+        Ok(request)
+    }
+}
 
 /// At most this many warnings reach the client, each at most
 /// [`MAX_WARNING_CHARS`] characters.
@@ -84,7 +113,7 @@ pub struct Decision {
     pub kind: Option<Kind>,
     /// JSON Patch operations (mutating stages only).
     pub patch: Vec<PatchOperation>,
-    /// The object after the patch (mutating stages only, when in scope).
+    /// The object after the patch, when the patch is not empty.
     pub patched: Option<Value>,
     pub findings: Vec<Finding>,
     /// What the client is told, within the limits of [`MAX_WARNINGS`].
@@ -167,18 +196,28 @@ pub fn admit(
     };
 
     let mut warnings = Vec::new();
-    // Only a mutation needs a copy of the object to patch.
+    // The object is copied only when the mutation adds to it.
     let (patched, patch) = if stage.mutates() && mutable(req, object, kind, &ctx) {
-        let mut builder = PatchBuilder::new(object.json.clone());
+        let mut builder = PatchBuilder::over(object.json());
         for group in kinds::mutate(kind, &ctx, &mut builder)? {
             warnings.push(format!("portkey-guard added {group}"));
         }
         let (doc, patch) = builder.finish();
-        (Some(doc), patch)
+        (
+            match doc {
+                Cow::Owned(doc) => Some(doc),
+                Cow::Borrowed(_) => None,
+            },
+            patch,
+        )
     } else {
         (None, Vec::new())
     };
-    let final_object = patched.as_ref().unwrap_or(&object.json);
+    // Unless mutated, the object is judged as received, read from its text.
+    let final_object = match &patched {
+        Some(patched) => Doc::Tree(patched),
+        None => Doc::Object(object),
+    };
     let findings = if stage.validates() {
         let mut findings: Vec<Finding> = judge(kind, &ctx, final_object)?
             .into_iter()
@@ -190,9 +229,9 @@ pub fn admit(
             .collect();
         if let (Operation::Update, Some(old)) = (&req.operation, req.old_object.as_ref()) {
             if policy.allow_existing_violations {
-                mark_preexisting(&mut findings, kind, &ctx, &old.json, final_object);
+                mark_preexisting(&mut findings, kind, &ctx, old, final_object);
             }
-            let changed = kinds::validate_update(kind, &ctx, &old.json, final_object);
+            let changed = kinds::validate_update(kind, &ctx, old.json(), final_object.value());
             findings.extend(changed.into_iter().map(|violation| Finding {
                 action: policy.action(violation.rule),
                 violation,
@@ -220,9 +259,7 @@ pub fn admit(
         reason: Reason::Judged,
         kind: Some(kind),
         patch,
-        patched: stage
-            .mutates()
-            .then(|| patched.unwrap_or_else(|| object.json.clone())),
+        patched,
         findings,
         warnings: limit_warnings(warnings),
         audit_annotations,
@@ -291,16 +328,16 @@ fn mutable(
 /// makes from an admitted owner is judged by the pod-hardening rules only,
 /// and a ReplicaSet or Job as its pods will be: with the hardening the
 /// mutating webhook gives each Pod on creation.
-fn judge(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>, AdmitError> {
+fn judge(kind: Kind, ctx: &Context, doc: Doc) -> Result<Vec<Violation>, AdmitError> {
     if ctx.origin == Origin::Authored {
         return Ok(kinds::validate(kind, ctx, doc)?);
     }
     let mut violations = if kind == Kind::Pod {
         kinds::validate(kind, ctx, doc)?
     } else {
-        let mut builder = PatchBuilder::new(doc.clone());
+        let mut builder = PatchBuilder::over(doc.value());
         kinds::mutate(kind, ctx, &mut builder)?;
-        kinds::validate(kind, ctx, builder.doc())?
+        kinds::validate(kind, ctx, Doc::Tree(builder.doc()))?
     };
     violations.retain(|v| v.rule.is_pod_hardening());
     Ok(violations)
@@ -310,17 +347,26 @@ fn judge(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>, Admit
 /// rule at the same field with the same value. Rules about the requester
 /// are never inherited; an old object that cannot be read has no
 /// violations to inherit.
-fn mark_preexisting(findings: &mut [Finding], kind: Kind, ctx: &Context, old: &Value, new: &Value) {
-    let Ok(before) = judge(kind, ctx, old) else {
+fn mark_preexisting(
+    findings: &mut [Finding],
+    kind: Kind,
+    ctx: &Context,
+    old: &RawObject,
+    new: Doc,
+) {
+    if findings.is_empty() {
+        return;
+    }
+    let Ok(before) = judge(kind, ctx, Doc::Object(old)) else {
         return;
     };
     for finding in findings.iter_mut() {
         let v = &finding.violation;
-        let value = value_fingerprint(new, &v.path);
+        let value = value_fingerprint(new.value(), &v.path);
         finding.preexisting = !v.rule.judges_requester()
             && before
                 .iter()
-                .any(|o| o.same_as(v) && value_fingerprint(old, &o.path) == value);
+                .any(|o| o.same_as(v) && value_fingerprint(old.json(), &o.path) == value);
     }
 }
 
@@ -375,7 +421,7 @@ fn finalizing(req: &AdmissionRequest<RawObject>) -> bool {
     if req.operation != Operation::Update || new.metadata.deletion_timestamp.is_none() {
         return false;
     }
-    without_finalizers(&new.json) == without_finalizers(&old.json)
+    without_finalizers(new.json()) == without_finalizers(old.json())
 }
 
 /// The object without what a finalizer's removal changes.

@@ -16,13 +16,19 @@ pub enum Action {
     Audit,
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Action::Deny => "deny",
             Action::Warn => "warn",
             Action::Audit => "audit",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 

@@ -254,8 +254,7 @@ fn admit_object(object: &Value, stage: Stage) -> portkey_guard::admission::Decis
         "resource": {"group": "", "version": "v1", "resource": "x"},
         "name": "w", "namespace": "portkey", "operation": "CREATE",
         "userInfo": {"username": "u"}, "object": object, "dryRun": false}});
-    let review: AdmissionReview<portkey_guard::object::RawObject> =
-        serde_json::from_value(review).unwrap();
+    let review: AdmissionReview = serde_json::from_value(review).unwrap();
     admit(&review.try_into().unwrap(), &policy, stage).unwrap()
 }
 

@@ -69,7 +69,7 @@ fn serving(c: &ContainerEntry) -> bool {
 
 fn runs_gateway_image(c: &ContainerEntry, g: &Gateway) -> bool {
     let image = c.container.image.as_deref().unwrap_or_default();
-    ImageRef::names_repository(image, &g.repository())
+    ImageRef::names_repository(image, &g.image)
 }
 
 /// Whether the pod carries the gateway's labels: what routes the gateway's
@@ -740,7 +740,7 @@ pub fn inject_port(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> 
         let ports = c.container.ports.as_deref().unwrap_or_default();
         match ports.iter().position(|p| p.container_port == g.port.container_port) {
             Some(i) => {
-                b.add_if_absent(&c.at(&["ports", &i.to_string(), "name"]), json!(g.port.name));
+                b.add_if_absent(&c.at(&["ports", &i.to_string(), "name"]), || json!(g.port.name));
             }
             None => b.append(
                 &c.at(&["ports"]),
@@ -766,7 +766,7 @@ pub fn inject_env_from(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder)
 pub fn inject_probes(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Option<String> {
     for_each_gateway(pod, policy, b, "probes", |_, c, g, b| {
         for kind in ProbeKind::ALL {
-            b.add_if_absent(&c.at(&[kind.field()]), kind.default_probe(g));
+            b.add_if_absent(&c.at(&[kind.field()]), || kind.default_probe(g));
         }
     })
 }
@@ -798,10 +798,12 @@ pub fn inject_resources(
         ];
         for (name, request, limit) in wanted {
             if current("limits", name).is_none_or(|l| l >= request.value) {
-                b.add_if_absent(&c.at(&["resources", "requests", name]), json!(request.text));
+                b.add_if_absent(&c.at(&["resources", "requests", name]), || {
+                    json!(request.text)
+                });
             }
             if current("requests", name).is_none_or(|r| r <= limit.value) {
-                b.add_if_absent(&c.at(&["resources", "limits", name]), json!(limit.text));
+                b.add_if_absent(&c.at(&["resources", "limits", name]), || json!(limit.text));
             }
         }
     })
@@ -837,9 +839,9 @@ pub fn inject_labels(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -
     let before = b.len();
     for (key, value) in policy.gateway.pod_labels() {
         if pod.has_wrapper() {
-            b.add_if_absent(&["metadata", "labels", key.as_str()], json!(value));
+            b.add_if_absent(&["metadata", "labels", key.as_str()], || json!(value));
         }
-        b.add_if_absent(&pod.meta_at(&["labels", key.as_str()]), json!(value));
+        b.add_if_absent(&pod.meta_at(&["labels", key.as_str()]), || json!(value));
     }
     (b.len() > before).then(|| "labels".to_owned())
 }
@@ -855,7 +857,9 @@ pub fn inject_metrics_annotations(
     }
     let before = b.len();
     for (key, value) in &policy.gateway.pod_annotations {
-        b.add_if_absent(&pod.meta_at(&["annotations", key.as_str()]), json!(value));
+        b.add_if_absent(&pod.meta_at(&["annotations", key.as_str()]), || {
+            json!(value)
+        });
     }
     (b.len() > before).then(|| "metrics annotations".to_owned())
 }

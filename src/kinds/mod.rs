@@ -23,6 +23,7 @@ pub mod workload;
 pub use crate::kind::{HandledKind, Kind, HANDLED_KINDS};
 pub use rule::{Context, MalformedObject, Origin};
 
+use crate::object::Doc;
 use crate::patch::PatchBuilder;
 use crate::rules::RuleId;
 use crate::violation::Violation;
@@ -55,7 +56,7 @@ pub fn mutate(
 }
 
 /// Every violation of `doc` (the final object) under the policy.
-pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedObject> {
+pub fn validate(kind: Kind, ctx: &Context, doc: Doc) -> Result<Vec<Violation>, MalformedObject> {
     let name = kind.info().name;
     Ok(match kind {
         Kind::Namespace => {
@@ -96,7 +97,7 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
         }
         Kind::HttpRoute => {
             let route: http_route::HttpRoute = read_at(doc, &[], name)?;
-            let claims = route::ClaimedHostnames::read(kind, doc)?;
+            let claims = route::ClaimedHostnames::read(kind, doc.value())?;
             let mut violations = check_all(route::RULES, &claims, ctx);
             violations.extend(check_all(http_route::RULES, &route, ctx));
             violations
@@ -106,7 +107,7 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
             check_all(route::REFERENCE_GRANT_RULES, &meta, ctx)
         }
         Kind::GrpcRoute | Kind::TlsRoute | Kind::Ingress => {
-            let claims = route::ClaimedHostnames::read(kind, doc)?;
+            let claims = route::ClaimedHostnames::read(kind, doc.value())?;
             check_all(route::RULES, &claims, ctx)
         }
         Kind::ServiceMonitor => {

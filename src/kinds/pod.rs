@@ -337,14 +337,14 @@ pub fn inject_security_context(
     let mut added: Vec<&str> = fields
         .into_iter()
         .filter(|(field, value)| {
-            b.add_if_absent(&pod.spec_at(&["securityContext", field]), value.clone())
+            b.add_if_absent(&pod.spec_at(&["securityContext", field]), || value.clone())
         })
         .map(|(field, _)| field)
         .collect();
     if linux
         && b.add_if_absent(
             &pod.spec_at(&["securityContext", "seccompProfile", "type"]),
-            json!(p.seccomp_profile),
+            || json!(p.seccomp_profile),
         )
     {
         added.push("seccompProfile");
@@ -383,17 +383,16 @@ fn harden_container(c: &ContainerEntry, b: &mut PatchBuilder) -> bool {
     if !privileged && !sys_admin {
         b.add_if_absent(
             &c.at(&["securityContext", "allowPrivilegeEscalation"]),
-            json!(false),
+            || json!(false),
         );
     }
     b.add_if_absent(
         &c.at(&["securityContext", "readOnlyRootFilesystem"]),
-        json!(true),
+        || json!(true),
     );
-    b.add_if_absent(
-        &c.at(&["securityContext", "capabilities", "drop"]),
-        json!(["ALL"]),
-    );
+    b.add_if_absent(&c.at(&["securityContext", "capabilities", "drop"]), || {
+        json!(["ALL"])
+    });
     b.len() > before
 }
 
@@ -431,10 +430,9 @@ pub fn inject_service_account_token(
     b: &mut PatchBuilder,
 ) -> Option<String> {
     let wanted = policy.pods.automount_service_account_token;
-    b.add_if_absent(
-        &pod.spec_at(&["automountServiceAccountToken"]),
-        json!(wanted),
-    )
+    b.add_if_absent(&pod.spec_at(&["automountServiceAccountToken"]), || {
+        json!(wanted)
+    })
     .then(|| format!("automountServiceAccountToken: {wanted}"))
 }
 

@@ -8,6 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 
 use crate::policy::Policy;
 
@@ -19,31 +20,33 @@ const LATENCY_BUCKETS: [f64; 14] = [
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub webhook: String,
-    pub kind: String,
-    pub operation: String,
-    pub decision: String,
+    pub webhook: &'static str,
+    /// The kind's name; only kinds the webhook is not registered for are
+    /// not known in advance.
+    pub kind: Cow<'static, str>,
+    pub operation: &'static str,
+    pub decision: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabels {
-    pub webhook: String,
+    pub webhook: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ViolationLabels {
-    pub rule: String,
-    pub action: String,
+    pub rule: &'static str,
+    pub action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabels {
-    pub rule: String,
+    pub rule: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -298,11 +301,9 @@ impl Metrics {
         self.certificate_last_reload_successful.set(i64::from(ok));
     }
 
-    pub fn reject(&self, reason: &str) {
+    pub fn reject(&self, reason: &'static str) {
         self.rejected_requests
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
+            .get_or_create(&ReasonLabels { reason })
             .inc();
     }
 
@@ -459,16 +460,16 @@ mod tests {
         metrics
             .requests
             .get_or_create(&RequestLabels {
-                webhook: "validate".into(),
+                webhook: "validate",
                 kind: "Deployment".into(),
-                operation: "CREATE".into(),
-                decision: "denied".into(),
+                operation: "CREATE",
+                decision: "denied",
             })
             .inc();
         metrics
             .latency
             .get_or_create(&WebhookLabels {
-                webhook: "validate".into(),
+                webhook: "validate",
             })
             .observe(0.000_2);
         metrics.policy_loaded(&Policy::default_policy());

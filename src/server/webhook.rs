@@ -4,7 +4,7 @@
 use super::body::{self, BodyBudget};
 use super::metrics::{Metrics, RequestLabels, RuleLabels, ViolationLabels, WebhookLabels};
 use crate::admission::{admit, AdmissionReview, AdmitError, Decision, Reason, Stage};
-use crate::kinds::MalformedObject;
+use crate::kinds::{Kind, MalformedObject};
 use crate::object::RawObject;
 use crate::policy::Policy;
 use axum::extract::{Request, State};
@@ -15,6 +15,7 @@ use axum::Router;
 use base64::Engine;
 use kube_core::admission::{AdmissionRequest, Operation};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -216,12 +217,11 @@ fn bad_request(error: &ReviewError) -> Response {
 }
 
 fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, ReviewError> {
-    let review: AdmissionReview<RawObject> =
-        serde_json::from_slice(body).map_err(ReviewError::Json)?;
-    if review.types.api_version != REVIEW_API_VERSION || review.types.kind != REVIEW_KIND {
+    let review: AdmissionReview = serde_json::from_slice(body).map_err(ReviewError::Json)?;
+    if review.api_version != REVIEW_API_VERSION || review.kind != REVIEW_KIND {
         return Err(ReviewError::WrongType {
-            kind: review.types.kind,
-            api_version: review.types.api_version,
+            kind: review.kind,
+            api_version: review.api_version,
         });
     }
     review.try_into().map_err(ReviewError::NoRequest)
@@ -264,7 +264,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
         .metrics
         .latency
         .get_or_create(&WebhookLabels {
-            webhook: webhook.name().to_owned(),
+            webhook: webhook.name(),
         })
         .observe(started.elapsed().as_secs_f64());
     let body = serde_json::to_vec(&response).unwrap_or_default();
@@ -340,15 +340,23 @@ fn operation_name(op: &Operation) -> &'static str {
     }
 }
 
-fn count(state: &AppState, webhook: Webhook, req: &AdmissionRequest<RawObject>, decision: &str) {
+fn count(
+    state: &AppState,
+    webhook: Webhook,
+    req: &AdmissionRequest<RawObject>,
+    decision: &'static str,
+) {
     state
         .metrics
         .requests
         .get_or_create(&RequestLabels {
-            webhook: webhook.name().to_owned(),
-            kind: req.kind.kind.clone(),
-            operation: operation_name(&req.operation).to_owned(),
-            decision: decision.to_owned(),
+            webhook: webhook.name(),
+            kind: Kind::lookup(&req.kind.group, &req.kind.kind).map_or_else(
+                || Cow::Owned(req.kind.kind.clone()),
+                |kind| Cow::Borrowed(kind.info().name),
+            ),
+            operation: operation_name(&req.operation),
+            decision,
         })
         .inc();
 }
@@ -370,7 +378,7 @@ fn record(
     };
     count(state, webhook, req, label);
     for finding in &decision.findings {
-        let rule = finding.violation.rule.as_str().to_owned();
+        let rule = finding.violation.rule.as_str();
         if finding.preexisting {
             let labels = RuleLabels { rule };
             state
@@ -379,7 +387,7 @@ fn record(
                 .get_or_create(&labels)
                 .inc();
         } else {
-            let action = finding.action.to_string();
+            let action = finding.action.as_str();
             let labels = ViolationLabels { rule, action };
             state.metrics.violations.get_or_create(&labels).inc();
         }
