@@ -60,6 +60,12 @@ struct BuildLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    /// The ALPN protocol agreed: `h2`, `http/1.1`, or `none`.
+    pub protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PolicyLabels {
     sha256: String,
 }
@@ -73,6 +79,9 @@ pub struct Metrics {
     pub patch_operations: Counter,
     pub rejected_requests: Family<ReasonLabels, Counter>,
     pub tls_handshake_failures: Counter,
+    /// Connections that completed the TLS handshake: with the request
+    /// count, how well clients reuse connections.
+    pub tls_connections: Family<ProtocolLabels, Counter>,
     pub certificate_expiry: Gauge,
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub policy_reloads: Family<ResultLabels, Counter>,
@@ -109,6 +118,7 @@ impl Metrics {
         let patch_operations = Counter::default();
         let rejected_requests = Family::<ReasonLabels, Counter>::default();
         let tls_handshake_failures = Counter::default();
+        let tls_connections = Family::<ProtocolLabels, Counter>::default();
         let certificate_expiry = Gauge::default();
         let certificate_reloads = Family::<ResultLabels, Counter>::default();
         let policy_reloads = Family::<ResultLabels, Counter>::default();
@@ -175,6 +185,11 @@ impl Metrics {
             tls_handshake_failures.clone(),
         );
         registry.register(
+            "tls_connections",
+            "Connections that completed the TLS handshake, by the HTTP version agreed",
+            tls_connections.clone(),
+        );
+        registry.register(
             "certificate_expiry_timestamp_seconds",
             "Expiry (Unix time) of the serving certificate in use",
             certificate_expiry.clone(),
@@ -239,6 +254,7 @@ impl Metrics {
             patch_operations,
             rejected_requests,
             tls_handshake_failures,
+            tls_connections,
             certificate_expiry,
             certificate_reloads,
             policy_reloads,

@@ -1153,6 +1153,109 @@ s_leaf_renewal_keeps_ca_bundle() {
 scenario "serving certificate renewal under the same CA: caBundle unchanged, no admission fails" s_leaf_renewal_keeps_ca_bundle
 # === operability scenarios (end) =============================================
 
+# === latency as the API server sees it ========================================
+# 500 Pods created in portkey by ten kubectl processes at once, each through
+# both webhooks; the API server's own histogram of webhook call durations,
+# read from its /metrics before and after, gives the distribution of this
+# burst per webhook. Reported, not asserted (timing is not a test): the
+# scenario checks only that every Pod was admitted and that each webhook's
+# histogram counted at least 500 calls.
+admission_histogram() { # prints "webhook le count" lines, CREATE calls only
+  kubectl get --raw /metrics | python3 -c '
+import re, sys
+for line in sys.stdin:
+    m = re.match(r"apiserver_admission_webhook_admission_duration_seconds_bucket\{(.*)\} (\S+)$", line)
+    if not m:
+        continue
+    labels = dict(re.findall(r"(\w+)=\"([^\"]*)\"", m.group(1)))
+    if labels.get("operation") == "CREATE" and labels["name"].endswith("portkey-guard.dev"):
+        print(labels["name"], labels["type"], labels.get("rejected", "?"), labels["le"], m.group(2))
+'
+}
+
+# The webhook's own histogram of the time from request to answer.
+guard_histogram() { # prints "webhook le count" lines, then "connections <protocol> count"
+  curl -fsS "http://127.0.0.1:$probe_port/metrics" | sed -n \
+    -e 's/^portkey_guard_admission_duration_seconds_bucket{le="\([^"]*\)",webhook="\([a-z]*\)"} \([0-9.e+]*\)$/\2 \1 \3/p' \
+    -e 's/^portkey_guard_tls_connections_total{protocol="\([^"]*\)"} \([0-9.e+]*\)$/connections \1 \2/p'
+}
+
+s_burst_latency() {
+  local before=$work/histogram-before.txt after=$work/histogram-after.txt
+  admission_histogram > "$before"
+  guard_histogram > "$work/guard-histogram-before.txt"
+  local pods=$work/burst-pods
+  mkdir -p "$pods"
+  local i
+  for i in $(seq 1 500); do
+    sed -e "s/name: debug-shell/name: burst-$i\n  labels: {e2e-burst: \"true\"}/" \
+      tests/fixtures/base/pod.yaml > "$pods/$(( i % 10 ))-$i.yaml"
+  done
+  local started batch
+  local kubectls=()
+  started=$(date +%s%N)
+  for batch in $(seq 0 9); do
+    # shellcheck disable=SC2046 # one -f per file of the batch
+    kubectl create -o name $(printf -- '-f %s ' "$pods/$batch"-*.yaml) > "$work/burst-$batch.out" 2>&1 &
+    kubectls+=($!)
+  done
+  local failed_batches=0 pid
+  for pid in "${kubectls[@]}"; do wait "$pid" || failed_batches=$((failed_batches + 1)); done
+  local took_ms=$(( ($(date +%s%N) - started) / 1000000 ))
+  [ "$failed_batches" -eq 0 ] || fail "$failed_batches kubectl batches failed: $(cat "$work"/burst-*.out | grep -v '^pod/' | head -5)"
+  local created
+  created=$(kubectl get pods -n portkey -o name | grep -c '^pod/burst-')
+  [ "$created" -eq 500 ] || fail "$created of 500 burst pods exist"
+  admission_histogram > "$after"
+  guard_histogram > "$work/guard-histogram-after.txt"
+  python3 - "$before" "$after" "$took_ms" "$work/guard-histogram-before.txt" "$work/guard-histogram-after.txt" \
+    > "$work/burst-latency.txt" <<'PY' || return 1
+import collections, sys
+before_path, after_path, took_ms, guard_before_path, guard_after_path = sys.argv[1:]
+def read(path):
+    counts = collections.defaultdict(float)
+    for line in open(path):
+        name, kind, rejected, le, count = line.split()
+        counts[(name, kind, le)] += float(count)
+    return counts
+before, after = read(before_path), read(after_path)
+delta_of = lambda name, kind, le: after[(name, kind, le)] - before.get((name, kind, le), 0)
+webhooks = sorted({(name, kind) for name, kind, _ in after if delta_of(name, kind, "+Inf") > 0})
+print(f"API server's view of the burst (500 Pods, 10 kubectl at once, {took_ms} ms):")
+print("| webhook | calls | <= 5 ms | <= 25 ms | <= 100 ms |")
+print("|---|---|---|---|---|")
+for name, kind in webhooks:
+    delta = lambda le: delta_of(name, kind, le)
+    total = delta("+Inf")
+    share = lambda le: f"{100 * delta(le) / total:.1f} %"
+    print(f"| {name} ({kind}) | {total:.0f} | {share('0.005')} | {share('0.025')} | {share('0.1')} |")
+def guard(path):
+    counts = {}
+    for line in open(path):
+        webhook, le, count = line.split()
+        counts[(webhook, le)] = float(count)
+    return counts
+guard_before, guard_after = guard(guard_before_path), guard(guard_after_path)
+answered = {}
+print("The webhook's own view of the same calls (request read to answer written):")
+print("| webhook | calls | <= 0.25 ms | <= 1 ms | <= 5 ms |")
+print("|---|---|---|---|---|")
+for webhook in ("mutate", "validate"):
+    delta = lambda le: guard_after.get((webhook, le), 0) - guard_before.get((webhook, le), 0)
+    total = answered[webhook] = delta("+Inf")
+    share = lambda le: f"{100 * delta(le) / total:.1f} %" if total else "-"
+    print(f"| {webhook} | {total:.0f} | {share('0.00025')} | {share('0.001')} | {share('0.005')} |")
+opened = {p: guard_after[(w, p)] - guard_before.get((w, p), 0) for w, p in guard_after if w == "connections"}
+print("New TLS connections during the burst: " + (", ".join(f"{n:.0f} {p}" for p, n in sorted(opened.items())) or "none"))
+calls = {name.split(".")[0]: delta_of(name, kind, "+Inf") for name, kind in webhooks}
+sys.exit(0 if min(calls.get(w, 0) for w in answered) >= 500 and min(answered.values()) >= 500 else 1)
+PY
+  kubectl delete pods -n portkey -l e2e-burst=true --wait=false >/dev/null
+}
+
+scenario "a burst of 500 Pods: every one admitted; the API server's webhook latency reported" s_burst_latency
+[ -f "$work/burst-latency.txt" ] && sed 's/^/e2e: /' "$work/burst-latency.txt"
+
 finished_at=$(date +%s)
 echo "e2e: $((finished_at - started_at))s in all: $((built_at - started_at))s building," \
   "$((set_up_at - built_at))s setting up, $((finished_at - set_up_at))s of scenarios"
