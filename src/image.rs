@@ -41,39 +41,44 @@ impl ImageRef {
     /// a container as running that image. Whether it is the *allowed*
     /// reference is [`ImageRef::parse`]'s strict business.
     ///
-    /// `repository` is a reference in any form Docker resolves to it
-    /// (`portkeyai/gateway`, `docker.io/portkeyai/gateway`). Asked of every
-    /// container by several rules: nothing is allocated unless `image` has
-    /// upper case.
+    /// `repository` is normalised (`docker.io/portkeyai/gateway`). Asked of
+    /// every container by several rules: an image that does not even
+    /// contain the repository's last component is told apart without
+    /// parsing, and nothing is allocated unless `image` has upper case.
     pub fn names_repository(image: &str, repository: &str) -> bool {
+        let last = repository
+            .rsplit('/')
+            .next()
+            .unwrap_or(repository)
+            .as_bytes();
+        let mentions_last = image
+            .as_bytes()
+            .windows(last.len().max(1))
+            .any(|w| w.eq_ignore_ascii_case(last));
+        if !mentions_last {
+            return false;
+        }
         let folded = if image.bytes().any(|b| b.is_ascii_uppercase()) {
             std::borrow::Cow::Owned(image.to_ascii_lowercase())
         } else {
             std::borrow::Cow::Borrowed(image)
         };
-        let name_parts = |reference: &str, then: &dyn Fn(&str, &str, &str) -> bool| {
-            let Ok(parsed) = ImgRef::new(reference) else {
-                return false;
-            };
-            if parsed
-                .digest()
-                .is_some_and(|d| !registered_digest(d.to_str()))
-            {
-                return false;
-            }
-            let name = parsed.name();
-            let (domain, library, path) = normalised_parts(name.to_str());
-            then(domain, library, path)
+        let Ok(parsed) = ImgRef::new(&folded) else {
+            return false;
         };
-        name_parts(&folded, &|domain, library, path| {
-            name_parts(repository, &|other_domain, other_library, other_path| {
-                domain == other_domain
-                    && library
-                        .bytes()
-                        .chain(path.bytes())
-                        .eq(other_library.bytes().chain(other_path.bytes()))
-            })
-        })
+        if parsed
+            .digest()
+            .is_some_and(|d| !registered_digest(d.to_str()))
+        {
+            return false;
+        }
+        let name = parsed.name();
+        let (domain, library, path) = normalised_parts(name.to_str());
+        repository
+            .strip_prefix(domain)
+            .and_then(|r| r.strip_prefix('/'))
+            .and_then(|r| r.strip_prefix(library))
+            == Some(path)
     }
 }
 
@@ -191,15 +196,22 @@ mod tests {
         ));
         for (image, repository) in [
             ("nginx:1", "docker.io/library/nginx"),
-            ("docker.io/library/nginx", "nginx"),
-            ("index.docker.io/portkeyai/gateway:1", "portkeyai/gateway"),
+            ("docker.io/library/nginx", "docker.io/library/nginx"),
+            (
+                "index.docker.io/portkeyai/gateway:1",
+                "docker.io/portkeyai/gateway",
+            ),
         ] {
             assert!(ImageRef::names_repository(image, repository), "{image}");
         }
         for (image, repository) in [
-            ("portkeyai/gateway-evil:1", "portkeyai/gateway"),
-            ("ghcr.io/portkeyai/gateway:1", "portkeyai/gateway"),
-            ("docker.io/library/portkeyai/gateway", "portkeyai/gateway"),
+            ("portkeyai/gateway-evil:1", "docker.io/portkeyai/gateway"),
+            ("ghcr.io/portkeyai/gateway:1", "docker.io/portkeyai/gateway"),
+            (
+                "docker.io/library/portkeyai/gateway",
+                "docker.io/portkeyai/gateway",
+            ),
+            ("busybox:1.36", "docker.io/portkeyai/gateway"),
         ] {
             assert!(!ImageRef::names_repository(image, repository), "{image}");
         }

@@ -30,6 +30,9 @@ pub struct RawObject {
     tree: OnceLock<Value>,
     api_version: String,
     kind: String,
+    /// Where `spec` is in the text (found while reading the head), so that
+    /// reading the busiest part does not scan the object again.
+    spec: Option<std::ops::Range<usize>>,
     /// Its `metadata`, read from the text (without `managedFields`).
     pub metadata: ObjectMeta,
 }
@@ -40,16 +43,19 @@ impl PartialEq for RawObject {
     }
 }
 
-/// `apiVersion`, `kind` and `metadata`; every other member is skipped.
+/// `apiVersion`, `kind` and `metadata`, and where `spec` is; every other
+/// member is skipped.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct Head {
+struct Head<'a> {
     #[serde(default)]
     api_version: Option<Value>,
     #[serde(default)]
     kind: Option<Value>,
     #[serde(default)]
     metadata: Option<Metadata>,
+    #[serde(default, borrow)]
+    spec: Option<&'a RawValue>,
 }
 
 /// ObjectMeta without `managedFields` (the API server's bookkeeping of who
@@ -110,12 +116,22 @@ impl RawObject {
             return Err(serde_json::Error::custom("an object must be a JSON object"));
         }
         let head: Head = serde_json::from_str(text.get())?;
+        // The offset of a slice of the text within it.
+        let start_of = |part: &str| part.as_ptr() as usize - text.get().as_ptr() as usize;
+        let spec = head
+            .spec
+            .map(RawValue::get)
+            .filter(|spec| *spec != "null")
+            .map(|spec| start_of(spec)..start_of(spec) + spec.len());
+        let (api_version, kind) = (string_of(head.api_version), string_of(head.kind));
+        let metadata = head.metadata.map(ObjectMeta::from).unwrap_or_default();
         Ok(RawObject {
             text,
             tree: OnceLock::new(),
-            api_version: string_of(head.api_version),
-            kind: string_of(head.kind),
-            metadata: head.metadata.map(ObjectMeta::from).unwrap_or_default(),
+            api_version,
+            kind,
+            spec,
+            metadata,
         })
     }
 
@@ -226,21 +242,28 @@ impl<'a> Doc<'a> {
         }
     }
 
-    /// The part at `pointer` (object members only), if every member on the
-    /// way is there and not null. A tree already built is read in place.
-    pub fn at(self, pointer: &[&str]) -> Option<Part<'a>> {
-        let mut part = match self {
+    /// The whole object. A tree already built is read in place.
+    pub fn root(self) -> Part<'a> {
+        match self {
             Doc::Tree(value) => Part::Tree(value),
             Doc::Object(object) => match object.tree.get() {
                 Some(value) => Part::Tree(value),
                 None => Part::Text(object.text()),
             },
+        }
+    }
+
+    /// The part at `pointer` (object members only), if every member on the
+    /// way is there and not null.
+    pub fn at(self, pointer: &[&str]) -> Option<Part<'a>> {
+        let (mut part, rest) = match (self, self.root(), pointer.split_first()) {
+            (Doc::Object(object), Part::Text(text), Some((&"spec", rest))) => {
+                (Part::Text(text.get(object.spec.clone()?)?), rest)
+            }
+            (_, root, _) => (root, pointer),
         };
-        for key in pointer {
-            part = match part {
-                Part::Tree(value) => Part::Tree(value.get(key).filter(|v| !v.is_null())?),
-                Part::Text(text) => Part::Text(member(text, key)?),
-            };
+        for key in rest {
+            part = part.member(key)?;
         }
         if let Part::Tree(Value::Null) = part {
             return None;
@@ -249,7 +272,35 @@ impl<'a> Doc<'a> {
     }
 }
 
-impl Part<'_> {
+impl<'a> Part<'a> {
+    /// The member `key`, unless absent or null (nothing when this is not an
+    /// object).
+    pub fn member(self, key: &str) -> Option<Part<'a>> {
+        let [found] = self.members([key]);
+        found
+    }
+
+    /// The members `keys`, each unless absent or null, read in one pass.
+    /// Of a key given twice, the last counts, as when text is read into a
+    /// tree.
+    pub fn members<const N: usize>(self, keys: [&str; N]) -> [Option<Part<'a>>; N] {
+        match self {
+            Part::Tree(value) => {
+                keys.map(|key| value.get(key).filter(|v| !v.is_null()).map(Part::Tree))
+            }
+            Part::Text(text) => {
+                let found = if text.starts_with('{') {
+                    Members(keys)
+                        .deserialize(&mut serde_json::Deserializer::from_str(text))
+                        .unwrap_or([None; N])
+                } else {
+                    [None; N]
+                };
+                found.map(|f| f.filter(|f| *f != "null").map(Part::Text))
+            }
+        }
+    }
+
     /// The part read as `T`.
     pub fn read<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
         match self {
@@ -298,69 +349,59 @@ impl Part<'_> {
     }
 }
 
-/// The member `key` of the JSON object `text`, unless absent or null (and
-/// nothing when `text` is not an object). Of a key given twice, the last
-/// counts, as when the text is read into a tree.
-fn member<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    if !text.starts_with('{') {
-        return None;
-    }
-    let found = Member(key)
-        .deserialize(&mut serde_json::Deserializer::from_str(text))
-        .ok()??;
-    (found != "null").then_some(found)
-}
+/// The text of the members named by the keys of a JSON object; the
+/// others are skipped without being read.
+struct Members<'k, const N: usize>([&'k str; N]);
 
-struct Member<'k>(&'k str);
-
-impl<'de> DeserializeSeed<'de> for Member<'_> {
-    type Value = Option<&'de str>;
+impl<'de, const N: usize> DeserializeSeed<'de> for Members<'_, N> {
+    type Value = [Option<&'de str>; N];
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for Member<'_> {
-    type Value = Option<&'de str>;
+impl<'de, const N: usize> Visitor<'de> for Members<'_, N> {
+    type Value = [Option<&'de str>; N];
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a JSON object")
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found = None;
-        while let Some(is_key) = map.next_key_seed(KeyIs(self.0))? {
-            if is_key {
-                found = Some(map.next_value::<&'de RawValue>()?.get());
-            } else {
-                map.next_value::<IgnoredAny>()?;
+        let mut found = [None; N];
+        while let Some(wanted) = map.next_key_seed(KeyIndex(&self.0))? {
+            match wanted {
+                Some(i) => found[i] = Some(map.next_value::<&'de RawValue>()?.get()),
+                None => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
         Ok(found)
     }
 }
 
-/// Whether a member name is the one wanted.
-struct KeyIs<'k>(&'k str);
+/// Which of the wanted keys a member name is.
+struct KeyIndex<'k, 'a>(&'a [&'k str]);
 
-impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
-    type Value = bool;
+impl<'de> DeserializeSeed<'de> for KeyIndex<'_, '_> {
+    type Value = Option<usize>;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Option<usize>, D::Error> {
         d.deserialize_str(self)
     }
 }
 
-impl Visitor<'_> for KeyIs<'_> {
-    type Value = bool;
+impl Visitor<'_> for KeyIndex<'_, '_> {
+    type Value = Option<usize>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a member name")
     }
 
-    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
-        Ok(v == self.0)
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Option<usize>, E> {
+        Ok(self.0.iter().position(|k| *k == v))
     }
 }
 
@@ -495,12 +536,20 @@ mod tests {
     }
 
     #[test]
-    fn the_last_of_a_repeated_member_counts() {
+    fn repeated_members() {
+        // Below the head, the last counts, as when read into a tree.
         let object: RawObject =
-            serde_json::from_str(r#"{"spec": {"a": 1}, "spec": {"a": 2}}"#).unwrap();
+            serde_json::from_str(r#"{"spec": {"a": 1, "b": 0, "a": 2}}"#).unwrap();
         let doc = Doc::Object(&object);
         assert_eq!(doc.at(&["spec", "a"]).unwrap().read::<i64>().unwrap(), 2);
         assert_eq!(object.json()["spec"]["a"], 2);
+        // A head member given twice is no object the API server sends.
+        for twice in [
+            r#"{"spec": {}, "spec": {}}"#,
+            r#"{"metadata": {}, "metadata": {}}"#,
+        ] {
+            assert!(serde_json::from_str::<RawObject>(twice).is_err(), "{twice}");
+        }
     }
 
     #[test]

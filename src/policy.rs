@@ -136,13 +136,18 @@ pub struct Gateway {
     /// Env var names the gateway container may set besides its production
     /// settings and credentials from Secrets.
     pub allowed_env: Vec<String>,
+    /// `image` normalised, worked out on first use.
+    #[serde(skip)]
+    repository: std::sync::OnceLock<String>,
 }
 
 impl Gateway {
     /// The normalised repository (`docker.io/portkeyai/gateway`).
-    pub fn repository(&self) -> String {
-        // Policy::check made sure the image is a valid reference.
-        ImageRef::parse(&self.image).map_or_else(|_| self.image.clone(), |r| r.repository)
+    pub fn repository(&self) -> &str {
+        self.repository.get_or_init(|| {
+            // Policy::check made sure the image is a valid reference.
+            ImageRef::parse(&self.image).map_or_else(|_| self.image.clone(), |r| r.repository)
+        })
     }
 
     /// The image reference mutation and messages use.

@@ -3,7 +3,7 @@
 //! and mounts. The workload rule modules (`pss`, `pod`, `gateway`) read pods
 //! only through this module; it uses none of them.
 
-use super::rule::{read_at, read_meta_at, MalformedObject};
+use super::rule::{read_meta_at, read_meta_part, read_part, MalformedObject};
 use crate::kind::Kind;
 use crate::object::Doc;
 use crate::patch::PatchBuilder;
@@ -47,6 +47,8 @@ pub struct ContainerEntry {
     pub container: Container,
     /// `spec.template.spec.containers[0]` (keyed by the container's name).
     pub path: FieldPath,
+    /// Its `securityContext`.
+    pub context_path: FieldPath,
     /// Where the workload keeps its pod template.
     template_pointer: &'static [&'static str],
     /// `index` as a pointer segment.
@@ -92,7 +94,7 @@ impl ContainerEntry {
 pub struct SecurityContextView<'a> {
     /// `spec.template.spec.securityContext` or
     /// `spec.template.spec.containers[0].securityContext`.
-    pub path: FieldPath,
+    pub path: &'a FieldPath,
     /// The container's list, `None` for the pod's own context.
     pub list: Option<ContainerList>,
     pub se_linux_options: Option<&'a SELinuxOptions>,
@@ -120,6 +122,12 @@ pub struct PodTemplate {
     pub volume_sources: Vec<Vec<String>>,
     /// `spec.template` (empty for a Pod).
     template_pointer: &'static [&'static str],
+    /// `spec.template.spec`, `spec.template.metadata` and
+    /// `spec.template.spec.securityContext`, built once: every rule starts
+    /// from them.
+    spec_path: FieldPath,
+    meta_path: FieldPath,
+    pod_context_path: FieldPath,
 }
 
 impl PodTemplate {
@@ -132,13 +140,26 @@ impl PodTemplate {
             p.push(last);
             p
         };
-        let workload_meta = read_meta_at(doc, &["metadata"], name)?;
-        let meta = read_meta_at(doc, &with("metadata"), name)?;
-        let spec: PodSpec = read_at(doc, &with("spec"), name)?;
-        let mut volumes_pointer = with("spec");
-        volumes_pointer.push("volumes");
-        let volume_sources = doc
-            .at(&volumes_pointer)
+        // Each level is read once: the parts wanted from it in one pass.
+        let workload_meta = match doc {
+            Doc::Object(object) => object.metadata.clone(),
+            Doc::Tree(_) => read_meta_at(doc, &["metadata"], name)?,
+        };
+        let (meta, spec_part) = if template_pointer.is_empty() {
+            // A Pod is its own template.
+            (workload_meta.clone(), doc.at(&["spec"]))
+        } else {
+            let [meta, spec] = doc
+                .at(template_pointer)
+                .map_or([None, None], |t| t.members(["metadata", "spec"]));
+            (read_meta_part(meta, &with("metadata"), name)?, spec)
+        };
+        let spec: PodSpec = read_part(spec_part, &with("spec"), name)?;
+        let [volumes, ephemeral] = match spec_part {
+            Some(s) => s.members(["volumes", "ephemeralContainers"]),
+            None => [None, None],
+        };
+        let volume_sources = volumes
             .map(|volumes| volumes.member_names_of_items("name"))
             .unwrap_or_default();
         let mut template = PodTemplate {
@@ -149,7 +170,16 @@ impl PodTemplate {
             containers: Vec::new(),
             volume_sources,
             template_pointer,
+            spec_path: FieldPath::default(),
+            meta_path: FieldPath::default(),
+            pod_context_path: FieldPath::default(),
         };
+        let template_path = template_pointer
+            .iter()
+            .fold(FieldPath::default(), |path, field| path.field(field));
+        template.spec_path = template_path.field("spec");
+        template.meta_path = template_path.field("metadata");
+        template.pod_context_path = template.spec_path.field("securityContext");
         for list in [
             ContainerList::Init,
             ContainerList::Regular,
@@ -162,7 +192,7 @@ impl PodTemplate {
                 ContainerList::Init => template.spec.init_containers.take().unwrap_or_default(),
                 ContainerList::Regular => std::mem::take(&mut template.spec.containers),
                 // Ephemeral containers share the fields the rules read.
-                ContainerList::Ephemeral => read_at(doc, &pointer, name)?,
+                ContainerList::Ephemeral => read_part(ephemeral, &pointer, name)?,
             };
             for (index, container) in containers.into_iter().enumerate() {
                 let path = template
@@ -173,6 +203,7 @@ impl PodTemplate {
                     list,
                     index,
                     container,
+                    context_path: path.field("securityContext"),
                     path,
                     template_pointer,
                     index_segment: index.to_string(),
@@ -184,19 +215,13 @@ impl PodTemplate {
     }
 
     /// `spec.template.spec` (or `spec` for a Pod).
-    pub fn spec_path(&self) -> FieldPath {
-        self.template_path().field("spec")
+    pub fn spec_path(&self) -> &FieldPath {
+        &self.spec_path
     }
 
     /// `spec.template.metadata` (or `metadata` for a Pod).
-    pub fn meta_path(&self) -> FieldPath {
-        self.template_path().field("metadata")
-    }
-
-    fn template_path(&self) -> FieldPath {
-        self.template_pointer
-            .iter()
-            .fold(FieldPath::default(), |path, field| path.field(field))
+    pub fn meta_path(&self) -> &FieldPath {
+        &self.meta_path
     }
 
     /// Pointer segments below the pod spec.
@@ -225,7 +250,7 @@ impl PodTemplate {
     /// The workload's and the template's metadata with their paths (a bare
     /// Pod has one).
     pub fn metas(&self) -> Vec<(&ObjectMeta, FieldPath)> {
-        let mut metas = vec![(&self.meta, self.meta_path())];
+        let mut metas = vec![(&self.meta, self.meta_path().clone())];
         if self.has_wrapper() {
             metas.insert(0, (&self.workload_meta, FieldPath::root("metadata")));
         }
@@ -273,10 +298,10 @@ impl PodTemplate {
             };
         }
         let pod = self.spec.security_context.as_ref();
-        let pod = pod.map(|sc| view!(sc, self.spec_path().field("securityContext"), None));
+        let pod = pod.map(|sc| view!(sc, &self.pod_context_path, None));
         let containers = self.containers.iter().filter_map(|c| {
             let sc = c.container.security_context.as_ref()?;
-            Some(view!(sc, c.path.field("securityContext"), Some(c.list)))
+            Some(view!(sc, &c.context_path, Some(c.list)))
         });
         pod.into_iter().chain(containers).collect()
     }

@@ -2,7 +2,7 @@
 //! shape of a rule and of an injection, and reading typed parts of an
 //! object's JSON.
 
-use crate::object::{Doc, Metadata};
+use crate::object::{Doc, Metadata, Part};
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
 use crate::rules::RuleId;
@@ -112,7 +112,17 @@ pub fn read_at<'a, T: DeserializeOwned + Default>(
     pointer: &[&str],
     kind: &'static str,
 ) -> Result<T, MalformedObject> {
-    let Some(part) = doc.into().at(pointer) else {
+    read_part(doc.into().at(pointer), pointer, kind)
+}
+
+/// Reads `part` (what is at `pointer`, for messages) as `T`; a missing part
+/// reads as `T::default()`.
+pub fn read_part<T: DeserializeOwned + Default>(
+    part: Option<Part>,
+    pointer: &[&str],
+    kind: &'static str,
+) -> Result<T, MalformedObject> {
+    let Some(part) = part else {
         return Ok(T::default());
     };
     // Read as is; only a part that fails is read again to find where
@@ -146,6 +156,15 @@ pub fn read_meta_at<'a>(
     kind: &'static str,
 ) -> Result<ObjectMeta, MalformedObject> {
     read_at::<Metadata>(doc, pointer, kind).map(ObjectMeta::from)
+}
+
+/// [`read_part`] for metadata, without `managedFields`.
+pub fn read_meta_part(
+    part: Option<Part>,
+    pointer: &[&str],
+    kind: &'static str,
+) -> Result<ObjectMeta, MalformedObject> {
+    read_part::<Metadata>(part, pointer, kind).map(ObjectMeta::from)
 }
 
 /// serde's messages quote the value they found (`invalid type: string
