@@ -18,6 +18,7 @@ pub mod offline;
 pub mod patch;
 pub mod policy;
 pub mod quantity;
+pub mod relations;
 pub mod report;
 pub mod rules;
 pub mod server;

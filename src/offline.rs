@@ -1,12 +1,14 @@
 //! The offline commands (`check`, `mutate`): each manifest becomes the
 //! AdmissionRequest the API server would send for `kubectl apply` of it, and
-//! goes through the same [`admit`] as the webhook.
+//! goes through the same [`admit`] as the webhook; then the relations
+//! between the objects given are applied across them.
 
 use crate::admission::{admit, AdmitError, Finding, Reason, Stage};
-use crate::kinds::Kind;
+use crate::kinds::{Context, Kind, Origin};
 use crate::manifest::Document;
 use crate::object::RawObject;
 use crate::policy::Policy;
+use crate::relations::{self, Object, ObjectSet};
 use crate::rules::Action;
 use json_patch::PatchOperation;
 use k8s_openapi::api::authentication::v1::UserInfo;
@@ -256,8 +258,77 @@ pub fn admit_documents(
     admit_documents_as(docs, policy, &Requester::default())
 }
 
-/// Admits each document offline as `requester`.
+/// Admits each document offline as `requester`, then applies the
+/// relations across all of them (see [`apply_relations`]).
 pub fn admit_documents_as(
+    docs: &[Document],
+    policy: &Policy,
+    requester: &Requester,
+) -> Result<Vec<ObjectReport>, OfflineError> {
+    let mut reports = admit_each(docs, policy, requester)?;
+    apply_relations(docs, &mut reports, policy);
+    Ok(reports)
+}
+
+/// Applies the relations across the objects of the policy's namespace as
+/// they would be stored: each broken relation becomes a finding on the
+/// object that holds the reference (located in its document), and a
+/// deny-action one denies that object. The objects given are never taken
+/// to be all there is: a reference to an object that is not among them is
+/// unknown, not broken. An exempted object is not judged, as on its own.
+pub fn apply_relations(docs: &[Document], reports: &mut [ObjectReport], policy: &Policy) {
+    let mut members = Vec::new();
+    let mut objects = Vec::new();
+    for (i, report) in reports.iter().enumerate() {
+        if report.status == Status::Skipped {
+            continue;
+        }
+        let group = report.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let Some(kind) = Kind::lookup(group, &report.kind) else {
+            continue;
+        };
+        // What no relation can read stays out of the set (its own
+        // findings, if any, came from `admit`).
+        if let Ok(object) = Object::read(kind, report.namespace.as_deref(), &report.stored) {
+            members.push(i);
+            objects.push(std::sync::Arc::new(object));
+        }
+    }
+    let set = ObjectSet::new(objects, Default::default(), policy);
+    let ctx = Context {
+        policy,
+        namespace: &policy.namespace,
+        username: OFFLINE_USER,
+        origin: Origin::Authored,
+    };
+    for broken in relations::check(&set.view(), &ctx) {
+        let Some(&index) = members.get(broken.holder.0) else {
+            continue;
+        };
+        let report = &mut reports[index];
+        if report.reason == reason_name(Reason::Exempted) {
+            continue;
+        }
+        let finding = Finding {
+            action: policy.action(broken.violation.rule),
+            violation: broken.violation,
+            preexisting: false,
+        };
+        if finding.denies() {
+            report.status = Status::Denied;
+            report.allowed = false;
+        }
+        let at = docs[index].locate(&finding.violation.path).pos;
+        report.violations.push(LocatedFinding {
+            finding,
+            file: docs[index].file.clone(),
+            line: at.line,
+            column: at.column,
+        });
+    }
+}
+
+fn admit_each(
     docs: &[Document],
     policy: &Policy,
     requester: &Requester,

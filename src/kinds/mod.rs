@@ -112,7 +112,7 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
     })
 }
 
-/// The rule ids of every rule table, in table order.
+/// The rule ids of every rule table, the relations' last, in table order.
 pub fn rule_tables() -> Vec<RuleId> {
     fn ids<T: ?Sized>(rules: &[rule::Rule<T>]) -> impl Iterator<Item = RuleId> + '_ {
         rules.iter().map(|r| r.id)
@@ -132,6 +132,7 @@ pub fn rule_tables() -> Vec<RuleId> {
         .chain(ids(external_secret::SECRET_STORE_RULES))
         .chain(ids(external_secret::PUSH_SECRET_RULES))
         .chain(ids(service_monitor::RULES))
+        .chain(crate::relations::rule_ids())
         .collect()
 }
 
