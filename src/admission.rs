@@ -16,6 +16,12 @@ use std::collections::BTreeMap;
 
 pub use kube_core::admission::AdmissionReview;
 
+/// Where the mutating webhook notes on an object that it was written under
+/// an exemption (`user NAME` or `group NAME`), when the annotation is not
+/// there yet. Informational only: nothing on an object exempts it; `audit`
+/// marks the findings of such an object as written under that exemption.
+pub const EXEMPTION_ANNOTATION: &str = "portkey-guard.dev/exempted";
+
 /// At most this many warnings reach the client, each at most
 /// [`MAX_WARNING_CHARS`] characters.
 pub const MAX_WARNINGS: usize = 10;
@@ -146,6 +152,16 @@ pub fn admit(
         decision.warnings.push(limit_chars(&format!(
             "portkey-guard: policy not applied: {who} is exempted"
         )));
+        if stage.mutates() {
+            if let Some(object) = req.object.as_ref() {
+                let mut builder = PatchBuilder::new(object.json.clone());
+                let marker = ["metadata", "annotations", EXEMPTION_ANNOTATION];
+                builder.add_if_absent(&marker, Value::from(who.clone()));
+                let (doc, patch) = builder.finish();
+                decision.patch = patch;
+                decision.patched = Some(doc);
+            }
+        }
         decision
             .audit_annotations
             .insert("exempted".to_owned(), who);

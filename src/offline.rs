@@ -16,6 +16,7 @@ use kube_core::admission::{AdmissionRequest, Operation};
 use kube_core::{GroupVersionKind, GroupVersionResource, TypeMeta};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// The requesting user of an offline check: a manifest from Git, not a
 /// person or controller of the cluster.
@@ -57,18 +58,32 @@ pub enum Status {
 pub struct LocatedFinding {
     #[serde(flatten)]
     pub finding: Finding,
+    /// Empty, with line 0, for an object read from the API server.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub file: String,
+    #[serde(skip_serializing_if = "is_zero")]
     pub line: usize,
+    #[serde(skip_serializing_if = "is_zero")]
     pub column: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The verdict on one object, in the JSON shape of `check --output json`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReport {
+    /// `deploy/portkey/deployment.yaml#1`, or for an object read from the
+    /// API server `deployments.apps/portkey/portkey-gateway`.
     pub source: String,
+    /// Empty, with line 0, for an object read from the API server.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub file: String,
+    #[serde(skip_serializing_if = "is_zero")]
     pub line: usize,
+    #[serde(skip_serializing_if = "is_zero")]
     pub column: usize,
     pub api_version: String,
     pub kind: String,
@@ -240,7 +255,8 @@ pub fn create_request_as(
     })
 }
 
-fn reason_name(reason: Reason) -> &'static str {
+/// How a reason is named in reports.
+pub fn reason_name(reason: Reason) -> &'static str {
     match reason {
         Reason::Judged => "judged",
         Reason::OutOfScope => "out-of-scope",
@@ -277,6 +293,38 @@ pub fn admit_documents_as(
 /// to be all there is: a reference to an object that is not among them is
 /// unknown, not broken. An exempted object is not judged, as on its own.
 pub fn apply_relations(docs: &[Document], reports: &mut [ObjectReport], policy: &Policy) {
+    relate(
+        reports,
+        policy,
+        &HashSet::new(),
+        Holders::SkipExempted,
+        |i, path| {
+            let at = docs[i].locate(path).pos;
+            (docs[i].file.clone(), at.line, at.column)
+        },
+    );
+}
+
+/// Which holders of a broken relation get the finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holders {
+    /// All of them.
+    All,
+    /// All but objects admitted under an exemption (`reason` exempted).
+    SkipExempted,
+}
+
+/// Applies the relations across `reports` (objects judged, with the
+/// object in `stored`): `complete` names the kinds of which they hold
+/// every object of the namespace; `locate` places a finding's path in
+/// the holder (file, line, column).
+pub fn relate(
+    reports: &mut [ObjectReport],
+    policy: &Policy,
+    complete: &HashSet<Kind>,
+    holders: Holders,
+    locate: impl Fn(usize, &str) -> (String, usize, usize),
+) {
     let mut members = Vec::new();
     let mut objects = Vec::new();
     for (i, report) in reports.iter().enumerate() {
@@ -294,7 +342,7 @@ pub fn apply_relations(docs: &[Document], reports: &mut [ObjectReport], policy: 
             objects.push(std::sync::Arc::new(object));
         }
     }
-    let set = ObjectSet::new(objects, Default::default(), policy);
+    let set = ObjectSet::new(objects, complete.clone(), policy);
     let ctx = Context {
         policy,
         namespace: &policy.namespace,
@@ -306,7 +354,7 @@ pub fn apply_relations(docs: &[Document], reports: &mut [ObjectReport], policy: 
             continue;
         };
         let report = &mut reports[index];
-        if report.reason == reason_name(Reason::Exempted) {
+        if holders == Holders::SkipExempted && report.reason == reason_name(Reason::Exempted) {
             continue;
         }
         let finding = Finding {
@@ -318,12 +366,12 @@ pub fn apply_relations(docs: &[Document], reports: &mut [ObjectReport], policy: 
             report.status = Status::Denied;
             report.allowed = false;
         }
-        let at = docs[index].locate(&finding.violation.path).pos;
+        let (file, line, column) = locate(index, &finding.violation.path);
         report.violations.push(LocatedFinding {
             finding,
-            file: docs[index].file.clone(),
-            line: at.line,
-            column: at.column,
+            file,
+            line,
+            column,
         });
     }
 }

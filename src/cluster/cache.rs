@@ -1,0 +1,1 @@
+//! The webhook's cache of the policed namespace (see `serve --cluster`).
