@@ -264,8 +264,8 @@ mod tests {
         json["kind"] = Value::from(ar.kind.clone());
         Live {
             kind,
-            resource: ar,
-            object: RawObject::from_json(json).unwrap(),
+            resource: std::sync::Arc::new(ar),
+            object: std::sync::Arc::new(RawObject::from_json(json).unwrap()),
         }
     }
 
@@ -387,8 +387,8 @@ mod tests {
     #[test]
     fn an_unreadable_object_is_an_error_that_names_no_value() {
         let mut d = deployment("bad", "u1", "portkeyai/gateway:1.12.1", json!({}));
-        d.object.json["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
-            json!("sk-live-SECRET");
+        std::sync::Arc::make_mut(&mut d.object).json["spec"]["template"]["spec"]["containers"][0]
+            ["ports"][0]["containerPort"] = json!("sk-live-SECRET");
         let audit = judge(
             &Inventory {
                 objects: vec![d],

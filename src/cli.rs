@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the admission webhook (HTTPS) and its probe/metrics port.
-    Serve(crate::server::ServeArgs),
+    Serve(Box<crate::server::ServeArgs>),
     /// Admit manifests offline exactly as the webhook would (mutate, then
     /// validate). Exit 0: all allowed or skipped; 1: something denied (or
     /// warned, with --fail-on-warn); 2: unusable input.

@@ -18,6 +18,7 @@ use kube::Client;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// The annotation `kubectl apply` keeps the last applied manifest in: no
 /// rule reads it, and it doubles an object's size.
@@ -171,13 +172,14 @@ pub async fn discover(client: &Client) -> Result<Discovered, ClusterError> {
     Ok(out)
 }
 
-/// An object read from the API server.
+/// An object read from the API server (shared: the cache hands the same
+/// objects to every audit run).
 #[derive(Clone, Debug)]
 pub struct Live {
     pub kind: Kind,
     /// The resource it was read as (`deployments`, at `apps/v1`).
-    pub resource: ApiResource,
-    pub object: RawObject,
+    pub resource: Arc<ApiResource>,
+    pub object: Arc<RawObject>,
 }
 
 impl Live {
@@ -240,6 +242,7 @@ pub async fn list(
         None => format!("{} in all namespaces", served.resource.plural),
     };
     let mut out = Vec::new();
+    let resource = Arc::new(served.resource.clone());
     let mut params = ListParams::default().limit(PAGE);
     if let Some(fields) = fields {
         params = params.fields(fields);
@@ -256,8 +259,8 @@ pub async fn list(
             trim(&mut object, &served.resource);
             out.push(Live {
                 kind: served.kind,
-                resource: served.resource.clone(),
-                object,
+                resource: resource.clone(),
+                object: Arc::new(object),
             });
         }
         match page.metadata.continue_.filter(|c| !c.is_empty()) {
@@ -290,8 +293,8 @@ pub async fn get(
         trim(&mut object, &served.resource);
         Live {
             kind: served.kind,
-            resource: served.resource.clone(),
-            object,
+            resource: Arc::new(served.resource.clone()),
+            object: Arc::new(object),
         }
     }))
 }
