@@ -386,8 +386,29 @@ pub async fn write(
 }
 
 /// Writes one report in place: created when absent, replaced (at the
-/// version read) when its results changed, left alone otherwise.
+/// version read) when its results changed, left alone otherwise. When
+/// another writer got there between the read and the write (409), it is
+/// read and compared again, up to three times.
 async fn write_one(
+    client: &Client,
+    resource: &ApiResource,
+    namespace: Option<&str>,
+    results: Vec<ReportResult>,
+) -> Result<Written, ReportError> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match write_attempt(client, resource, namespace, results.clone()).await {
+            Err(ReportError::Write {
+                source: kube::Error::Api(status),
+                ..
+            }) if status.code == 409 && attempt < 3 => continue,
+            other => return other,
+        }
+    }
+}
+
+async fn write_attempt(
     client: &Client,
     resource: &ApiResource,
     namespace: Option<&str>,
