@@ -154,7 +154,7 @@ pub fn judge(inventory: &Inventory, policy: &Policy) -> Audit {
             live: Some(live_ref(live)),
         };
         let requester = requester(live, &kinds_by_uid, policy);
-        let req = match create_request_as(&live.object.json, policy, &requester) {
+        let mut req = match create_request_as(&live.object.json, policy, &requester) {
             Ok(req) => req,
             Err(e) => {
                 let error = crate::object::describe_json_error(&e);
@@ -206,7 +206,8 @@ pub fn judge(inventory: &Inventory, policy: &Policy) -> Audit {
                 .collect(),
             warnings,
             mutations: Vec::new(),
-            stored: live.object.json.clone(),
+            // The request's own copy, moved: no third copy of the object.
+            stored: req.object.take().map(|o| o.json).unwrap_or_default(),
         });
     }
     relate(

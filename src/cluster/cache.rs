@@ -33,6 +33,9 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 use tokio::sync::{watch, Notify};
 
+/// Objects per page when a watcher lists.
+const LIST_PAGE: u32 = 100;
+
 /// Changes are let settle this long before a snapshot is rebuilt.
 const SETTLE: Duration = Duration::from_millis(200);
 
@@ -114,7 +117,9 @@ impl Cache {
             .clone()
     }
 
-    fn publish(&self, snapshot: Snapshot) {
+    /// Makes `snapshot` the current one (the cache's own task does this;
+    /// public for tests and benchmarks that build one by hand).
+    pub fn publish(&self, snapshot: Snapshot) {
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(snapshot));
     }
 
@@ -244,7 +249,9 @@ fn start(
     let listed = Arc::new(AtomicBool::new(false));
     let kind = served.kind;
     let trim_as = served.resource.clone();
-    let stream = watcher(api, watcher::Config::default())
+    // Pages of 100 (kube's default is 500): a listing is held whole while
+    // it is read, so smaller pages keep the peak down.
+    let stream = watcher(api, watcher::Config::default().page_size(LIST_PAGE))
         .default_backoff()
         .modify(move |cached: &mut Cached| {
             let raw = Arc::make_mut(&mut cached.raw);
@@ -372,5 +379,30 @@ fn build(watched: &[Watched], policy: &Policy) -> Snapshot {
         live,
         complete,
         built: Instant::now(),
+    }
+}
+
+impl Snapshot {
+    /// A snapshot of objects read some other way (as the watchers would
+    /// have them: trimmed), each read for the relations here.
+    pub fn of(live: Vec<Live>, complete: HashSet<Kind>, policy: &Policy) -> Snapshot {
+        let objects = live
+            .iter()
+            .filter_map(|l| {
+                Object::read(
+                    l.kind,
+                    l.object.metadata.namespace.as_deref(),
+                    &l.object.json,
+                )
+                .ok()
+            })
+            .map(Arc::new)
+            .collect();
+        Snapshot {
+            set: ObjectSet::new(objects, complete.clone(), policy),
+            live,
+            complete,
+            built: Instant::now(),
+        }
     }
 }

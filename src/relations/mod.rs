@@ -233,8 +233,17 @@ pub fn workload_selector(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
         Kind::StatefulSet,
         Kind::DaemonSet,
     ];
-    for kind in kinds {
-        for m in objects.of(kind) {
+    // A workload's selector is about itself alone: with an object being
+    // admitted, only it.
+    let holders: Vec<Member<'_>> = match objects.admitted() {
+        Some(a) => vec![a]
+            .into_iter()
+            .filter(|a| kinds.contains(&a.object.kind))
+            .collect(),
+        None => kinds.iter().flat_map(|k| objects.of(*k)).collect(),
+    };
+    {
+        for m in holders {
             let Some(workload) = m.object.workload() else {
                 continue;
             };
@@ -318,7 +327,7 @@ pub fn service_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     }
     let port = ctx.policy.gateway.port.container_port;
     let mut out = Vec::new();
-    for service in objects.of(Kind::Service) {
+    for service in objects.holders(Kind::Service) {
         let View::Service(spec) = &service.object.view else {
             continue;
         };
@@ -331,9 +340,7 @@ pub fn service_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
             .filter(|g| has_labels(pod_labels(g), selector))
             .collect();
         if selected.is_empty() {
-            let selects_other_pods = objects
-                .workloads()
-                .any(|w| w.gateway.is_empty() && has_labels(pod_labels(&w), selector));
+            let selects_other_pods = !objects.workloads_labelled(selector).is_empty();
             if selects_other_pods || !selecting_nothing_is_known(&service.object.name, objects, ctx)
             {
                 continue;
@@ -404,7 +411,7 @@ pub fn service_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
 /// exposes.
 pub fn route_backend(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
     let mut out = Vec::new();
-    for route in objects.of(Kind::HttpRoute) {
+    for route in objects.holders(Kind::HttpRoute) {
         let View::HttpRoute(refs) = &route.object.view else {
             continue;
         };
@@ -468,7 +475,7 @@ pub fn route_backend(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
 pub fn servicemonitor_service(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     let mut out = Vec::new();
     let services: Vec<Member<'_>> = objects.of(Kind::Service).collect();
-    for monitor in objects.of(Kind::ServiceMonitor) {
+    for monitor in objects.holders(Kind::ServiceMonitor) {
         let View::ServiceMonitor(spec) = &monitor.object.view else {
             continue;
         };
@@ -566,7 +573,7 @@ pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken
     }
     let empty = Labels::new();
     let mut out = Vec::new();
-    for policy in objects.of(Kind::NetworkPolicy) {
+    for policy in objects.holders(Kind::NetworkPolicy) {
         let View::NetworkPolicy(selector) = &policy.object.view else {
             continue;
         };
@@ -574,7 +581,12 @@ pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken
         if gateways.iter().any(selects_pods) {
             continue;
         }
-        if objects.workloads().any(|w| selects_pods(&w))
+        // Candidates by a label the selector pins, where it pins one.
+        let candidates = match selector.match_labels.as_ref().filter(|l| !l.is_empty()) {
+            Some(labels) => objects.workloads_labelled(labels),
+            None => objects.workloads().collect(),
+        };
+        if candidates.iter().any(selects_pods)
             || !selecting_nothing_is_known(&policy.object.name, objects, ctx)
         {
             continue;
@@ -601,14 +613,6 @@ pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken
 }
 
 // === impl relation.secret-source ===
-
-/// The ExternalSecrets of the view that produce the Secret `name`.
-fn producers<'a>(objects: &Objects<'a>, name: &str) -> Vec<Member<'a>> {
-    objects
-        .of(Kind::ExternalSecret)
-        .filter(|e| matches!(&e.object.view, View::ExternalSecret(es) if es.target == name))
-        .collect()
-}
 
 /// Whether some producer writes `key`: `None` when a producer writes keys
 /// its manifest does not list (`dataFrom`, `templateFrom`).
@@ -650,15 +654,33 @@ fn running_containers<'a>(m: &Member<'a>) -> impl Iterator<Item = &'a ContainerE
         .flat_map(|w| w.template.running_containers())
 }
 
+/// Where in a container an environment reference is: `env[k].valueFrom.<field>`
+/// or `envFrom[k].<field>`.
+#[derive(Clone, Copy)]
+enum EnvRef {
+    Env(usize, &'static str),
+    EnvFrom(usize, &'static str),
+}
+
+impl EnvRef {
+    fn path(self, c: &ContainerEntry) -> FieldPath {
+        match self {
+            EnvRef::Env(k, field) => c.path.field("env").index(k).field("valueFrom").field(field),
+            EnvRef::EnvFrom(k, field) => c.path.field("envFrom").index(k).field(field),
+        }
+    }
+}
+
 /// `relation.secret-source`: every Secret a container reads through a
 /// secretKeyRef or envFrom is produced by an ExternalSecret, which writes
 /// the key read. (Secrets come only from External Secrets; they are never
 /// read or listed themselves.)
 pub fn secret_source(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
     let mut out = Vec::new();
-    for workload in objects.workloads() {
+    for workload in objects.holder_workloads() {
         for c in running_containers(&workload) {
-            let mut refs: Vec<(FieldPath, &str, Option<&str>)> = Vec::new();
+            // (where, Secret name, key): paths are made only for what breaks.
+            let mut refs: Vec<(EnvRef, &str, Option<&str>)> = Vec::new();
             for (k, env) in c.container.env.iter().flatten().enumerate() {
                 let Some(r) = env
                     .value_from
@@ -668,13 +690,7 @@ pub fn secret_source(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
                     continue;
                 };
                 if r.optional != Some(true) {
-                    let path = c
-                        .path
-                        .field("env")
-                        .index(k)
-                        .field("valueFrom")
-                        .field("secretKeyRef");
-                    refs.push((path, &r.name, Some(&r.key)));
+                    refs.push((EnvRef::Env(k, "secretKeyRef"), &r.name, Some(&r.key)));
                 }
             }
             for (k, from) in c.container.env_from.iter().flatten().enumerate() {
@@ -682,22 +698,19 @@ pub fn secret_source(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
                     continue;
                 };
                 if r.optional != Some(true) {
-                    refs.push((
-                        c.path.field("envFrom").index(k).field("secretRef"),
-                        &r.name,
-                        None,
-                    ));
+                    refs.push((EnvRef::EnvFrom(k, "secretRef"), &r.name, None));
                 }
             }
-            for (path, name, key) in refs {
-                let found = producers(objects, name);
+            for (at, name, key) in refs {
+                let path = || at.path(c);
+                let found = objects.producers(name);
                 if found.is_empty() {
                     if objects.complete(Kind::ExternalSecret) {
                         out.push(broken(
                             RuleId::RelationSecretSource,
                             &workload,
                             Vec::new(),
-                            path.field("name"),
+                            path().field("name"),
                             format!(
                                 "no ExternalSecret of namespace {} produces Secret {name}",
                                 objects.namespace()
@@ -716,7 +729,7 @@ pub fn secret_source(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
                         RuleId::RelationSecretSource,
                         &workload,
                         found.iter().map(|p| p.id).collect(),
-                        path.field("key"),
+                        path().field("key"),
                         format!(
                             "{} does not write key {key} into Secret {name}",
                             names(&found)
@@ -755,7 +768,7 @@ fn env_sets(container: &Container, var: &str, objects: &Objects<'_>) -> Option<b
             }
         }
         if let Some(r) = &from.secret_ref {
-            let found = producers(objects, &r.name);
+            let found = objects.producers(&r.name);
             match produces_key(&found, key) {
                 Some(true) => return Some(true),
                 Some(false) if !found.is_empty() => {}
@@ -775,7 +788,16 @@ fn env_sets(container: &Container, var: &str, objects: &Objects<'_>) -> Option<b
 pub fn strategy_env(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     let mount_path = &ctx.policy.gateway.strategy_mount.mount_path;
     let mut out = Vec::new();
-    for gateway in objects.gateway_workloads() {
+    // What a workload being admitted is involved in is its own strategies
+    // only (each finding names the one gateway it is about).
+    let gateways: Vec<Member<'_>> = match objects.admitted() {
+        Some(a) if a.object.workload().is_some() => objects
+            .gateway_workloads()
+            .filter(|g| g.id == a.id)
+            .collect(),
+        _ => objects.gateway_workloads().collect(),
+    };
+    for gateway in gateways {
         let Some(workload) = gateway.object.workload() else {
             continue;
         };
@@ -833,60 +855,87 @@ pub fn strategy_env(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
 
 // === impl relation.config-maps ===
 
-/// A reference to a ConfigMap: where, its name, and the keys it reads
-/// (each with its path).
-type ConfigMapRef<'a> = (FieldPath, &'a str, Vec<(FieldPath, &'a str)>);
+/// The keys a ConfigMap volume (or projected source) reads by name.
+fn item_keys(items: &Option<Vec<k8s_openapi::api::core::v1::KeyToPath>>) -> Vec<&str> {
+    items
+        .iter()
+        .flatten()
+        .map(|item| item.key.as_str())
+        .collect()
+}
+
+/// Where a pod reads a ConfigMap; its path is made only when it breaks.
+#[derive(Clone, Copy)]
+enum ConfigMapAt<'a> {
+    /// `volumes[i].configMap`
+    Volume(usize),
+    /// `volumes[i].projected.sources[j].configMap`
+    Projected(usize, usize),
+    /// `envFrom[k].configMapRef` or `env[k].valueFrom.configMapKeyRef` of a
+    /// container.
+    Env(&'a ContainerEntry, EnvRef),
+}
+
+impl ConfigMapAt<'_> {
+    fn path(self, w: &set::Workload) -> FieldPath {
+        let volume = |i: usize| {
+            let name = w
+                .template
+                .spec
+                .volumes
+                .as_deref()
+                .and_then(|v| v.get(i))
+                .map_or("", |v| v.name.as_str());
+            w.template.spec_path().field("volumes").item(i, name)
+        };
+        match self {
+            ConfigMapAt::Volume(i) => volume(i).field("configMap"),
+            ConfigMapAt::Projected(i, j) => volume(i)
+                .field("projected")
+                .field("sources")
+                .index(j)
+                .field("configMap"),
+            ConfigMapAt::Env(c, at) => at.path(c),
+        }
+    }
+
+    /// The path of the `n`th key it reads.
+    fn key_path(self, w: &set::Workload, n: usize) -> FieldPath {
+        match self {
+            ConfigMapAt::Env(..) => self.path(w).field("key"),
+            _ => self.path(w).field("items").index(n).field("key"),
+        }
+    }
+}
 
 /// `relation.config-maps`: every ConfigMap a pod mounts (a volume, or a
 /// projected source) or reads (envFrom, configMapKeyRef) exists, with the
 /// keys named; references marked optional are left alone.
 pub fn config_maps(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
     let mut out = Vec::new();
-    for workload in objects.workloads() {
+    for workload in objects.holder_workloads() {
         let Some(w) = workload.object.workload() else {
             continue;
         };
-        let mut refs: Vec<ConfigMapRef<'_>> = Vec::new();
-        let volumes_path = w.template.spec_path().field("volumes");
+        // (where, ConfigMap name, keys read)
+        let mut refs: Vec<(ConfigMapAt<'_>, &str, Vec<&str>)> = Vec::new();
         for (i, volume) in w.template.spec.volumes.iter().flatten().enumerate() {
-            let path = volumes_path.item(i, &volume.name);
             if let Some(cm) = volume
                 .config_map
                 .as_ref()
                 .filter(|c| c.optional != Some(true))
             {
-                let at = path.field("configMap");
-                let keys = cm
-                    .items
-                    .iter()
-                    .flatten()
-                    .enumerate()
-                    .map(|(j, item)| (at.field("items").index(j).field("key"), item.key.as_str()))
-                    .collect();
-                refs.push((at, &cm.name, keys));
+                refs.push((ConfigMapAt::Volume(i), &cm.name, item_keys(&cm.items)));
             }
             let sources = volume.projected.as_ref().and_then(|p| p.sources.as_ref());
             for (j, source) in sources.into_iter().flatten().enumerate() {
-                let Some(cm) = source
+                if let Some(cm) = source
                     .config_map
                     .as_ref()
                     .filter(|c| c.optional != Some(true))
-                else {
-                    continue;
-                };
-                let at = path
-                    .field("projected")
-                    .field("sources")
-                    .index(j)
-                    .field("configMap");
-                let keys = cm
-                    .items
-                    .iter()
-                    .flatten()
-                    .enumerate()
-                    .map(|(k, item)| (at.field("items").index(k).field("key"), item.key.as_str()))
-                    .collect();
-                refs.push((at, cm.name.as_str(), keys));
+                {
+                    refs.push((ConfigMapAt::Projected(i, j), &cm.name, item_keys(&cm.items)));
+                }
             }
         }
         for c in running_containers(&workload) {
@@ -896,39 +945,30 @@ pub fn config_maps(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
                     .as_ref()
                     .filter(|r| r.optional != Some(true))
                 {
-                    refs.push((
-                        c.path.field("envFrom").index(k).field("configMapRef"),
-                        &r.name,
-                        Vec::new(),
-                    ));
+                    let at = ConfigMapAt::Env(c, EnvRef::EnvFrom(k, "configMapRef"));
+                    refs.push((at, &r.name, Vec::new()));
                 }
             }
             for (k, env) in c.container.env.iter().flatten().enumerate() {
-                let Some(r) = env
+                if let Some(r) = env
                     .value_from
                     .as_ref()
                     .and_then(|v| v.config_map_key_ref.as_ref())
                     .filter(|r| r.optional != Some(true))
-                else {
-                    continue;
-                };
-                let at = c
-                    .path
-                    .field("env")
-                    .index(k)
-                    .field("valueFrom")
-                    .field("configMapKeyRef");
-                refs.push((at.clone(), &r.name, vec![(at.field("key"), r.key.as_str())]));
+                {
+                    let at = ConfigMapAt::Env(c, EnvRef::Env(k, "configMapKeyRef"));
+                    refs.push((at, &r.name, vec![r.key.as_str()]));
+                }
             }
         }
-        for (path, name, keys) in refs {
+        for (at, name, keys) in refs {
             let Some(config_map) = objects.named(Kind::ConfigMap, name) else {
                 if objects.complete(Kind::ConfigMap) {
                     out.push(broken(
                         RuleId::RelationConfigMaps,
                         &workload,
                         Vec::new(),
-                        path.field("name"),
+                        at.path(w).field("name"),
                         format!(
                             "ConfigMap {}/{name} does not exist (pods cannot start)",
                             objects.namespace()
@@ -942,7 +982,7 @@ pub fn config_maps(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
             let View::ConfigMap(view) = &config_map.object.view else {
                 continue;
             };
-            for (key_path, key) in keys {
+            for (n, key) in keys.into_iter().enumerate() {
                 if view.keys.contains(key) {
                     continue;
                 }
@@ -950,7 +990,7 @@ pub fn config_maps(objects: &Objects<'_>, _: &Context) -> Vec<Broken> {
                     RuleId::RelationConfigMaps,
                     &workload,
                     vec![config_map.id],
-                    key_path,
+                    at.key_path(w, n),
                     format!("{} has no key {key}", config_map.name()),
                     if view.keys.is_empty() {
                         "a key of the ConfigMap (it has none)".to_owned()

@@ -419,6 +419,13 @@ pub struct ObjectSet {
     /// Per object, its gateway containers (see [`Object::gateway_containers`]).
     gateway: Vec<Vec<usize>>,
     by_kind: HashMap<Kind, Vec<usize>>,
+    /// The namespace's objects by kind and name.
+    by_name: HashMap<Kind, HashMap<String, usize>>,
+    /// The namespace's ExternalSecrets by the Secret they produce.
+    by_target: HashMap<String, Vec<usize>>,
+    /// The pods of the namespace's workloads people write, by each of
+    /// their labels (`key=value`).
+    by_pod_label: HashMap<String, HashMap<String, Vec<usize>>>,
     complete: HashSet<Kind>,
     /// The namespace relations look in.
     namespace: String,
@@ -427,9 +434,28 @@ pub struct ObjectSet {
 impl ObjectSet {
     pub fn new(objects: Vec<Arc<Object>>, complete: HashSet<Kind>, policy: &Policy) -> Self {
         let mut by_kind: HashMap<Kind, Vec<usize>> = HashMap::new();
+        let mut by_name: HashMap<Kind, HashMap<String, usize>> = HashMap::new();
+        let mut by_target: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut by_pod_label: HashMap<String, HashMap<String, Vec<usize>>> = HashMap::new();
         for (i, o) in objects.iter().enumerate() {
-            if o.namespace.as_deref() == Some(policy.namespace.as_str()) {
-                by_kind.entry(o.kind).or_default().push(i);
+            if o.namespace.as_deref() != Some(policy.namespace.as_str()) {
+                continue;
+            }
+            by_kind.entry(o.kind).or_default().push(i);
+            by_name.entry(o.kind).or_default().insert(o.name.clone(), i);
+            match &o.view {
+                View::ExternalSecret(es) => by_target.entry(es.target.clone()).or_default().push(i),
+                View::Workload(w) if !o.controlled => {
+                    for (k, v) in w.template.meta.labels.iter().flatten() {
+                        by_pod_label
+                            .entry(k.clone())
+                            .or_default()
+                            .entry(v.clone())
+                            .or_default()
+                            .push(i);
+                    }
+                }
+                _ => {}
             }
         }
         let gateway = objects
@@ -440,6 +466,9 @@ impl ObjectSet {
             objects,
             gateway,
             by_kind,
+            by_name,
+            by_target,
+            by_pod_label,
             complete,
             namespace: policy.namespace.clone(),
         }
@@ -464,11 +493,7 @@ impl ObjectSet {
 
     /// Where an object of this kind and name is, in the policy's namespace.
     pub fn find(&self, kind: Kind, name: &str) -> Option<usize> {
-        self.by_kind
-            .get(&kind)?
-            .iter()
-            .copied()
-            .find(|i| self.objects[*i].name == name)
+        self.by_name.get(&kind)?.get(name).copied()
     }
 
     /// The whole set, as it is.
@@ -569,9 +594,119 @@ impl<'a> Objects<'a> {
         kinds.iter().flat_map(move |k| this.of(*k))
     }
 
+    fn member(&self, i: usize) -> Member<'a> {
+        Member {
+            id: ObjectId(i),
+            object: &self.set.objects[i],
+            gateway: &self.set.gateway[i],
+        }
+    }
+
+    /// The object being admitted, if the view has one.
+    pub fn admitted(&self) -> Option<Member<'a>> {
+        self.admitted_member()
+    }
+
+    fn admitted_member(&self) -> Option<Member<'a>> {
+        self.admitted.map(|a| Member {
+            id: ObjectId::ADMITTED,
+            object: &a.object,
+            gateway: &a.gateway,
+        })
+    }
+
     /// The object of `kind` named `name`, if the view holds it.
     pub fn named(&self, kind: Kind, name: &str) -> Option<Member<'a>> {
-        self.of(kind).find(|m| m.object.name == name)
+        if let Some(a) = self.admitted_member() {
+            if a.object.kind == kind && a.object.name == name {
+                return Some(a);
+            }
+        }
+        self.set
+            .find(kind, name)
+            .filter(|i| Some(*i) != self.replaced)
+            .map(|i| self.member(i))
+    }
+
+    /// The ExternalSecrets that produce the Secret `name`.
+    pub fn producers(&self, name: &str) -> Vec<Member<'a>> {
+        let mut out: Vec<Member<'a>> = self
+            .set
+            .by_target
+            .get(name)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|i| Some(*i) != self.replaced)
+            .map(|i| self.member(i))
+            .collect();
+        if let Some(a) = self.admitted_member() {
+            if matches!(&a.object.view, View::ExternalSecret(es) if es.target == name) {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    /// The workloads people write whose pods carry every `key=value` of
+    /// `wanted` (a non-empty selector), from the label index.
+    pub fn workloads_labelled(&self, wanted: &Labels) -> Vec<Member<'a>> {
+        let Some((k, v)) = wanted.iter().next() else {
+            return self.workloads().collect();
+        };
+        let matches = |m: &Member<'_>| {
+            let labels = m
+                .object
+                .workload()
+                .and_then(|w| w.template.meta.labels.as_ref());
+            wanted
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
+        };
+        let mut out: Vec<Member<'a>> = self
+            .set
+            .by_pod_label
+            .get(k)
+            .and_then(|values| values.get(v))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|i| Some(*i) != self.replaced)
+            .map(|i| self.member(i))
+            .filter(|m| matches(m))
+            .collect();
+        if let Some(a) = self.admitted_member() {
+            if !a.object.controlled && a.object.workload().is_some() && matches(&a) {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    /// The objects of `kind` that may hold a broken reference worth
+    /// finding: in a view with an admitted object of that kind, only it
+    /// (what admission asks about is what involves the object written, and
+    /// no relation names an object of its holder's own kind); otherwise
+    /// all of them.
+    pub fn holders(&self, kind: Kind) -> Vec<Member<'a>> {
+        match self.admitted_member() {
+            Some(a) if a.object.kind == kind => vec![a],
+            _ => self.of(kind).collect(),
+        }
+    }
+
+    /// [`Objects::workloads`] as holders (see [`Objects::holders`]).
+    pub fn holder_workloads(&self) -> Vec<Member<'a>> {
+        match self.admitted_member() {
+            Some(a) if WORKLOAD_KINDS.contains(&a.object.kind) => {
+                if a.object.controlled || a.object.workload().is_none() {
+                    Vec::new()
+                } else {
+                    vec![a]
+                }
+            }
+            _ => self.workloads().collect(),
+        }
     }
 
     /// Whether the view holds every object of `kind` in the namespace, so

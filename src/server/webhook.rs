@@ -290,7 +290,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
 /// audit-action one is only counted). Nothing without a snapshot; nothing
 /// for objects a controller made from an owner (the owner holds the
 /// references). The snapshot is taken with a lock held only to clone it.
-fn relation_warnings(
+pub fn relation_warnings(
     state: &AppState,
     req: &AdmissionRequest<RawObject>,
     policy: &crate::policy::Policy,

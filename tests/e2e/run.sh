@@ -1291,6 +1291,79 @@ scenario "audit finds what predates the webhook: image, Service, route, ServiceM
 scenario "audit --report writes the PolicyReport; fixing an object clears its result" s_audit_report_and_fix
 scenario "admission of a relation-breaking object carries the warning" s_relation_warnings_at_admission
 scenario "serve --audit-interval writes the same report by itself, under its Lease" s_background_audit
+
+# Measurements for BENCHMARKS.md, off by default (E2E_AUDIT_BENCH=1): the
+# namespace grown to 1,000 objects (other applications' Deployments at zero
+# replicas with their ReplicaSets, Services, ConfigMaps); the webhook's
+# memory before and after its cache holds them (without the background
+# audit); `audit` timed from the command line; then the webhook with the
+# background audit every 2 s, its duration and memory.
+restart_guard() { # extra serve arguments...
+  local pid
+  pid=$(running_guard_pid) && kill -TERM "$pid" && wait_for 30 "portkey-guard to stop" bash -c "! kill -0 $pid 2>/dev/null"
+  guard_extra_args=("$@")
+  start_guard
+}
+guard_rss() { awk '/^VmRSS/ {print $2}' "/proc/$(running_guard_pid)/status"; }
+audit_benchmark() {
+  local rss_before rss_after have missing i started ended
+  restart_guard
+  cache_synced() { [ "$(metric_value portkey_guard_cache_synced)" = 1 ]; }
+  wait_for 30 "the webhook's cache" cache_synced
+  sleep 2
+  rss_before=$(guard_rss)
+  have=$(kubectl get pods,configmaps,services,deployments.apps,replicasets.apps,statefulsets.apps,daemonsets.apps,jobs,cronjobs,networkpolicies,ingresses,httproutes,grpcroutes,tlsroutes,externalsecrets,secretstores,pushsecrets,servicemonitors -n portkey -o name | wc -l)
+  missing=$((1000 - have))
+  python3 - "$missing" > "$work/bench-objects.json" <<'PY'
+import json, sys
+missing = int(sys.argv[1])
+items = []
+apps = missing * 15 // 100          # Deployments; each makes a ReplicaSet too
+for i in range(apps):
+    app = f"bench-{i}"
+    items.append({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": app, "namespace": "portkey", "labels": {"app": app}},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": app}},
+                 "template": {"metadata": {"labels": {"app": app}},
+                              "spec": {"containers": [{"name": "app", "image": f"example/{app}:1",
+                                                       "envFrom": [{"configMapRef": {"name": f"{app}-config"}}]}]}}}})
+    items.append({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": app, "namespace": "portkey"},
+        "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+rest = missing - 3 * apps
+for i in range(rest):
+    items.append({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": f"bench-{i}-config", "namespace": "portkey"},
+        "data": {"LOG_LEVEL": "info", "PORT": "8080", "FEATURE_A": "on", "FEATURE_B": "off", "REGION": "eu"}})
+json.dump({"apiVersion": "v1", "kind": "List", "items": items}, sys.stdout)
+PY
+  started=$(date +%s%N)
+  kubectl apply -f "$work/bench-objects.json" > /dev/null 2>&1 || { echo "e2e bench: apply failed"; return 1; }
+  ended=$(date +%s%N)
+  echo "e2e bench: $missing objects applied through the webhook in $(((ended - started) / 1000000)) ms"
+  objects_cached() { [ "$(metric_value portkey_guard_cache_objects)" -ge 1000 ]; }
+  wait_for 120 "1,000 objects in the webhook's cache" objects_cached
+  sleep 3
+  rss_after=$(guard_rss)
+  echo "e2e bench: webhook RSS (cache, no background audit) ${rss_before} KiB with $have objects, ${rss_after} KiB with $(metric_value portkey_guard_cache_objects) cached"
+  restart_guard
+  wait_for 60 "the webhook's cache" cache_synced
+  sleep 2
+  echo "e2e bench: webhook RSS (cache, no background audit) after a restart with $(metric_value portkey_guard_cache_objects) cached: $(guard_rss) KiB"
+  for i in 1 2 3; do
+    started=$(date +%s%N)
+    audit_as_admin --output json > "$work/bench-audit.json" 2>/dev/null || true
+    ended=$(date +%s%N)
+    echo "e2e bench: audit of $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["objects"]))' "$work/bench-audit.json") objects: $(((ended - started) / 1000000)) ms"
+  done
+  restart_guard --audit-interval 2s
+  audited() { [ "$(metric_value 'portkey_guard_audit_runs_total{result="success"}')" -ge 5 ]; }
+  wait_for 120 "five background audits" audited
+  echo "e2e bench: background audit: $(metric_value portkey_guard_audit_duration_seconds) s for $(metric_value portkey_guard_audit_objects) objects, reports written; webhook RSS after 5 runs $(guard_rss) KiB"
+}
+if [ "${E2E_AUDIT_BENCH:-}" = 1 ]; then
+  audit_benchmark
+fi
 # === cluster awareness scenarios (end) =========================================
 
 finished_at=$(date +%s)
