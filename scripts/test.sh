@@ -23,6 +23,9 @@ python3 -c 'import jsonschema' || { echo "Python's jsonschema could not be insta
 
 cargo test --locked
 
+echo "== the hostname guard's matchConditions (CEL, from deploy/webhook/webhooks.yaml) against the webhook's decisions"
+cargo test --locked -p portkey-guard-bench --lib --test match_conditions
+
 cargo build --locked --release
 guard=target/release/portkey-guard
 

@@ -2,19 +2,48 @@
 //! and `mutate` all call [`admit`].
 
 use crate::kinds::{self, Context, Kind, MalformedObject, Origin};
-use crate::object::RawObject;
+use crate::object::{Doc, RawObject};
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
 use crate::rules::{Action, RuleId};
 use crate::violation::Violation;
 use json_patch::PatchOperation;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
-use kube_core::admission::{AdmissionRequest, Operation};
-use serde::Serialize;
+use kube_core::admission::{AdmissionRequest, ConvertAdmissionReviewError, Operation};
+use kube_core::TypeMeta;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-pub use kube_core::admission::AdmissionReview;
+/// An `admission.k8s.io` AdmissionReview as the API server sends it.
+/// kube-core's own reads `apiVersion` and `kind` through
+/// `#[serde(flatten)]`, which buffers the whole review, object included,
+/// before reading it; this reads the review in one pass and keeps the
+/// object as text (see [`RawObject`]).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdmissionReview {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub request: Option<AdmissionRequest<RawObject>>,
+}
+
+impl TryFrom<AdmissionReview> for AdmissionRequest<RawObject> {
+    type Error = ConvertAdmissionReviewError;
+
+    fn try_from(review: AdmissionReview) -> Result<Self, Self::Error> {
+        let mut request = review.request.ok_or(ConvertAdmissionReviewError)?;
+        request.types = TypeMeta {
+            api_version: review.api_version,
+            kind: review.kind,
+        };
+        Ok(request)
+    }
+}
 
 /// Where the mutating webhook notes on an object that it was written under
 /// an exemption (`user NAME` or `group NAME`), when the annotation is not
@@ -90,7 +119,7 @@ pub struct Decision {
     pub kind: Option<Kind>,
     /// JSON Patch operations (mutating stages only).
     pub patch: Vec<PatchOperation>,
-    /// The object after the patch (mutating stages only, when in scope).
+    /// The object after the patch, when the patch is not empty.
     pub patched: Option<Value>,
     pub findings: Vec<Finding>,
     /// What the client is told, within the limits of [`MAX_WARNINGS`].
@@ -154,12 +183,14 @@ pub fn admit(
         )));
         if stage.mutates() {
             if let Some(object) = req.object.as_ref() {
-                let mut builder = PatchBuilder::new(object.json.clone());
+                let mut builder = PatchBuilder::over(object.json());
                 let marker = ["metadata", "annotations", EXEMPTION_ANNOTATION];
-                builder.add_if_absent(&marker, Value::from(who.clone()));
+                builder.add_if_absent(&marker, || Value::from(who.clone()));
                 let (doc, patch) = builder.finish();
-                decision.patch = patch;
-                decision.patched = Some(doc);
+                if !patch.is_empty() {
+                    decision.patch = patch;
+                    decision.patched = Some(doc.into_owned());
+                }
             }
         }
         decision
@@ -183,18 +214,28 @@ pub fn admit(
     };
 
     let mut warnings = Vec::new();
-    // Only a mutation needs a copy of the object to patch.
+    // The object is copied only when the mutation adds to it.
     let (patched, patch) = if stage.mutates() && mutable(req, object, kind, &ctx) {
-        let mut builder = PatchBuilder::new(object.json.clone());
+        let mut builder = PatchBuilder::over(object.json());
         for group in kinds::mutate(kind, &ctx, &mut builder)? {
             warnings.push(format!("portkey-guard added {group}"));
         }
         let (doc, patch) = builder.finish();
-        (Some(doc), patch)
+        (
+            match doc {
+                Cow::Owned(doc) => Some(doc),
+                Cow::Borrowed(_) => None,
+            },
+            patch,
+        )
     } else {
         (None, Vec::new())
     };
-    let final_object = patched.as_ref().unwrap_or(&object.json);
+    // Unless mutated, the object is judged as received, read from its text.
+    let final_object = match &patched {
+        Some(patched) => Doc::Tree(patched),
+        None => Doc::Object(object),
+    };
     let findings = if stage.validates() {
         let mut findings: Vec<Finding> = judge(kind, &ctx, final_object)?
             .into_iter()
@@ -204,10 +245,16 @@ pub fn admit(
                 preexisting: false,
             })
             .collect();
-        if req.operation == Operation::Update && policy.allow_existing_violations {
-            if let Some(old) = req.old_object.as_ref() {
-                mark_preexisting(&mut findings, kind, &ctx, &old.json);
+        if let (Operation::Update, Some(old)) = (&req.operation, req.old_object.as_ref()) {
+            if policy.allow_existing_violations {
+                mark_preexisting(&mut findings, kind, &ctx, old, final_object);
             }
+            let changed = kinds::validate_update(kind, &ctx, old.json(), final_object.value());
+            findings.extend(changed.into_iter().map(|violation| Finding {
+                action: policy.action(violation.rule),
+                violation,
+                preexisting: false,
+            }));
         }
         findings
     } else {
@@ -230,9 +277,7 @@ pub fn admit(
         reason: Reason::Judged,
         kind: Some(kind),
         patch,
-        patched: stage
-            .mutates()
-            .then(|| patched.unwrap_or_else(|| object.json.clone())),
+        patched,
         findings,
         warnings: limit_warnings(warnings),
         audit_annotations,
@@ -301,31 +346,45 @@ fn mutable(
 /// makes from an admitted owner is judged by the pod-hardening rules only,
 /// and a ReplicaSet or Job as its pods will be: with the hardening the
 /// mutating webhook gives each Pod on creation.
-fn judge(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>, AdmitError> {
+fn judge(kind: Kind, ctx: &Context, doc: Doc) -> Result<Vec<Violation>, AdmitError> {
     if ctx.origin == Origin::Authored {
         return Ok(kinds::validate(kind, ctx, doc)?);
     }
     let mut violations = if kind == Kind::Pod {
         kinds::validate(kind, ctx, doc)?
     } else {
-        let mut builder = PatchBuilder::new(doc.clone());
+        let mut builder = PatchBuilder::over(doc.value());
         kinds::mutate(kind, ctx, &mut builder)?;
-        kinds::validate(kind, ctx, builder.doc())?
+        kinds::validate(kind, ctx, Doc::Tree(builder.doc()))?
     };
     violations.retain(|v| v.rule.is_pod_hardening());
     Ok(violations)
 }
 
-/// Marks the findings the old object of an UPDATE already had. Rules about
-/// the requester are never inherited; an old object that cannot be read
-/// has no violations to inherit.
-fn mark_preexisting(findings: &mut [Finding], kind: Kind, ctx: &Context, old: &Value) {
-    let Ok(before) = judge(kind, ctx, old) else {
+/// Marks the findings the old object of an UPDATE already had: the same
+/// rule at the same field with the same value. Rules about the requester
+/// are never inherited; an old object that cannot be read has no
+/// violations to inherit.
+fn mark_preexisting(
+    findings: &mut [Finding],
+    kind: Kind,
+    ctx: &Context,
+    old: &RawObject,
+    new: Doc,
+) {
+    if findings.is_empty() {
+        return;
+    }
+    let Ok(before) = judge(kind, ctx, Doc::Object(old)) else {
         return;
     };
     for finding in findings.iter_mut() {
         let v = &finding.violation;
-        finding.preexisting = !v.rule.judges_requester() && before.iter().any(|old| old.same_as(v));
+        let value = value_fingerprint(new.value(), &v.path);
+        finding.preexisting = !v.rule.judges_requester()
+            && before
+                .iter()
+                .any(|o| o.same_as(v) && value_fingerprint(old.json(), &o.path) == value);
     }
 }
 
@@ -370,7 +429,9 @@ fn exemption(req: &AdmissionRequest<RawObject>, policy: &Policy) -> Option<Strin
 }
 
 /// An UPDATE of an object already being deleted that changes nothing but
-/// metadata (a controller removing its finalizer).
+/// its finalizers (a controller removing its own). Labels, annotations and
+/// owner references of a terminating object are judged as usual: a
+/// terminating pod relabelled as the gateway may still get its traffic.
 fn finalizing(req: &AdmissionRequest<RawObject>) -> bool {
     let (Some(new), Some(old)) = (req.object.as_ref(), req.old_object.as_ref()) else {
         return false;
@@ -378,12 +439,42 @@ fn finalizing(req: &AdmissionRequest<RawObject>) -> bool {
     if req.operation != Operation::Update || new.metadata.deletion_timestamp.is_none() {
         return false;
     }
-    fields_but_metadata(&new.json) == fields_but_metadata(&old.json)
+    without_finalizers(new.json()) == without_finalizers(old.json())
 }
 
-fn fields_but_metadata(v: &Value) -> Option<Vec<(&String, &Value)>> {
-    v.as_object()
-        .map(|m| m.iter().filter(|(k, _)| *k != "metadata").collect())
+/// The object without what a finalizer's removal changes.
+fn without_finalizers(v: &Value) -> Value {
+    let mut v = v.clone();
+    if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+        for field in [
+            "finalizers",
+            "resourceVersion",
+            "managedFields",
+            "generation",
+        ] {
+            meta.remove(field);
+        }
+    }
+    v
+}
+
+/// A fingerprint of the value at a violation's field (`None` when the
+/// field is absent): with the rule, the keyed path and `actual`, what makes
+/// a violation of the old object the same violation. Messages keep
+/// `actual` short and free of secrets ("an ipBlock", "external IPs"); the
+/// fingerprint still tells `10.0.0.0/24` from `0.0.0.0/0`.
+fn value_fingerprint(doc: &Value, path: &str) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let mut node = doc;
+    for segment in crate::yaml::parse_path(path) {
+        node = match segment {
+            crate::yaml::Segment::Key(key) => node.get(key.as_str())?,
+            crate::yaml::Segment::Index(i) => node.get(i)?,
+        };
+    }
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(node).ok()?.hash(&mut hasher);
+    Some(hasher.finish())
 }
 
 fn audit_annotations(findings: &[Finding]) -> BTreeMap<String, String> {

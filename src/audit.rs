@@ -9,8 +9,7 @@ use crate::admission::{admit, Reason, Stage, EXEMPTION_ANNOTATION};
 use crate::cluster::{Inventory, Live};
 use crate::kind::{Kind, HANDLED_KINDS};
 use crate::offline::{
-    create_request_as, reason_name, relate, Holders, LocatedFinding, ObjectReport, Requester,
-    Status,
+    reason_name, relate, request_for, Holders, LocatedFinding, ObjectReport, Requester, Status,
 };
 use crate::policy::Policy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
@@ -154,14 +153,8 @@ pub fn judge(inventory: &Inventory, policy: &Policy) -> Audit {
             live: Some(live_ref(live)),
         };
         let requester = requester(live, &kinds_by_uid, policy);
-        let mut req = match create_request_as(&live.object.json, policy, &requester) {
-            Ok(req) => req,
-            Err(e) => {
-                let error = crate::object::describe_json_error(&e);
-                audit.errors.push(unjudged(error));
-                continue;
-            }
-        };
+        // A copy of the cached object's text: the cache keeps no tree.
+        let mut req = request_for((*live.object).clone(), policy, &requester);
         let decision = match admit(&req, policy, Stage::Validate) {
             Ok(decision) => decision,
             Err(e) => {
@@ -207,7 +200,12 @@ pub fn judge(inventory: &Inventory, policy: &Policy) -> Audit {
             warnings,
             mutations: Vec::new(),
             // The request's own copy, moved: no third copy of the object.
-            stored: req.object.take().map(|o| o.json).unwrap_or_default(),
+            // The request's own copy (its tree, if admit built one).
+            stored: req
+                .object
+                .take()
+                .map(|o| o.json().clone())
+                .unwrap_or_default(),
         });
     }
     relate(
@@ -287,7 +285,7 @@ mod tests {
 
     fn replica_set(owner_uid: &str, image: &str) -> Live {
         let d = deployment("gw", "rs-uid", image, json!({}));
-        let mut rs = d.object.json.clone();
+        let mut rs = d.object.json().clone();
         rs["metadata"]["name"] = json!("gw-5d8f");
         rs["metadata"]["ownerReferences"] = json!([{"apiVersion": "apps/v1", "kind": "Deployment",
             "name": "gw", "uid": owner_uid, "controller": true}]);
@@ -387,9 +385,15 @@ mod tests {
 
     #[test]
     fn an_unreadable_object_is_an_error_that_names_no_value() {
-        let mut d = deployment("bad", "u1", "portkeyai/gateway:1.12.1", json!({}));
-        std::sync::Arc::make_mut(&mut d.object).json["spec"]["template"]["spec"]["containers"][0]
-            ["ports"][0]["containerPort"] = json!("sk-live-SECRET");
+        let good = deployment("bad", "u1", "portkeyai/gateway:1.12.1", json!({}));
+        let mut json = good.object.json().clone();
+        json["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] =
+            json!("sk-live-SECRET");
+        let d = live(
+            Kind::Deployment,
+            resource("apps", "v1", "Deployment", "deployments"),
+            json,
+        );
         let audit = judge(
             &Inventory {
                 objects: vec![d],

@@ -115,7 +115,9 @@ pub fn issue(
         }
     };
     let ca_key_pem = ca_key.serialize_pem();
-    let issuer = Issuer::new(ca_params(3650)?, ca_key);
+    // Signed as the CA certificate says (its own subject and key
+    // identifier), read with the X.509 parser, not re-derived.
+    let issuer = Issuer::from_ca_cert_pem(&ca_cert_pem, ca_key)?;
 
     let mut params = CertificateParams::new(dns.to_vec())?;
     params

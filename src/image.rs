@@ -40,8 +40,40 @@ impl ImageRef {
     /// hostile writer might spell it), names `repository`: what identifies
     /// a container as running that image. Whether it is the *allowed*
     /// reference is [`ImageRef::parse`]'s strict business.
+    ///
+    /// `repository` is a reference in any form Docker resolves to it
+    /// (`portkeyai/gateway`, `docker.io/portkeyai/gateway`). Asked of every
+    /// container by several rules: nothing is allocated unless `image` has
+    /// upper case.
     pub fn names_repository(image: &str, repository: &str) -> bool {
-        ImageRef::parse(&image.to_ascii_lowercase()).is_ok_and(|r| r.repository == repository)
+        let folded = if image.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(image.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(image)
+        };
+        let name_parts = |reference: &str, then: &dyn Fn(&str, &str, &str) -> bool| {
+            let Ok(parsed) = ImgRef::new(reference) else {
+                return false;
+            };
+            if parsed
+                .digest()
+                .is_some_and(|d| !registered_digest(d.to_str()))
+            {
+                return false;
+            }
+            let name = parsed.name();
+            let (domain, library, path) = normalised_parts(name.to_str());
+            then(domain, library, path)
+        };
+        name_parts(&folded, &|domain, library, path| {
+            name_parts(repository, &|other_domain, other_library, other_path| {
+                domain == other_domain
+                    && library
+                        .bytes()
+                        .chain(path.bytes())
+                        .eq(other_library.bytes().chain(other_path.bytes()))
+            })
+        })
     }
 }
 
@@ -67,6 +99,13 @@ fn registered_digest(digest: &str) -> bool {
 /// in `library/`. `index.docker.io` and `registry-1.docker.io` are Docker
 /// Hub.
 fn normalise(name: &str) -> String {
+    let (domain, library, path) = normalised_parts(name);
+    format!("{domain}/{library}{path}")
+}
+
+/// The normalised repository `domain/library/path` in its three parts (the
+/// middle one `library/` or empty).
+fn normalised_parts(name: &str) -> (&str, &'static str, &str) {
     let (domain, path) = match name.split_once('/') {
         Some((first, rest))
             if first.contains(['.', ':'])
@@ -82,9 +121,9 @@ fn normalise(name: &str) -> String {
         other => other,
     };
     if domain == DOCKER_HUB && !path.contains('/') {
-        format!("{DOCKER_HUB}/library/{path}")
+        (DOCKER_HUB, "library/", path)
     } else {
-        format!("{domain}/{path}")
+        (domain, "", path)
     }
 }
 
@@ -150,6 +189,20 @@ mod tests {
             "PortkeyAI/Gateway:1.12.1",
             "docker.io/portkeyai/gateway"
         ));
+        for (image, repository) in [
+            ("nginx:1", "docker.io/library/nginx"),
+            ("docker.io/library/nginx", "nginx"),
+            ("index.docker.io/portkeyai/gateway:1", "portkeyai/gateway"),
+        ] {
+            assert!(ImageRef::names_repository(image, repository), "{image}");
+        }
+        for (image, repository) in [
+            ("portkeyai/gateway-evil:1", "portkeyai/gateway"),
+            ("ghcr.io/portkeyai/gateway:1", "portkeyai/gateway"),
+            ("docker.io/library/portkeyai/gateway", "portkeyai/gateway"),
+        ] {
+            assert!(!ImageRef::names_repository(image, repository), "{image}");
+        }
     }
 
     #[test]

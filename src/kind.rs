@@ -21,6 +21,7 @@ pub enum Kind {
     HttpRoute,
     GrpcRoute,
     TlsRoute,
+    ReferenceGrant,
     Ingress,
     ExternalSecret,
     SecretStore,
@@ -129,6 +130,14 @@ const TLS_ROUTE: HandledKind = handled(
     "tlsroutes",
     false,
 );
+const REFERENCE_GRANT: HandledKind = handled(
+    Kind::ReferenceGrant,
+    GATEWAY_API,
+    ANY_VERSION,
+    "ReferenceGrant",
+    "referencegrants",
+    false,
+);
 const INGRESS: HandledKind = handled(
     Kind::Ingress,
     "networking.k8s.io",
@@ -192,6 +201,7 @@ pub const HANDLED_KINDS: &[HandledKind] = &[
     HTTP_ROUTE,
     GRPC_ROUTE,
     TLS_ROUTE,
+    REFERENCE_GRANT,
     EXTERNAL_SECRET,
     SECRET_STORE,
     PUSH_SECRET,
@@ -224,6 +234,7 @@ impl Kind {
             Kind::HttpRoute => &HTTP_ROUTE,
             Kind::GrpcRoute => &GRPC_ROUTE,
             Kind::TlsRoute => &TLS_ROUTE,
+            Kind::ReferenceGrant => &REFERENCE_GRANT,
             Kind::Ingress => &INGRESS,
             Kind::ExternalSecret => &EXTERNAL_SECRET,
             Kind::SecretStore => &SECRET_STORE,

@@ -2,25 +2,35 @@
 //! characters, everything else matches itself, ignoring ASCII case.
 
 pub fn matches(pattern: &str, name: &str) -> bool {
-    let pattern = pattern.to_ascii_lowercase();
-    let name = name.to_ascii_lowercase();
-    let mut parts = pattern.split('*');
-    let first = parts.next().unwrap_or("");
-    let Some(mut rest) = name.strip_prefix(first) else {
+    // Byte-wise: ASCII case folding never changes other bytes.
+    let mut parts = pattern.as_bytes().split(|b| *b == b'*').peekable();
+    let first = parts.next().unwrap_or_default();
+    let name = name.as_bytes();
+    if name.len() < first.len() || !name[..first.len()].eq_ignore_ascii_case(first) {
         return false;
-    };
-    let parts: Vec<&str> = parts.collect();
-    let Some((last, middle)) = parts.split_last() else {
+    }
+    let mut rest = &name[first.len()..];
+    if parts.peek().is_none() {
         // No '*' at all: the whole name must equal the pattern.
         return rest.is_empty();
-    };
-    for part in middle {
-        match rest.find(part) {
+    }
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            return rest.len() >= part.len()
+                && rest[rest.len() - part.len()..].eq_ignore_ascii_case(part);
+        }
+        if part.is_empty() {
+            continue;
+        }
+        match rest
+            .windows(part.len())
+            .position(|w| w.eq_ignore_ascii_case(part))
+        {
             Some(i) => rest = &rest[i + part.len()..],
             None => return false,
         }
     }
-    rest.len() >= last.len() && rest.ends_with(last)
+    true
 }
 
 pub fn matches_any(patterns: &[String], name: &str) -> bool {
@@ -89,5 +99,44 @@ mod tests {
         assert!(!matches("a*b*c", "ac"));
         assert!(matches("a*b*c", "abc"));
         assert!(!matches("*ab*ab", "ab"));
+    }
+
+    /// What `matches` means: the pattern and the name both lower-cased,
+    /// then `*` matching any run.
+    fn reference(pattern: &str, name: &str) -> bool {
+        let (pattern, name) = (pattern.to_ascii_lowercase(), name.to_ascii_lowercase());
+        let parts: Vec<&str> = pattern.split('*').collect();
+        let Some(mut rest) = name.strip_prefix(parts[0]) else {
+            return false;
+        };
+        let Some((last, middle)) = parts[1..].split_last() else {
+            return rest.is_empty();
+        };
+        for part in middle {
+            match rest.find(part) {
+                Some(i) => rest = &rest[i + part.len()..],
+                None => return false,
+            }
+        }
+        rest.ends_with(last)
+    }
+
+    #[test]
+    fn agrees_with_lower_casing_both() {
+        let patterns = [
+            "*", "**", "a**b", "*_KEY", "*key*", "K*y", "*é*", "ÉTÉ", "*x", "x*", "",
+        ];
+        let names = [
+            "", "key", "KEY", "a_key", "ab", "aXb", "kxy", "été", "ÉTÉ", "x", "xx", "k",
+        ];
+        for pattern in patterns {
+            for name in names {
+                assert_eq!(
+                    matches(pattern, name),
+                    reference(pattern, name),
+                    "{pattern} {name}"
+                );
+            }
+        }
     }
 }

@@ -1,61 +1,162 @@
-//! Objects as they arrive in an AdmissionReview: the JSON as sent, and the
-//! metadata read once. kube-core's `DynamicObject` does the same with
-//! `#[serde(flatten)]`, which buffers the object twice and must be turned
-//! back into JSON for patching; this keeps the parsed JSON itself.
+//! Objects as they arrive in an AdmissionReview: the JSON text as sent, its
+//! `apiVersion`, `kind` and `metadata` read once, and a JSON tree built only
+//! when something needs one (a mutation, a rule that reads the tree).
+//!
+//! Most admissions are judged without the tree: the rules of the busiest
+//! kinds read typed views straight from the text ([`Doc::read_at`]), and
+//! reading a part skips every other part without allocating. kube-core's
+//! `DynamicObject` buffers the whole object twice (`#[serde(flatten)]`) and
+//! its metadata carries `managedFields`, often half the object, which no
+//! rule reads.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube_core::dynamic::ApiResource;
 use kube_core::{DynamicResourceScope, Resource};
-use serde::de::Error as _;
+use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::OnceLock;
 
 /// A Kubernetes object of any kind.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct RawObject {
     /// The object exactly as received.
-    pub json: Value,
-    /// Its `metadata`, read from `json`.
+    text: Box<RawValue>,
+    /// The same, as a JSON tree: built on first use.
+    tree: OnceLock<Value>,
+    api_version: String,
+    kind: String,
+    /// Its `metadata`, read from the text (without `managedFields`).
     pub metadata: ObjectMeta,
 }
 
+impl PartialEq for RawObject {
+    fn eq(&self, other: &Self) -> bool {
+        self.json() == other.json()
+    }
+}
+
+/// `apiVersion`, `kind` and `metadata`; every other member is skipped.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Head {
+    #[serde(default)]
+    api_version: Option<Value>,
+    #[serde(default)]
+    kind: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Metadata>,
+}
+
+/// ObjectMeta without `managedFields` (the API server's bookkeeping of who
+/// set which field: nothing a rule reads, and often the largest part of an
+/// object).
+#[derive(Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct Metadata {
+    annotations: Option<BTreeMap<String, String>>,
+    creation_timestamp: Option<Time>,
+    deletion_grace_period_seconds: Option<i64>,
+    deletion_timestamp: Option<Time>,
+    finalizers: Option<Vec<String>>,
+    generate_name: Option<String>,
+    generation: Option<i64>,
+    labels: Option<BTreeMap<String, String>>,
+    name: Option<String>,
+    namespace: Option<String>,
+    owner_references: Option<Vec<OwnerReference>>,
+    resource_version: Option<String>,
+    self_link: Option<String>,
+    uid: Option<String>,
+}
+
+impl From<Metadata> for ObjectMeta {
+    fn from(m: Metadata) -> Self {
+        ObjectMeta {
+            annotations: m.annotations,
+            creation_timestamp: m.creation_timestamp,
+            deletion_grace_period_seconds: m.deletion_grace_period_seconds,
+            deletion_timestamp: m.deletion_timestamp,
+            finalizers: m.finalizers,
+            generate_name: m.generate_name,
+            generation: m.generation,
+            labels: m.labels,
+            managed_fields: None,
+            name: m.name,
+            namespace: m.namespace,
+            owner_references: m.owner_references,
+            resource_version: m.resource_version,
+            self_link: m.self_link,
+            uid: m.uid,
+        }
+    }
+}
+
+fn string_of(value: Option<Value>) -> String {
+    match value {
+        Some(Value::String(s)) => s,
+        _ => String::new(),
+    }
+}
+
 impl RawObject {
-    pub fn from_json(json: Value) -> Result<Self, serde_json::Error> {
-        let metadata = match json.get("metadata") {
-            Some(meta) if !meta.is_null() => ObjectMeta::deserialize(meta)?,
-            _ => ObjectMeta::default(),
-        };
-        if !json.is_object() {
+    /// An object from its JSON text.
+    pub fn from_text(text: Box<RawValue>) -> Result<Self, serde_json::Error> {
+        if !text.get().starts_with('{') {
             return Err(serde_json::Error::custom("an object must be a JSON object"));
         }
-        Ok(RawObject { json, metadata })
+        let head: Head = serde_json::from_str(text.get())?;
+        Ok(RawObject {
+            text,
+            tree: OnceLock::new(),
+            api_version: string_of(head.api_version),
+            kind: string_of(head.kind),
+            metadata: head.metadata.map(ObjectMeta::from).unwrap_or_default(),
+        })
+    }
+
+    /// An object from a JSON tree (the offline path, tests).
+    pub fn from_json(json: Value) -> Result<Self, serde_json::Error> {
+        let mut object = RawObject::from_text(serde_json::value::to_raw_value(&json)?)?;
+        object.tree = OnceLock::from(json);
+        Ok(object)
+    }
+
+    /// The object as a JSON tree, built on the first call.
+    pub fn json(&self) -> &Value {
+        self.tree.get_or_init(|| {
+            // The text is valid JSON: it was read as such.
+            serde_json::from_str(self.text.get()).unwrap_or(Value::Null)
+        })
+    }
+
+    /// The object as received.
+    pub fn text(&self) -> &str {
+        self.text.get()
     }
 
     pub fn api_version(&self) -> &str {
-        self.json
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        &self.api_version
     }
 
     pub fn kind(&self) -> &str {
-        self.json
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
+        &self.kind
     }
 }
 
 impl<'de> Deserialize<'de> for RawObject {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        RawObject::from_json(Value::deserialize(d)?).map_err(D::Error::custom)
+        RawObject::from_text(Box::<RawValue>::deserialize(d)?).map_err(D::Error::custom)
     }
 }
 
 impl Serialize for RawObject {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.json.serialize(s)
+        self.text.serialize(s)
     }
 }
 
@@ -87,10 +188,237 @@ impl Resource for RawObject {
         &self.metadata
     }
 
-    /// Changes here are not written back to `json`; decisions never change
-    /// the object they read.
+    /// Changes here are not written back to the text; decisions never
+    /// change the object they read.
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         &mut self.metadata
+    }
+}
+
+/// An object the rules read: a JSON tree (a mutated object, a manifest), or
+/// an object as received, read from its text.
+#[derive(Clone, Copy, Debug)]
+pub enum Doc<'a> {
+    Tree(&'a Value),
+    Object(&'a RawObject),
+}
+
+impl<'a> From<&'a Value> for Doc<'a> {
+    fn from(value: &'a Value) -> Self {
+        Doc::Tree(value)
+    }
+}
+
+/// A part of a [`Doc`]: a subtree, or a slice of the text.
+#[derive(Clone, Copy, Debug)]
+pub enum Part<'a> {
+    Tree(&'a Value),
+    Text(&'a str),
+}
+
+impl<'a> Doc<'a> {
+    /// The whole object as a JSON tree (built once for an object as
+    /// received).
+    pub fn value(self) -> &'a Value {
+        match self {
+            Doc::Tree(value) => value,
+            Doc::Object(object) => object.json(),
+        }
+    }
+
+    /// The part at `pointer` (object members only), if every member on the
+    /// way is there and not null. A tree already built is read in place.
+    pub fn at(self, pointer: &[&str]) -> Option<Part<'a>> {
+        let mut part = match self {
+            Doc::Tree(value) => Part::Tree(value),
+            Doc::Object(object) => match object.tree.get() {
+                Some(value) => Part::Tree(value),
+                None => Part::Text(object.text()),
+            },
+        };
+        for key in pointer {
+            part = match part {
+                Part::Tree(value) => Part::Tree(value.get(key).filter(|v| !v.is_null())?),
+                Part::Text(text) => Part::Text(member(text, key)?),
+            };
+        }
+        if let Part::Tree(Value::Null) = part {
+            return None;
+        }
+        Some(part)
+    }
+}
+
+impl Part<'_> {
+    /// The part read as `T`.
+    pub fn read<T: serde::de::DeserializeOwned>(self) -> Result<T, serde_json::Error> {
+        match self {
+            Part::Tree(value) => T::deserialize(value),
+            Part::Text(text) => serde_json::from_str(text),
+        }
+    }
+
+    /// The part read as `T`, with the path inside it of what fails.
+    pub fn read_tracked<T: serde::de::DeserializeOwned>(
+        self,
+    ) -> Result<T, serde_path_to_error::Error<serde_json::Error>> {
+        match self {
+            Part::Tree(value) => serde_path_to_error::deserialize(value),
+            Part::Text(text) => {
+                serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text))
+            }
+        }
+    }
+
+    /// For a list of objects: each object's member names besides `except`
+    /// (anything that is not an object has none; a part that is not a list
+    /// has no items).
+    pub fn member_names_of_items(self, except: &str) -> Vec<Vec<String>> {
+        match self {
+            Part::Tree(value) => value
+                .as_array()
+                .map(|items| {
+                    items
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .map(|item| item.keys().filter(|k| *k != except).cloned().collect())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            Part::Text(text) => serde_json::from_str::<Vec<MemberNames>>(text)
+                .map(|items| {
+                    items
+                        .into_iter()
+                        .filter_map(|item| item.0)
+                        .map(|names| names.into_iter().filter(|k| k != except).collect())
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// The member `key` of the JSON object `text`, unless absent or null (and
+/// nothing when `text` is not an object). Of a key given twice, the last
+/// counts, as when the text is read into a tree.
+fn member<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    if !text.starts_with('{') {
+        return None;
+    }
+    let found = Member(key)
+        .deserialize(&mut serde_json::Deserializer::from_str(text))
+        .ok()??;
+    (found != "null").then_some(found)
+}
+
+struct Member<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for Member<'_> {
+    type Value = Option<&'de str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Member<'_> {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(is_key) = map.next_key_seed(KeyIs(self.0))? {
+            if is_key {
+                found = Some(map.next_value::<&'de RawValue>()?.get());
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// Whether a member name is the one wanted.
+struct KeyIs<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl Visitor<'_> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+/// An object's member names (values skipped); `None` for anything else.
+struct MemberNames(Option<Vec<String>>);
+
+impl<'de> Deserialize<'de> for MemberNames {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Names;
+        impl<'de> Visitor<'de> for Names {
+            type Value = MemberNames;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("any JSON value")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MemberNames, A::Error> {
+                let mut names = Vec::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    map.next_value::<IgnoredAny>()?;
+                    names.push(name);
+                }
+                Ok(MemberNames(Some(names)))
+            }
+
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<MemberNames, A::Error> {
+                while seq.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(MemberNames(None))
+            }
+
+            fn visit_bool<E>(self, _: bool) -> Result<MemberNames, E> {
+                Ok(MemberNames(None))
+            }
+
+            fn visit_i64<E>(self, _: i64) -> Result<MemberNames, E> {
+                Ok(MemberNames(None))
+            }
+
+            fn visit_u64<E>(self, _: u64) -> Result<MemberNames, E> {
+                Ok(MemberNames(None))
+            }
+
+            fn visit_f64<E>(self, _: f64) -> Result<MemberNames, E> {
+                Ok(MemberNames(None))
+            }
+
+            fn visit_str<E>(self, _: &str) -> Result<MemberNames, E> {
+                Ok(MemberNames(None))
+            }
+
+            fn visit_unit<E>(self) -> Result<MemberNames, E> {
+                Ok(MemberNames(None))
+            }
+        }
+        d.deserialize_any(Names)
     }
 }
 
@@ -111,16 +439,68 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn received(json: &Value) -> RawObject {
+        serde_json::from_str(&json.to_string()).unwrap()
+    }
+
     #[test]
-    fn keeps_the_json_and_reads_the_metadata() {
-        let json = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"}}, "spec": {"x": 1}});
-        let object: RawObject = serde_json::from_value(json.clone()).unwrap();
-        assert_eq!(object.json, json);
+    fn keeps_the_text_and_reads_the_head() {
+        let json = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "labels": {"a": "b"},
+            "managedFields": [{"manager": "kubectl", "fieldsV1": {"f:spec": {}}}]}, "spec": {"x": 1}});
+        let object = received(&json);
+        assert!(object.tree.get().is_none(), "no tree until asked for");
         assert_eq!(object.metadata.name.as_deref(), Some("p"));
+        assert_eq!(object.metadata.managed_fields, None);
         assert_eq!((object.api_version(), object.kind()), ("v1", "Pod"));
+        assert_eq!(object.json(), &json);
         assert_eq!(serde_json::to_value(&object).unwrap(), json);
+        assert_eq!(RawObject::from_json(json.clone()).unwrap(), object);
         assert!(serde_json::from_value::<RawObject>(json!([1])).is_err());
+        assert!(serde_json::from_str::<RawObject>("[]").is_err());
         assert!(serde_json::from_value::<RawObject>(json!({"metadata": {"name": 5}})).is_err());
+        let odd = received(&json!({"apiVersion": 1, "metadata": null}));
+        assert_eq!((odd.api_version(), odd.kind()), ("", ""));
+    }
+
+    #[test]
+    fn parts_read_the_same_from_text_and_tree() {
+        let json = json!({"spec": {"template": {"spec": {"volumes": [
+            {"name": "a", "emptyDir": {}}, {"name": "b", "configMap": {"name": "c"}, "x": null}, 5]}},
+            "nothing": null, "list": [1]}, "spec\u{0}": 1, "esc\"aped": {"k": 2}});
+        let object = received(&json);
+        for doc in [Doc::Tree(&json), Doc::Object(&object)] {
+            let volumes = doc.at(&["spec", "template", "spec", "volumes"]).unwrap();
+            assert_eq!(
+                volumes.member_names_of_items("name"),
+                [
+                    vec!["emptyDir".to_owned()],
+                    vec!["configMap".to_owned(), "x".to_owned()]
+                ]
+            );
+            assert!(doc.at(&["spec", "nothing"]).is_none());
+            assert!(doc.at(&["spec", "missing", "deeper"]).is_none());
+            assert!(
+                doc.at(&["spec", "list", "0"]).is_none(),
+                "lists are not objects"
+            );
+            let escaped: BTreeMap<String, i64> = doc.at(&["esc\"aped"]).unwrap().read().unwrap();
+            assert_eq!(escaped["k"], 2);
+            let wrong = doc
+                .at(&["spec", "list"])
+                .unwrap()
+                .read_tracked::<Vec<String>>();
+            assert_eq!(wrong.unwrap_err().path().to_string(), "[0]");
+        }
+        assert!(object.tree.get().is_none(), "read without a tree");
+    }
+
+    #[test]
+    fn the_last_of_a_repeated_member_counts() {
+        let object: RawObject =
+            serde_json::from_str(r#"{"spec": {"a": 1}, "spec": {"a": 2}}"#).unwrap();
+        let doc = Doc::Object(&object);
+        assert_eq!(doc.at(&["spec", "a"]).unwrap().read::<i64>().unwrap(), 2);
+        assert_eq!(object.json()["spec"]["a"], 2);
     }
 
     #[test]

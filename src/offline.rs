@@ -213,7 +213,20 @@ pub fn create_request_as(
     policy: &Policy,
     requester: &Requester,
 ) -> Result<AdmissionRequest<RawObject>, serde_json::Error> {
-    let object = RawObject::from_json(doc.clone())?;
+    Ok(request_for(
+        RawObject::from_json(doc.clone())?,
+        policy,
+        requester,
+    ))
+}
+
+/// The AdmissionRequest the API server would send for `requester`
+/// creating `object` (see [`create_request_as`]).
+pub fn request_for(
+    object: RawObject,
+    policy: &Policy,
+    requester: &Requester,
+) -> AdmissionRequest<RawObject> {
     let (group, version) = match object.api_version().split_once('/') {
         Some((g, v)) => (g.to_owned(), v.to_owned()),
         None => (String::new(), object.api_version().to_owned()),
@@ -228,7 +241,7 @@ pub fn create_request_as(
             .unwrap_or_else(|| policy.namespace.clone())
     });
     let resource = handled.map_or_else(|| kind.to_ascii_lowercase(), |h| h.resource.to_owned());
-    Ok(AdmissionRequest {
+    AdmissionRequest {
         types: TypeMeta {
             api_version: "admission.k8s.io/v1".to_owned(),
             kind: "AdmissionReview".to_owned(),
@@ -252,7 +265,7 @@ pub fn create_request_as(
         old_object: None,
         dry_run: true,
         options: None,
-    })
+    }
 }
 
 /// How a reason is named in reports.

@@ -1,23 +1,34 @@
 //! Building a JSON Patch that only ever *adds* what is absent.
 //!
-//! The builder keeps its own copy of the document and applies every operation
-//! it records, so later additions see earlier ones (a parent added for one
-//! field is reused by the next) and the final document is exactly what the
-//! API server stores after the patch.
+//! The builder applies every operation it records to its document, so later
+//! additions see earlier ones (a parent added for one field is reused by the
+//! next) and the final document is exactly what the API server stores after
+//! the patch. It copies the document it is given only when it first adds
+//! something, and builds a value only when it adds it: most objects arrive
+//! complete.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 
-pub struct PatchBuilder {
-    doc: Value,
+pub struct PatchBuilder<'a> {
+    doc: Cow<'a, Value>,
     ops: Vec<PatchOperation>,
 }
 
-impl PatchBuilder {
+impl<'a> PatchBuilder<'a> {
     pub fn new(doc: Value) -> Self {
         PatchBuilder {
-            doc,
+            doc: Cow::Owned(doc),
+            ops: Vec::new(),
+        }
+    }
+
+    /// A builder over `doc`, copied on the first addition.
+    pub fn over(doc: &'a Value) -> Self {
+        PatchBuilder {
+            doc: Cow::Borrowed(doc),
             ops: Vec::new(),
         }
     }
@@ -31,19 +42,28 @@ impl PatchBuilder {
         self.ops.is_empty()
     }
 
-    pub fn finish(self) -> (Value, Vec<PatchOperation>) {
+    /// The document (borrowed when nothing was added) and the operations.
+    pub fn finish(self) -> (Cow<'a, Value>, Vec<PatchOperation>) {
         (self.doc, self.ops)
     }
 
-    /// Sets `path` to `value` unless something non-null is already there.
+    /// Sets `path` to `value()` unless something non-null is already there.
     /// Missing parent objects are added first, one operation each. Returns
     /// whether anything was added. A parent that exists but is not an object
     /// (a list where a map belongs) is left alone: that is for validation.
-    pub fn add_if_absent<S: AsRef<str>>(&mut self, path: &[S], value: Value) -> bool {
+    pub fn add_if_absent<S: AsRef<str>>(
+        &mut self,
+        path: &[S],
+        value: impl FnOnce() -> Value,
+    ) -> bool {
         let Some((leaf, parents)) = path.split_last() else {
             return false;
         };
-        let mut node = &mut self.doc;
+        if !would_add(&self.doc, parents, leaf.as_ref()) {
+            return false;
+        }
+        let value = value();
+        let mut node = self.doc.to_mut();
         for (depth, segment) in parents.iter().enumerate() {
             let next = match node {
                 Value::Object(map) => {
@@ -83,10 +103,14 @@ impl PatchBuilder {
     /// Appends `value` to the list at `path`, creating the list (and its
     /// parents) when it is missing.
     pub fn append<S: AsRef<str>>(&mut self, path: &[S], value: Value) {
-        if self.add_if_absent(path, Value::Array(vec![value.clone()])) {
+        if self.add_if_absent(path, || Value::Array(vec![value.clone()])) {
             return;
         }
-        if let Some(Value::Array(items)) = self.doc.pointer_mut(&pointer(path).to_string()) {
+        let at = pointer(path).to_string();
+        if !matches!(self.doc.pointer(&at), Some(Value::Array(_))) {
+            return;
+        }
+        if let Some(Value::Array(items)) = self.doc.to_mut().pointer_mut(&at) {
             items.push(value.clone());
             let mut dash: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
             dash.push("-");
@@ -99,6 +123,31 @@ impl PatchBuilder {
     pub fn len(&self) -> usize {
         self.ops.len()
     }
+}
+
+/// Whether [`PatchBuilder::add_if_absent`] would add anything at
+/// `parents` + `leaf`: the same walk, without changing anything.
+fn would_add<S: AsRef<str>>(doc: &Value, parents: &[S], leaf: &str) -> bool {
+    let mut node = doc;
+    for segment in parents {
+        node = match node {
+            Value::Object(map) => match map.get(segment.as_ref()) {
+                None | Some(Value::Null) => return true,
+                Some(child) => child,
+            },
+            Value::Array(items) => match segment
+                .as_ref()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| items.get(i))
+            {
+                Some(child) => child,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    matches!(node, Value::Object(map) if map.get(leaf).is_none_or(Value::is_null))
 }
 
 pub fn pointer<S: AsRef<str>>(path: &[S]) -> PointerBuf {
@@ -126,9 +175,9 @@ mod tests {
         let mut b = PatchBuilder::new(json!({"metadata": {}}));
         assert!(b.add_if_absent(
             &["metadata", "annotations", "prometheus.io/path"],
-            json!("/metrics")
+            || json!("/metrics")
         ));
-        assert!(b.add_if_absent(&["metadata", "annotations", "a~b"], json!("x")));
+        assert!(b.add_if_absent(&["metadata", "annotations", "a~b"], || json!("x")));
         let (doc, ops) = b.finish();
         assert_eq!(
             paths(&ops),
@@ -140,25 +189,41 @@ mod tests {
         );
         let mut original = json!({"metadata": {}});
         json_patch::patch(&mut original, &ops).unwrap();
-        assert_eq!(original, doc);
+        assert_eq!(original, *doc);
     }
 
     #[test]
     fn never_overwrites() {
         let mut b = PatchBuilder::new(json!({"a": {"b": 1}}));
-        assert!(!b.add_if_absent(&["a", "b"], json!(2)));
+        assert!(!b.add_if_absent(&["a", "b"], || json!(2)));
         assert!(b.is_empty());
         assert!(
-            !b.add_if_absent(&["a", "b", "c"], json!(2)),
+            !b.add_if_absent(&["a", "b", "c"], || json!(2)),
             "scalar parent"
         );
         assert!(b.is_empty());
     }
 
     #[test]
+    fn copies_and_builds_values_only_when_adding() {
+        let doc = json!({"a": {"b": 1}, "list": [{"c": 2}]});
+        let mut b = PatchBuilder::over(&doc);
+        assert!(!b.add_if_absent(&["a", "b"], || unreachable!("present")));
+        assert!(!b.add_if_absent(&["list", "0", "c"], || unreachable!("present")));
+        assert!(!b.add_if_absent(&["list", "5", "c"], || unreachable!("no such item")));
+        assert!(matches!(b.finish().0, Cow::Borrowed(_)));
+        let mut b = PatchBuilder::over(&doc);
+        assert!(b.add_if_absent(&["list", "0", "d"], || json!(3)));
+        let (changed, ops) = b.finish();
+        assert!(matches!(changed, Cow::Owned(_)));
+        assert_eq!(ops.len(), 1);
+        assert_eq!(doc["list"][0].get("d"), None, "the original is untouched");
+    }
+
+    #[test]
     fn null_counts_as_absent() {
         let mut b = PatchBuilder::new(json!({"a": null}));
-        assert!(b.add_if_absent(&["a", "b"], json!(1)));
+        assert!(b.add_if_absent(&["a", "b"], || json!(1)));
         assert_eq!(b.doc(), &json!({"a": {"b": 1}}));
     }
 
@@ -182,6 +247,6 @@ mod tests {
         );
         let mut original = json!({"spec": {"containers": [{"name": "c"}]}});
         json_patch::patch(&mut original, &ops).unwrap();
-        assert_eq!(original, doc);
+        assert_eq!(original, *doc);
     }
 }

@@ -48,6 +48,9 @@ pub struct Policy {
     pub namespace: String,
     pub exemptions: Exemptions,
     pub controllers: BTreeMap<String, Vec<ControllerGrant>>,
+    /// Who besides the controllers may change owner references (the garbage
+    /// collector orphans and deletes by them).
+    pub owner_reference_writers: Vec<String>,
     pub allow_existing_violations: bool,
     pub rules: BTreeMap<String, Action>,
     pub namespace_labels: Labels,
@@ -124,6 +127,15 @@ pub struct Gateway {
     pub probes: Probes,
     pub resources: Resources,
     pub strategy_mount: StrategyMount,
+    /// Digests the pinned image may carry (`sha256:...`). A digest decides
+    /// what runs, whatever the tag says: any other is refused.
+    pub digests: Vec<String>,
+    /// Image repositories that may run beside the gateway in its pods (a
+    /// log shipper, a proxy); every other container there is the gateway.
+    pub sidecar_images: Vec<String>,
+    /// Env var names the gateway container may set besides its production
+    /// settings and credentials from Secrets.
+    pub allowed_env: Vec<String>,
 }
 
 impl Gateway {
@@ -301,6 +313,12 @@ pub struct HttpRoutePolicy {
 pub struct ParentRef {
     pub namespace: String,
     pub name: String,
+    /// The listener of that Gateway, when the route must name one (an
+    /// HTTPS listener rather than a plain-HTTP one beside it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port: Option<i32>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -336,6 +354,10 @@ pub struct NetworkPolicyEnvelope {
     pub ingress_namespaces: Vec<String>,
     pub ingress_ports: Vec<AllowedPort>,
     pub egress_ports: Vec<AllowedPort>,
+    /// Address ranges every egress `ipBlock` that covers them must except
+    /// (the cloud metadata endpoint).
+    #[serde(default)]
+    pub egress_except: Vec<String>,
     pub gateway_policy_types: Vec<String>,
 }
 
@@ -354,6 +376,8 @@ pub struct AllowedPort {
 pub struct Secrets {
     pub writers: Vec<String>,
     pub managed_labels: Labels,
+    /// Who may make service account token Secrets (the token controller).
+    pub service_account_token_writers: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -16,13 +16,19 @@ pub enum Action {
     Audit,
 }
 
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
             Action::Deny => "deny",
             Action::Warn => "warn",
             Action::Audit => "audit",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -106,13 +112,15 @@ rule_catalog! {
         "fsGroup, when set, is the policy's (`pods.fsGroup`), never root's group.";
     PodSupplementalGroups => "pod.supplemental-groups", Deny,
         "No supplemental group is 0 (root's group).";
+    PodOwnerReferences => "pod.owner-references", Deny,
+        "Only the controllers (`controllers`) and the garbage collector (`ownerReferenceWriters`) change the owner references of what controllers make.";
     PodCredentialEnv => "pod.credential-env", Deny,
         "Credential-like env vars (`pods.credentialEnvNames`) come from a secretKeyRef, not a literal value.";
     PodServiceAccountToken => "pod.service-account-token", Warn,
         "automountServiceAccountToken is as the policy says (`pods.automountServiceAccountToken`): the gateway never calls the Kubernetes API.";
 
     GatewayImage => "gateway.image", Deny,
-        "The gateway runs the pinned image (`gateway.image` at `gateway.version`); a @sha256 digest may be added.";
+        "The gateway runs the pinned image (`gateway.image` at `gateway.version`, a digest only from `gateway.digests`); its pods run nothing else but the policy's sidecars (`gateway.sidecarImages`).";
     GatewayLabels => "gateway.labels", Deny,
         "The workload and its pod template carry the gateway's labels (`gateway.labels`).";
     GatewayVersionLabel => "gateway.version-label", Deny,
@@ -120,7 +128,7 @@ rule_catalog! {
     GatewayPort => "gateway.port", Deny,
         "The gateway container exposes its named port (`gateway.port`).";
     GatewayConfigEnv => "gateway.config-env", Deny,
-        "The gateway container takes envFrom the gateway ConfigMap (`gateway.envFromConfigMap`).";
+        "The gateway container takes envFrom the gateway ConfigMap (`gateway.envFromConfigMap`), and nothing else, without prefix or optional.";
     GatewayProbes => "gateway.probes", Deny,
         "Startup, readiness and liveness probes GET the health path on the gateway port with the policy's timings (`gateway.probes`).";
     GatewayResources => "gateway.resources", Deny,
@@ -129,6 +137,12 @@ rule_catalog! {
         "The strategies ConfigMap (or its kustomize-hashed name) is mounted read-only at the strategy path (`gateway.strategyMount`).";
     GatewayMetricsAnnotations => "gateway.metrics-annotations", Deny,
         "The pod template carries the Prometheus annotations (`gateway.podAnnotations`).";
+    GatewayEntrypoint => "gateway.entrypoint", Deny,
+        "The gateway container runs its image's own entrypoint: no command, args or lifecycle hooks.";
+    GatewayEnv => "gateway.env", Deny,
+        "The gateway container sets only its production settings, credentials from Secrets and the policy's allowed names (`gateway.allowedEnv`).";
+    GatewayNameResolution => "gateway.name-resolution", Deny,
+        "Gateway pods resolve names through the cluster's DNS: no hostAliases, dnsPolicy None or dnsConfig.";
     GatewayConfigOverride => "gateway.config-override", Deny,
         "The gateway container's env does not override the production settings of its ConfigMap (`gatewayConfig.values`).";
 
@@ -150,20 +164,24 @@ rule_catalog! {
     ServicePort => "service.port", Deny,
         "The gateway Service (`service.name`) exposes its named port to the gateway's port (`service.port`).";
     ServiceSelector => "service.selector", Deny,
-        "The gateway Service selects the gateway pods (`service.selector`).";
+        "The gateway Service selects the gateway pods (`service.selector`), ready ones only (no publishNotReadyAddresses).";
 
     HttpRouteParentRefs => "httproute.parent-refs", Deny,
-        "The HTTPRoute attaches only to the shared listener (`httpRoute.parentRefs`).";
+        "The HTTPRoute attaches only to the shared listener (`httpRoute.parentRefs`, with its sectionName and port where the policy names them).";
     HttpRouteHostnames => "httproute.hostnames", Deny,
         "The HTTPRoute's hostnames are exactly the gateway's (`httpRoute.hostnames`).";
     HttpRouteBackendRefs => "httproute.backend-refs", Deny,
         "Every backendRef (and mirror) is the gateway Service on its port (`httpRoute.backend`).";
     HttpRouteSecurityHeaders => "httproute.security-headers", Deny,
         "Every rule sets the strict security response headers with a ResponseHeaderModifier (`httpRoute.securityHeaders`).";
+    HttpRouteFilters => "httproute.filters", Deny,
+        "The route uses only ResponseHeaderModifier, RequestRedirect and RequestMirror filters (a backend only ResponseHeaderModifier).";
     HttpRouteServerHeaders => "httproute.server-headers", Warn,
         "Every rule removes the headers that reveal the server (`httpRoute.removeHeaders`).";
     RouteHostnameHijack => "route.hostname-hijack", Deny,
         "No route outside the gateway's namespace (HTTPRoute, GRPCRoute, TLSRoute, Ingress) claims its hostname, exactly or by wildcard.";
+    RouteReferenceGrant => "route.reference-grant", Deny,
+        "No ReferenceGrant in the gateway's namespace: routes of other namespaces may not reach its Service.";
     RouteHttpOnly => "route.http-only", Deny,
         "In the gateway's namespace traffic enters only through HTTPRoutes: no GRPCRoute, TLSRoute or Ingress.";
 
@@ -173,6 +191,8 @@ rule_catalog! {
         "Ingress rules name their ports, all allowed (`networkPolicy.ingressPorts`).";
     NetworkPolicyEgressPorts => "networkpolicy.egress-ports", Deny,
         "Egress rules name their ports, all allowed (`networkPolicy.egressPorts`).";
+    NetworkPolicyEgressPeers => "networkpolicy.egress-peers", Deny,
+        "Egress rules name their destinations, and address blocks except the ranges `networkPolicy.egressExcept` lists.";
     NetworkPolicyPolicyTypes => "networkpolicy.policy-types", Deny,
         "A policy selecting the gateway pods lists the required policyTypes (`networkPolicy.gatewayPolicyTypes`).";
     NetworkPolicyNamespaceLabel => "networkpolicy.namespace-label", Warn,
@@ -187,7 +207,7 @@ rule_catalog! {
     ExternalSecretCreationPolicy => "externalsecret.creation-policy", Deny,
         "ExternalSecrets own their target Secret (`externalSecrets.creationPolicy`).";
     ExternalSecretTemplateLiteral => "externalsecret.template-literal", Deny,
-        "An ExternalSecret's template fills credential-like keys (`pods.credentialEnvNames`) from the store, never with a literal.";
+        "An ExternalSecret's template fills its keys from the store, never with a literal (no quoted text in an expression, no templateFrom).";
     SecretStoreForbidden => "secretstore.forbidden", Deny,
         "No namespaced SecretStore: keys come only from the ClusterSecretStore (`externalSecrets.storeName`).";
     PushSecretForbidden => "pushsecret.forbidden", Deny,
@@ -242,7 +262,7 @@ impl RuleId {
     /// Rules about who sends the request rather than what the object holds:
     /// an UPDATE never inherits them from the old object.
     pub fn judges_requester(self) -> bool {
-        matches!(self, RuleId::SecretAuthor)
+        matches!(self, RuleId::SecretAuthor | RuleId::PodOwnerReferences)
     }
 }
 

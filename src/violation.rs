@@ -37,8 +37,8 @@ impl Violation {
         let path = path.into();
         Violation {
             rule,
-            path: path.shown,
-            keyed_path: path.keyed,
+            path: path.to_string(),
+            keyed_path: path.keyed().to_owned(),
             message: message.into(),
             expected: expected.into(),
             actual: actual.into(),
@@ -90,45 +90,88 @@ pub fn shown<T: fmt::Display>(value: Option<T>) -> String {
 ///
 /// It is built in two forms at once: shown (list elements by index) and
 /// keyed (list elements by their name where they have one, see
-/// [`FieldPath::item`]).
+/// [`FieldPath::item`]). Rules build paths for every field they look at and
+/// keep few, so both forms live inline up to [`INLINE_PATH_BYTES`] and
+/// building one allocates nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FieldPath {
-    shown: String,
-    keyed: String,
+    shown: PathText,
+    keyed: PathText,
+}
+
+/// Longer paths than this spill to the heap.
+pub const INLINE_PATH_BYTES: usize = 96;
+
+/// UTF-8 text, appended to only from `&str`s and numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct PathText(smallvec::SmallVec<[u8; INLINE_PATH_BYTES]>);
+
+impl PathText {
+    fn with(&self, parts: &[&str]) -> PathText {
+        let mut text = self.clone();
+        for part in parts {
+            text.0.extend_from_slice(part.as_bytes());
+        }
+        text
+    }
+
+    fn as_str(&self) -> &str {
+        // Built from `&str`s only: never fails.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
+}
+
+/// `i` in decimal, in `buf`.
+fn decimal(i: usize, buf: &mut [u8; 20]) -> &str {
+    let mut at = buf.len();
+    let mut n = i;
+    loop {
+        at -= 1;
+        buf[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[at..]).unwrap_or_default()
 }
 
 impl FieldPath {
     pub fn root(field: &str) -> Self {
+        let text = PathText::default().with(&[field]);
         FieldPath {
-            shown: field.to_owned(),
-            keyed: field.to_owned(),
+            keyed: text.clone(),
+            shown: text,
         }
     }
 
     pub fn field(&self, name: &str) -> Self {
-        if self.shown.is_empty() {
+        if self.shown.0.is_empty() {
             return FieldPath::root(name);
         }
         FieldPath {
-            shown: format!("{}.{name}", self.shown),
-            keyed: format!("{}.{name}", self.keyed),
+            shown: self.shown.with(&[".", name]),
+            keyed: self.keyed.with(&[".", name]),
         }
     }
 
     /// A list element that has no key of its own.
     pub fn index(&self, i: usize) -> Self {
+        let mut buf = [0; 20];
+        let i = decimal(i, &mut buf);
         FieldPath {
-            shown: format!("{}[{i}]", self.shown),
-            keyed: format!("{}[{i}]", self.keyed),
+            shown: self.shown.with(&["[", i, "]"]),
+            keyed: self.keyed.with(&["[", i, "]"]),
         }
     }
 
     /// A list element known by a key (a container's or volume's name, a
     /// mount's path): shown by index, keyed by the key.
     pub fn item(&self, i: usize, key: &str) -> Self {
+        let mut buf = [0; 20];
         FieldPath {
-            shown: format!("{}[{i}]", self.shown),
-            keyed: format!("{}[{key}]", self.keyed),
+            shown: self.shown.with(&["[", decimal(i, &mut buf), "]"]),
+            keyed: self.keyed.with(&["[", key, "]"]),
         }
     }
 
@@ -140,16 +183,17 @@ impl FieldPath {
         {
             self.field(key)
         } else {
+            let quoted = format!("{key:?}");
             FieldPath {
-                shown: format!("{}[{key:?}]", self.shown),
-                keyed: format!("{}[{key:?}]", self.keyed),
+                shown: self.shown.with(&["[", &quoted, "]"]),
+                keyed: self.keyed.with(&["[", &quoted, "]"]),
             }
         }
     }
 
     /// The keyed form: `spec.template.spec.containers[gateway].image`.
     pub fn keyed(&self) -> &str {
-        &self.keyed
+        self.keyed.as_str()
     }
 }
 
@@ -161,7 +205,7 @@ impl From<&FieldPath> for FieldPath {
 
 impl fmt::Display for FieldPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.shown)
+        f.write_str(self.shown.as_str())
     }
 }
 
@@ -219,5 +263,19 @@ mod tests {
             r#"metadata.labels["app.kubernetes.io/name"]"#
         );
         assert_eq!(FieldPath::root("data").key("PORT").to_string(), "data.PORT");
+    }
+
+    #[test]
+    fn numbers_and_long_paths() {
+        let path = FieldPath::root("a").index(0).index(7).index(1234567890);
+        assert_eq!(path.to_string(), "a[0][7][1234567890]");
+        let mut long = FieldPath::root("spec");
+        for i in 0..20 {
+            long = long.field("template").item(i, "container-name");
+        }
+        assert!(long.to_string().len() > INLINE_PATH_BYTES);
+        assert!(long.to_string().ends_with("template[19]"));
+        assert!(long.keyed().ends_with("template[container-name]"));
+        assert_eq!(FieldPath::default().field("x").to_string(), "x");
     }
 }

@@ -245,15 +245,16 @@ fn workload() -> impl Strategy<Value = Value> {
 }
 
 fn admit_object(object: &Value, stage: Stage) -> portkey_guard::admission::Decision {
-    let policy = Policy::default_policy();
+    // busybox runs beside the gateway as a sidecar the policy names.
+    let mut policy = Policy::default_policy();
+    policy.gateway.sidecar_images.push("busybox".to_owned());
     let review = json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
         "uid": "u", "kind": {"group": object["apiVersion"].as_str().unwrap().split_once('/').map_or("", |(g, _)| g),
                              "version": "v1", "kind": object["kind"]},
         "resource": {"group": "", "version": "v1", "resource": "x"},
         "name": "w", "namespace": "portkey", "operation": "CREATE",
         "userInfo": {"username": "u"}, "object": object, "dryRun": false}});
-    let review: AdmissionReview<portkey_guard::object::RawObject> =
-        serde_json::from_value(review).unwrap();
+    let review: AdmissionReview = serde_json::from_value(review).unwrap();
     admit(&review.try_into().unwrap(), &policy, stage).unwrap()
 }
 

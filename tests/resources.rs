@@ -328,6 +328,17 @@ async fn two_hundred_http2_streams_stay_within_the_budget() {
         .await
         .unwrap();
     let conn = tokio::spawn(conn);
+    // One answered request first: the server's SETTINGS (at most 32
+    // streams) are then in force, and the client opens no more than that.
+    // Before them a client may open more, and the server refuses the rest
+    // with REFUSED_STREAM, which says nothing about the budget.
+    let (tx, body) = streamed_body(1);
+    drop(tx);
+    let warm_up = Request::post("/validate")
+        .header("host", "localhost")
+        .body(body)
+        .unwrap();
+    sender.clone().send_request(warm_up).await.unwrap();
     let chunk = Bytes::from(vec![b' '; 16 * 1024]);
     let (done_tx, done) = tokio::sync::mpsc::channel(256);
     let (release, released) = watch::channel(false);

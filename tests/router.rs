@@ -113,8 +113,7 @@ async fn mutating_webhook_never_denies_and_its_patch_makes_the_object_comply() {
     // Apply the patch as the API server would, then validate the result.
     let mut sent: Value = serde_json::from_slice(&fixture("bare-deployment.json")).unwrap();
     json_patch::patch(&mut sent["request"]["object"], &patch).unwrap();
-    let review: AdmissionReview<portkey_guard::object::RawObject> =
-        serde_json::from_value(sent).unwrap();
+    let review: AdmissionReview = serde_json::from_value(sent).unwrap();
     let request = review.try_into().unwrap();
     let policy = Policy::default_policy();
     let decision = admit(&request, &policy, Stage::Validate).unwrap();

@@ -13,9 +13,9 @@
 //! watchers retry with backoff). Readiness never depends on it. Secrets
 //! are never watched.
 
-use super::{discover, trim, Live, Served};
+use super::{discover, trimmed, Live, Served};
 use crate::kind::Kind;
-use crate::object::RawObject;
+use crate::object::{Doc, RawObject};
 use crate::policy::Policy;
 use crate::relations::{Object, ObjectSet};
 use futures::StreamExt;
@@ -47,10 +47,16 @@ pub struct Cached {
     pub object: Option<Arc<Object>>,
 }
 
+/// Read as a JSON tree, not as text: a watch event carries its object
+/// inside an adjacently tagged enum, which serde buffers first, and a
+/// buffered value cannot be read as raw text. Only the text is kept.
 impl<'de> Deserialize<'de> for Cached {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        let tree = serde_json::Value::deserialize(d)?;
+        let text = serde_json::value::to_raw_value(&tree).map_err(D::Error::custom)?;
         Ok(Cached {
-            raw: Arc::new(RawObject::deserialize(d)?),
+            raw: Arc::new(RawObject::from_text(text).map_err(D::Error::custom)?),
             object: None,
         })
     }
@@ -254,10 +260,13 @@ fn start(
     let stream = watcher(api, watcher::Config::default().page_size(LIST_PAGE))
         .default_backoff()
         .modify(move |cached: &mut Cached| {
-            let raw = Arc::make_mut(&mut cached.raw);
-            trim(raw, &trim_as);
-            let namespace = raw.metadata.namespace.clone();
-            cached.object = Object::read(kind, namespace.as_deref(), &raw.json)
+            // An object whose text cannot be read again is kept as it came
+            // (it can still be audited; no relation reads it).
+            if let Ok(raw) = trimmed(&cached.raw, &trim_as) {
+                cached.raw = Arc::new(raw);
+            }
+            let namespace = cached.raw.metadata.namespace.clone();
+            cached.object = Object::read(kind, namespace.as_deref(), Doc::Object(&cached.raw))
                 .ok()
                 .map(Arc::new);
         });
@@ -392,7 +401,7 @@ impl Snapshot {
                 Object::read(
                     l.kind,
                     l.object.metadata.namespace.as_deref(),
-                    &l.object.json,
+                    Doc::Object(&l.object),
                 )
                 .ok()
             })

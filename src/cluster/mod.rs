@@ -37,6 +37,8 @@ pub enum ClusterError {
     Discovery(kube::Error),
     #[error("cannot read {what}: {}", chain(.source))]
     List { what: String, source: kube::Error },
+    #[error("{what} cannot be read: {message}")]
+    Read { what: String, message: String },
     #[error("{server}: {source}")]
     At {
         server: String,
@@ -199,31 +201,26 @@ impl Live {
     }
 }
 
-/// Drops what no rule reads and what makes objects large: managed fields
-/// and the last-applied annotation. Items of a list also lack their
-/// apiVersion and kind; they are set from the resource.
-pub fn trim(object: &mut RawObject, resource: &ApiResource) {
-    if let Some(meta) = object
-        .json
-        .get_mut("metadata")
-        .and_then(Value::as_object_mut)
-    {
+/// The object without what no rule reads and what makes objects large:
+/// managed fields and the last-applied annotation. Items of a list also
+/// lack their apiVersion and kind; they are set from the resource. Only
+/// the text is kept (the tree is built again when something needs it).
+pub fn trimmed(object: &RawObject, resource: &ApiResource) -> Result<RawObject, serde_json::Error> {
+    let mut json: Value = serde_json::from_str(object.text())?;
+    if let Some(meta) = json.get_mut("metadata").and_then(Value::as_object_mut) {
         meta.remove("managedFields");
         if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
             annotations.remove(LAST_APPLIED);
         }
     }
-    object.metadata.managed_fields = None;
-    if let Some(annotations) = object.metadata.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-    if let Some(map) = object.json.as_object_mut() {
+    if let Some(map) = json.as_object_mut() {
         map.insert(
             "apiVersion".into(),
             Value::from(resource.api_version.clone()),
         );
         map.insert("kind".into(), Value::from(resource.kind.clone()));
     }
+    RawObject::from_text(serde_json::value::to_raw_value(&json)?)
 }
 
 /// Every object of a resource, in one namespace or in all, page by page.
@@ -255,8 +252,11 @@ pub async fn list(
                 what: what(),
                 source,
             })?;
-        for mut object in page.items {
-            trim(&mut object, &served.resource);
+        for object in page.items {
+            let object = trimmed(&object, &served.resource).map_err(|e| ClusterError::Read {
+                what: what(),
+                message: crate::object::describe_json_error(&e),
+            })?;
             out.push(Live {
                 kind: served.kind,
                 resource: resource.clone(),
@@ -289,14 +289,19 @@ pub async fn get(
             what: format!("{} {name}", served.resource.kind),
             source,
         })?;
-    Ok(found.map(|mut object| {
-        trim(&mut object, &served.resource);
-        Live {
-            kind: served.kind,
-            resource: Arc::new(served.resource.clone()),
-            object: Arc::new(object),
-        }
-    }))
+    found
+        .map(|object| {
+            let object = trimmed(&object, &served.resource).map_err(|e| ClusterError::Read {
+                what: format!("{} {name}", served.resource.kind),
+                message: crate::object::describe_json_error(&e),
+            })?;
+            Ok(Live {
+                kind: served.kind,
+                resource: Arc::new(served.resource.clone()),
+                object: Arc::new(object),
+            })
+        })
+        .transpose()
 }
 
 /// What an audit reads: every policed object of the policy's namespace,

@@ -5,17 +5,20 @@
 use super::rule::{check_all, read_at, Context, MalformedObject, Rule};
 use super::strategy::{self, StrategyFiles};
 use crate::name_pattern;
+use crate::object::Doc;
 use crate::rules::RuleId;
 use crate::violation::{shown, FieldPath, Violation};
 use k8s_openapi::api::core::v1::ConfigMap;
-use serde_json::Value;
 
 pub const RULES: &[Rule<ConfigMap>] = &[
     Rule::new(RuleId::ConfigMapGatewayConfig, gateway_config),
     Rule::new(RuleId::ConfigMapCredentials, credentials),
 ];
 
-pub fn validate(ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedObject> {
+pub fn validate<'a>(
+    ctx: &Context,
+    doc: impl Into<Doc<'a>>,
+) -> Result<Vec<Violation>, MalformedObject> {
     let config_map: ConfigMap = read_at(doc, &[], "ConfigMap")?;
     let name = config_map.metadata.name.as_deref().unwrap_or_default();
     // Any suffix is judged, kustomize's hash included: no name is a way
@@ -101,7 +104,7 @@ mod tests {
     use crate::kinds::rule::tests::ctx;
     use serde_json::json;
 
-    fn violations(doc: Value) -> Vec<Violation> {
+    fn violations(doc: serde_json::Value) -> Vec<Violation> {
         validate(&ctx(), &doc).unwrap()
     }
 

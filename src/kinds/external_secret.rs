@@ -4,7 +4,6 @@
 //! it and nothing pushes the provider's secrets out.
 
 use super::rule::{Context, Rule};
-use crate::name_pattern;
 use crate::policy::ExternalSecrets;
 use crate::rules::RuleId;
 use crate::violation::{FieldPath, Violation};
@@ -60,9 +59,10 @@ struct Target {
 }
 
 #[derive(Debug, Default, Deserialize)]
-#[serde(default)]
+#[serde(default, rename_all = "camelCase")]
 struct Template {
     data: BTreeMap<String, String>,
+    template_from: Vec<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -158,36 +158,60 @@ pub fn creation_policy(spec: &ExternalSecretSpec, ctx: &Context) -> Vec<Violatio
     )]
 }
 
-/// `externalsecret.template-literal`: a credential-like key of the target
-/// Secret's template is filled from the store (`{{ .key }}`), never with a
-/// literal that would put the credential in Git. The message names the
-/// key, never the value.
-pub fn template_literal(spec: &ExternalSecretSpec, ctx: &Context) -> Vec<Violation> {
-    let names = &ctx.policy.pods.credential_env_names;
+/// `externalsecret.template-literal`: the target Secret's template fills
+/// its keys from the store (`{{ .apiKey }}`), never with a literal that
+/// would put a credential in Git: no key without a template expression, no
+/// quoted text inside one (`{{ "sk-..." }}`), no `templateFrom` (a literal
+/// or a ConfigMap of its own). Messages name the key, never the value.
+pub fn template_literal(spec: &ExternalSecretSpec, _: &Context) -> Vec<Violation> {
     let Some(template) = spec.target.as_ref().and_then(|t| t.template.as_ref()) else {
         return Vec::new();
     };
-    let path = FieldPath::root("spec")
-        .field("target")
-        .field("template")
-        .field("data");
-    template
+    let path = FieldPath::root("spec").field("target").field("template");
+    let mut out: Vec<Violation> = template
         .data
         .iter()
-        .filter(|(key, value)| {
-            name_pattern::matches_any(names, key) && !value.is_empty() && !value.contains("{{")
-        })
+        .filter(|(_, value)| !reads_only_the_store(value))
         .map(|(key, value)| {
             Violation::new(
                 RuleId::ExternalSecretTemplateLiteral,
-                path.key(key),
-                format!("{key} looks like a credential and must come from the store"),
+                path.field("data").key(key),
+                format!("{key} must come from the store"),
                 "a template reading the store, such as \"{{ .apiKey }}\"",
                 "a literal value",
             )
             .with_witness(value)
         })
-        .collect()
+        .collect();
+    if !template.template_from.is_empty() {
+        out.push(Violation::new(
+            RuleId::ExternalSecretTemplateLiteral,
+            path.field("templateFrom"),
+            "templates come from this ExternalSecret's data, not from a literal or ConfigMap",
+            "no templateFrom",
+            "templateFrom",
+        ));
+    }
+    out
+}
+
+/// Whether a template value reads from the store: it holds a `{{ ... }}`
+/// expression, and no expression quotes a literal.
+fn reads_only_the_store(value: &str) -> bool {
+    let mut expressions = 0;
+    let mut rest = value;
+    while let Some(start) = rest.find("{{") {
+        let Some(len) = rest[start..].find("}}") else {
+            return false;
+        };
+        let expression = &rest[start + 2..start + len];
+        if expression.contains(['"', '`', '\'']) {
+            return false;
+        }
+        expressions += 1;
+        rest = &rest[start + len + 2..];
+    }
+    expressions > 0
 }
 
 /// `secretstore.forbidden`: no namespaced SecretStore.
@@ -257,11 +281,21 @@ mod tests {
     #[test]
     fn template_literals_of_credential_keys() {
         let value = spec(json!({"target": {"template": {"data": {
-            "OPENAI_API_KEY": "sk-live-literal", "ANTHROPIC_API_KEY": "{{ .anthropic }}", "REGION": "eu"}}}}));
+            "OPENAI_API_KEY": "sk-live-literal", "ANTHROPIC_API_KEY": "{{ .anthropic }}",
+            "QUOTED": "{{ \"sk-quoted\" }}", "UPSTREAM": "plain", "MIXED": "Bearer {{ .token }}"},
+            "templateFrom": [{"literal": "x"}]}}}));
         let found = template_literal(&value, &ctx());
-        assert_eq!(found.len(), 1);
-        assert_eq!(found[0].path, "spec.target.template.data.OPENAI_API_KEY");
-        assert!(!found[0].to_string().contains("sk-live-literal"));
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "spec.target.template.data.OPENAI_API_KEY",
+                "spec.target.template.data.QUOTED",
+                "spec.target.template.data.UPSTREAM",
+                "spec.target.template.templateFrom"
+            ]
+        );
+        assert!(found.iter().all(|v| !v.to_string().contains("sk-")));
     }
 
     #[test]

@@ -26,6 +26,9 @@ pub const RULES: &[Rule<PodTemplate>] = &[
     Rule::new(RuleId::GatewayStrategyMount, strategy_mount),
     Rule::new(RuleId::GatewayMetricsAnnotations, metrics_annotations),
     Rule::new(RuleId::GatewayConfigOverride, config_override),
+    Rule::new(RuleId::GatewayEntrypoint, entrypoint),
+    Rule::new(RuleId::GatewayEnv, env),
+    Rule::new(RuleId::GatewayNameResolution, name_resolution),
 ];
 
 /// What the mutating webhook adds to a gateway pod, group by group (each
@@ -66,7 +69,7 @@ fn serving(c: &ContainerEntry) -> bool {
 
 fn runs_gateway_image(c: &ContainerEntry, g: &Gateway) -> bool {
     let image = c.container.image.as_deref().unwrap_or_default();
-    ImageRef::names_repository(image, &g.repository())
+    ImageRef::names_repository(image, &g.image)
 }
 
 /// Whether the pod carries the gateway's labels: what routes the gateway's
@@ -167,32 +170,60 @@ impl ProbeKind {
 
 /// `gateway.image`: every gateway container, and every container anywhere
 /// that runs the gateway image, runs exactly the pinned release (a digest
-/// may be added).
+/// only from the policy's list: the runtime pulls by digest whatever the
+/// tag says); and a gateway pod runs nothing but the gateway and the
+/// policy's sidecars, so that no other container can take its port.
 pub fn image(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let g = &ctx.policy.gateway;
     let gateways = gateway_containers(pod, g);
-    let judged = pod
-        .containers
-        .iter()
-        .filter(|c| runs_gateway_image(c, g) || gateways.iter().any(|gc| std::ptr::eq(*gc, *c)));
+    let is_gateway = |c: &ContainerEntry| gateways.iter().any(|gc| std::ptr::eq(*gc, c));
+    let gateway_pod = !gateways.is_empty();
     let repository = g.repository();
-    judged
-        .filter_map(|c| {
-            let image = c.container.image.as_deref().unwrap_or_default();
-            let pinned = ImageRef::parse(image).is_ok_and(|r| {
-                r.repository == repository && r.tag.as_deref() == Some(g.version.as_str())
-            });
-            (!pinned).then(|| {
-                Violation::new(
-                    RuleId::GatewayImage,
-                    c.path.field("image"),
-                    "the gateway runs the pinned release",
-                    format!("{} (optionally @sha256:...)", g.image_reference()),
-                    image,
-                )
-            })
+    let pinned = |image: &str| {
+        ImageRef::parse(image).is_ok_and(|r| {
+            r.repository == repository
+                && r.tag.as_deref() == Some(g.version.as_str())
+                && r.digest.as_ref().is_none_or(|d| g.digests.contains(d))
         })
-        .collect()
+    };
+    let sidecar = |image: &str| {
+        ImageRef::parse(image).is_ok_and(|r| {
+            g.sidecar_images
+                .iter()
+                .any(|s| ImageRef::parse(s).is_ok_and(|s| s.repository == r.repository))
+        })
+    };
+    let expected = || {
+        let digests = if g.digests.is_empty() {
+            String::new()
+        } else {
+            format!(" (or @{})", g.digests.join(" | @"))
+        };
+        format!("{}{digests}", g.image_reference())
+    };
+    let mut out = Vec::new();
+    for c in &pod.containers {
+        let image = c.container.image.as_deref().unwrap_or_default();
+        let judged_as_gateway = is_gateway(c) || runs_gateway_image(c, g);
+        if judged_as_gateway && !pinned(image) {
+            out.push(Violation::new(
+                RuleId::GatewayImage,
+                c.path.field("image"),
+                "the gateway runs the pinned release",
+                expected(),
+                image,
+            ));
+        } else if gateway_pod && !judged_as_gateway && serving(c) && !sidecar(image) {
+            out.push(Violation::new(
+                RuleId::GatewayImage,
+                c.path.field("image"),
+                "a gateway pod runs only the gateway and the policy's sidecars",
+                format!("{} or a sidecar of gateway.sidecarImages", expected()),
+                image,
+            ));
+        }
+    }
+    out
 }
 
 /// `gateway.labels`: the workload and its template carry the gateway's
@@ -285,16 +316,128 @@ pub fn port(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
 /// `gateway.config-env`: envFrom the gateway ConfigMap.
 pub fn config_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let g = &ctx.policy.gateway;
-    gateway_containers(pod, g)
-        .into_iter()
-        .filter(|c| !has_env_from(&c.container, &g.env_from_config_map))
-        .map(|c| {
-            Violation::new(
+    let wanted = format!("configMapRef {}", g.env_from_config_map);
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, g) {
+        if !has_env_from(&c.container, &g.env_from_config_map) {
+            out.push(Violation::new(
                 RuleId::GatewayConfigEnv,
                 c.path.field("envFrom"),
                 "the gateway must read its settings from the gateway ConfigMap",
-                format!("configMapRef {}", g.env_from_config_map),
+                wanted.as_str(),
                 "no such envFrom",
+            ));
+        }
+        // Anything else, or a prefix, would bring in variables no rule
+        // reads (a credential, an override); optional would let the
+        // settings go missing with the ConfigMap.
+        for (i, source) in c.container.env_from.iter().flatten().enumerate() {
+            let exact = source.secret_ref.is_none()
+                && source.prefix.as_deref().is_none_or(str::is_empty)
+                && source
+                    .config_map_ref
+                    .as_ref()
+                    .is_some_and(|r| r.name == g.env_from_config_map && r.optional != Some(true));
+            if !exact {
+                out.push(Violation::new(
+                    RuleId::GatewayConfigEnv,
+                    c.path.field("envFrom").index(i),
+                    "the gateway takes envFrom its ConfigMap only, without prefix and not optional",
+                    wanted.as_str(),
+                    "another source, a prefix or optional",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `gateway.entrypoint`: the gateway runs its image's own entrypoint; a
+/// command, args or a lifecycle hook would run other code with its
+/// credentials.
+pub fn entrypoint(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, &ctx.policy.gateway) {
+        let set = [
+            (
+                "command",
+                c.container.command.as_ref().is_some_and(|v| !v.is_empty()),
+            ),
+            (
+                "args",
+                c.container.args.as_ref().is_some_and(|v| !v.is_empty()),
+            ),
+            ("lifecycle", c.container.lifecycle.is_some()),
+        ];
+        for (field, is_set) in set {
+            if is_set {
+                out.push(Violation::new(
+                    RuleId::GatewayEntrypoint,
+                    c.path.field(field),
+                    "the gateway runs its image's own entrypoint",
+                    "unset",
+                    "set",
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `gateway.env`: the gateway's env holds its production settings (judged
+/// by `gateway.config-override`), credentials from Secrets, and the
+/// policy's allowed names; nothing that changes how it runs
+/// (`NODE_OPTIONS`, proxies, TLS verification) or brings a literal under
+/// an innocent name.
+pub fn env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let p = ctx.policy;
+    let g = &p.gateway;
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, g) {
+        for (i, var) in c.container.env.iter().flatten().enumerate() {
+            let setting = p.gateway_config.values.contains_key(&var.name);
+            // Where a credential comes from is pod.credential-env's to judge.
+            let credential =
+                crate::name_pattern::matches_any(&p.pods.credential_env_names, &var.name);
+            if !(setting || credential || g.allowed_env.contains(&var.name)) {
+                out.push(Violation::new(
+                    RuleId::GatewayEnv,
+                    c.path.field("env").item(i, &var.name).field("name"),
+                    format!("{} is not an env var the gateway may set", var.name),
+                    "a production setting, a credential from a Secret, or gateway.allowedEnv",
+                    var.name.as_str(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+/// `gateway.name-resolution`: a gateway pod resolves the providers' names
+/// through the cluster's DNS; hostAliases or a DNS of its own would send
+/// its credentials and prompts elsewhere.
+pub fn name_resolution(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    if !is_gateway_pod(pod, &ctx.policy.gateway) {
+        return Vec::new();
+    }
+    let spec = &pod.spec;
+    let set = [
+        (
+            "hostAliases",
+            spec.host_aliases.as_ref().is_some_and(|h| !h.is_empty()),
+        ),
+        ("dnsPolicy", spec.dns_policy.as_deref() == Some("None")),
+        ("dnsConfig", spec.dns_config.is_some()),
+    ];
+    set.into_iter()
+        .filter(|(_, is_set)| *is_set)
+        .map(|(field, _)| {
+            Violation::new(
+                RuleId::GatewayNameResolution,
+                pod.spec_path().field(field),
+                "the gateway resolves names through the cluster's DNS",
+                "unset (dnsPolicy ClusterFirst)",
+                "set",
             )
         })
         .collect()
@@ -479,14 +622,23 @@ pub fn strategy_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                     shown(mount.read_only),
                 ));
             }
-            let source = pod
+            let config_map = pod
                 .spec
                 .volumes
                 .iter()
                 .flatten()
                 .find(|v| v.name == mount.name)
-                .and_then(|v| v.config_map.as_ref())
-                .map(|cm| cm.name.as_str());
+                .and_then(|v| v.config_map.as_ref());
+            if config_map.is_some_and(|cm| cm.optional == Some(true)) {
+                out.push(Violation::new(
+                    RuleId::GatewayStrategyMount,
+                    path.field("name"),
+                    "the strategies are not optional: without them the gateway runs unconfigured",
+                    "optional unset or false",
+                    "optional: true",
+                ));
+            }
+            let source = config_map.map(|cm| cm.name.as_str());
             if !source.is_some_and(|name| name_pattern::is_generated_from(&s.config_map, name)) {
                 out.push(Violation::new(
                     RuleId::GatewayStrategyMount,
@@ -588,7 +740,7 @@ pub fn inject_port(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> 
         let ports = c.container.ports.as_deref().unwrap_or_default();
         match ports.iter().position(|p| p.container_port == g.port.container_port) {
             Some(i) => {
-                b.add_if_absent(&c.at(&["ports", &i.to_string(), "name"]), json!(g.port.name));
+                b.add_if_absent(&c.at(&["ports", &i.to_string(), "name"]), || json!(g.port.name));
             }
             None => b.append(
                 &c.at(&["ports"]),
@@ -614,7 +766,7 @@ pub fn inject_env_from(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder)
 pub fn inject_probes(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -> Option<String> {
     for_each_gateway(pod, policy, b, "probes", |_, c, g, b| {
         for kind in ProbeKind::ALL {
-            b.add_if_absent(&c.at(&[kind.field()]), kind.default_probe(g));
+            b.add_if_absent(&c.at(&[kind.field()]), || kind.default_probe(g));
         }
     })
 }
@@ -646,10 +798,12 @@ pub fn inject_resources(
         ];
         for (name, request, limit) in wanted {
             if current("limits", name).is_none_or(|l| l >= request.value) {
-                b.add_if_absent(&c.at(&["resources", "requests", name]), json!(request.text));
+                b.add_if_absent(&c.at(&["resources", "requests", name]), || {
+                    json!(request.text)
+                });
             }
             if current("requests", name).is_none_or(|r| r <= limit.value) {
-                b.add_if_absent(&c.at(&["resources", "limits", name]), json!(limit.text));
+                b.add_if_absent(&c.at(&["resources", "limits", name]), || json!(limit.text));
             }
         }
     })
@@ -685,9 +839,9 @@ pub fn inject_labels(pod: &PodTemplate, policy: &Policy, b: &mut PatchBuilder) -
     let before = b.len();
     for (key, value) in policy.gateway.pod_labels() {
         if pod.has_wrapper() {
-            b.add_if_absent(&["metadata", "labels", key.as_str()], json!(value));
+            b.add_if_absent(&["metadata", "labels", key.as_str()], || json!(value));
         }
-        b.add_if_absent(&pod.meta_at(&["labels", key.as_str()]), json!(value));
+        b.add_if_absent(&pod.meta_at(&["labels", key.as_str()]), || json!(value));
     }
     (b.len() > before).then(|| "labels".to_owned())
 }
@@ -703,7 +857,9 @@ pub fn inject_metrics_annotations(
     }
     let before = b.len();
     for (key, value) in &policy.gateway.pod_annotations {
-        b.add_if_absent(&pod.meta_at(&["annotations", key.as_str()]), json!(value));
+        b.add_if_absent(&pod.meta_at(&["annotations", key.as_str()]), || {
+            json!(value)
+        });
     }
     (b.len() > before).then(|| "metrics annotations".to_owned())
 }
@@ -778,8 +934,23 @@ mod tests {
                 json!("docker.io/portkeyai/gateway")),
             [format!("{C0}.image")]
         );
-        let digest = "index.docker.io/portkeyai/gateway:1.12.1@sha256:4b3e5f0e1c9a7d2b8f6a0c3e5d7b9f1a2c4e6d8b0a1c3e5f7d9b1a3c5e7f9d1b";
-        assert!(paths(image, |d| gateway(d)["image"] = json!(digest)).is_empty());
+        // A digest decides what runs: only the policy's are allowed.
+        let digest = "sha256:4b3e5f0e1c9a7d2b8f6a0c3e5d7b9f1a2c4e6d8b0a1c3e5f7d9b1a3c5e7f9d1b";
+        let image_with = format!("index.docker.io/portkeyai/gateway:1.12.1@{digest}");
+        assert_eq!(
+            paths(image, |d| gateway(d)["image"] = json!(image_with)),
+            [format!("{C0}.image")]
+        );
+        let mut policy = ctx().policy.clone();
+        policy.gateway.digests = vec![digest.to_owned()];
+        let listed = Context {
+            policy: &policy,
+            ..ctx()
+        };
+        let mut doc = compliant();
+        gateway(&mut doc)["image"] = json!(image_with);
+        let pod = PodTemplate::read(Kind::Deployment, &doc).unwrap();
+        assert!(image(&pod, &listed).is_empty());
     }
 
     #[test]
@@ -976,15 +1147,28 @@ mod tests {
             gateway(d).as_object_mut().unwrap().remove("ports");
         });
         assert_eq!(unported, [format!("{C0}.image")]);
-        // A sidecar that serves nothing of the gateway's is not the gateway.
-        assert!(paths(image_rule(), |d| {
+        // Another container in a gateway pod runs only a listed sidecar.
+        let add_sidecar = |d: &mut Value| {
             let sidecar = json!({"name": "log-shipper", "image": "fluent/fluent-bit:3.0"});
             d["spec"]["template"]["spec"]["containers"]
                 .as_array_mut()
                 .unwrap()
                 .push(sidecar);
-        })
-        .is_empty());
+        };
+        assert_eq!(
+            paths(image_rule(), add_sidecar),
+            ["spec.template.spec.containers[1].image"]
+        );
+        let mut policy = ctx().policy.clone();
+        policy.gateway.sidecar_images = vec!["fluent/fluent-bit".to_owned()];
+        let with_sidecars = Context {
+            policy: &policy,
+            ..ctx()
+        };
+        let mut doc = compliant();
+        add_sidecar(&mut doc);
+        let pod = PodTemplate::read(Kind::Deployment, &doc).unwrap();
+        assert!(image(&pod, &with_sidecars).is_empty());
     }
 
     #[test]

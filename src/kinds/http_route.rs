@@ -14,6 +14,7 @@ pub const RULES: &[Rule<HttpRoute>] = &[
     Rule::new(RuleId::HttpRouteBackendRefs, backend_refs),
     Rule::new(RuleId::HttpRouteSecurityHeaders, security_headers),
     Rule::new(RuleId::HttpRouteServerHeaders, server_headers),
+    Rule::new(RuleId::HttpRouteFilters, filters),
 ];
 
 const GATEWAY_API_GROUP: &str = "gateway.networking.k8s.io";
@@ -42,6 +43,8 @@ struct ParentReference {
     kind: Option<String>,
     namespace: Option<String>,
     name: String,
+    section_name: Option<String>,
+    port: Option<i32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +167,8 @@ pub fn parent_refs(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
         let allowed = p.parent_refs.iter().any(|allowed| {
             parent.namespace.as_deref() == Some(allowed.namespace.as_str())
                 && parent.name == allowed.name
+                && (allowed.section_name.is_none() || parent.section_name == allowed.section_name)
+                && (allowed.port.is_none() || parent.port == allowed.port)
         });
         if !(group_ok && kind_ok && allowed) {
             out.push(Violation::new(
@@ -269,13 +274,6 @@ pub fn backend_refs(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
                     redirect.hostname.as_deref().unwrap_or_default(),
                 ));
             }
-            if filter.extension_ref.is_some() || filter.type_ == "ExtensionRef" {
-                out.push(violation(
-                    path.field("extensionRef"),
-                    "an ExtensionRef filter runs implementation-specific code in front of the gateway",
-                    "an ExtensionRef filter",
-                ));
-            }
         }
     }
     out
@@ -316,6 +314,51 @@ fn backend_ref(backend: &BackendRef, ctx: &Context, path: &FieldPath, out: &mut 
                 .map_or_else(|| "unset".to_owned(), |p| p.to_string())
         ),
     ));
+}
+
+/// The filters a rule of the gateway's route may use: what sets the
+/// response headers, and redirects and mirrors that stay with the gateway
+/// (judged by `httproute.backend-refs`). A backend's filters may only set
+/// response headers.
+const RULE_FILTERS: &[&str] = &[RESPONSE_HEADER_MODIFIER, "RequestRedirect", REQUEST_MIRROR];
+const BACKEND_FILTERS: &[&str] = &[RESPONSE_HEADER_MODIFIER];
+
+/// `httproute.filters`: only the filters the route needs. A
+/// RequestHeaderModifier could hand the gateway an inline config
+/// (`x-portkey-config`), a URLRewrite another host, an ExtensionRef any
+/// implementation-specific code.
+pub fn filters(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
+    if !own(ctx) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for (rule_path, rule) in rules_of(route) {
+        let backend_filters = rule.backend_refs.iter().enumerate().flat_map(|(j, b)| {
+            let path = rule_path.field("backendRefs").index(j).field("filters");
+            b.filters
+                .iter()
+                .enumerate()
+                .map(move |(k, f)| (path.index(k), f, BACKEND_FILTERS))
+        });
+        let rule_filters = rule
+            .filters
+            .iter()
+            .enumerate()
+            .map(|(k, f)| (rule_path.field("filters").index(k), f, RULE_FILTERS));
+        for (path, filter, allowed) in rule_filters.chain(backend_filters) {
+            let known = allowed.contains(&filter.type_.as_str());
+            if !known || filter.extension_ref.is_some() {
+                out.push(Violation::new(
+                    RuleId::HttpRouteFilters,
+                    path.field("type"),
+                    "the gateway's route uses only the filters it needs",
+                    allowed.join(" | "),
+                    filter.type_.as_str(),
+                ));
+            }
+        }
+    }
+    out
 }
 
 /// `httproute.security-headers`: every rule sets the strict security
@@ -747,10 +790,29 @@ mod route_tests {
             d["spec"]["rules"][0]["filters"] = json!([{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]);
         });
         assert!(https_upgrade.is_empty(), "{https_upgrade:?}");
-        let extension = paths(backend_refs, |d| {
+    }
+
+    #[test]
+    fn only_the_filters_the_route_needs() {
+        let extension = paths(filters, |d| {
             d["spec"]["rules"][0]["filters"] = json!([{"type": "ExtensionRef", "extensionRef": {"group": "example.com", "kind": "Script", "name": "x"}}]);
         });
-        assert_eq!(extension, ["spec.rules[0].filters[0].extensionRef"]);
+        assert_eq!(extension, ["spec.rules[0].filters[0].type"]);
+        let inline_config = paths(filters, |d| {
+            d["spec"]["rules"][0]["backendRefs"][0]["filters"] = json!([{"type": "RequestHeaderModifier",
+                "requestHeaderModifier": {"set": [{"name": "x-portkey-config", "value": "{}"}]}}]);
+        });
+        assert_eq!(
+            inline_config,
+            ["spec.rules[0].backendRefs[0].filters[0].type"]
+        );
+        let redirect = paths(filters, |d| {
+            d["spec"]["rules"][0]["filters"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}));
+        });
+        assert!(redirect.is_empty());
     }
 
     #[test]

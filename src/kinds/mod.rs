@@ -23,6 +23,7 @@ pub mod workload;
 pub use crate::kind::{HandledKind, Kind, HANDLED_KINDS};
 pub use rule::{Context, MalformedObject, Origin};
 
+use crate::object::Doc;
 use crate::patch::PatchBuilder;
 use crate::rules::RuleId;
 use crate::violation::Violation;
@@ -55,7 +56,7 @@ pub fn mutate(
 }
 
 /// Every violation of `doc` (the final object) under the policy.
-pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedObject> {
+pub fn validate(kind: Kind, ctx: &Context, doc: Doc) -> Result<Vec<Violation>, MalformedObject> {
     let name = kind.info().name;
     Ok(match kind {
         Kind::Namespace => {
@@ -75,8 +76,8 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
             check_all(service::RULES, &service, ctx)
         }
         Kind::Secret => {
-            let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
-            check_all(secret::RULES, &meta, ctx)
+            let head: secret::SecretHead = read_at(doc, &[], name)?;
+            check_all(secret::RULES, &head, ctx)
         }
         Kind::ExternalSecret => {
             let spec: external_secret::ExternalSecretSpec = read_at(doc, &["spec"], name)?;
@@ -96,13 +97,17 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
         }
         Kind::HttpRoute => {
             let route: http_route::HttpRoute = read_at(doc, &[], name)?;
-            let claims = route::ClaimedHostnames::read(kind, doc)?;
+            let claims = route::ClaimedHostnames::read(kind, doc.value())?;
             let mut violations = check_all(route::RULES, &claims, ctx);
             violations.extend(check_all(http_route::RULES, &route, ctx));
             violations
         }
+        Kind::ReferenceGrant => {
+            let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
+            check_all(route::REFERENCE_GRANT_RULES, &meta, ctx)
+        }
         Kind::GrpcRoute | Kind::TlsRoute | Kind::Ingress => {
-            let claims = route::ClaimedHostnames::read(kind, doc)?;
+            let claims = route::ClaimedHostnames::read(kind, doc.value())?;
             check_all(route::RULES, &claims, ctx)
         }
         Kind::ServiceMonitor => {
@@ -110,6 +115,18 @@ pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>
             check_all(service_monitor::RULES, &spec, ctx)
         }
     })
+}
+
+/// Every violation an UPDATE brings by what it changes (rules that read
+/// the old object as well as the new).
+pub fn validate_update(kind: Kind, ctx: &Context, old: &Value, new: &Value) -> Vec<Violation> {
+    let rules: &[rule::UpdateRule] = if kind.has_pod_template() {
+        pod::UPDATE_RULES
+    } else {
+        &[]
+    };
+    let change = rule::Change { old, new };
+    rules.iter().flat_map(|r| (r.check)(&change, ctx)).collect()
 }
 
 /// The rule ids of every rule table, the relations' last, in table order.
@@ -120,12 +137,14 @@ pub fn rule_tables() -> Vec<RuleId> {
     ids(namespace::RULES)
         .chain(ids(pss::RULES))
         .chain(ids(pod::RULES))
+        .chain(pod::UPDATE_RULES.iter().map(|r| r.id))
         .chain(ids(gateway::RULES))
         .chain(ids(config_map::RULES))
         .chain(ids(strategy::RULES))
         .chain(ids(service::RULES))
         .chain(ids(http_route::RULES))
         .chain(ids(route::RULES))
+        .chain(ids(route::REFERENCE_GRANT_RULES))
         .chain(ids(network_policy::RULES))
         .chain(ids(secret::RULES))
         .chain(ids(external_secret::RULES))

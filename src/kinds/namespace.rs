@@ -70,7 +70,7 @@ pub fn name_label(meta: &ObjectMeta, _: &Context) -> Vec<Violation> {
 /// The name label, where absent (API servers before 1.21 do not set it).
 pub fn inject_name_label(meta: &ObjectMeta, _: &Policy, b: &mut PatchBuilder) -> Option<String> {
     let name = meta.name.as_deref()?;
-    b.add_if_absent(&["metadata", "labels", NAME_LABEL], json!(name))
+    b.add_if_absent(&["metadata", "labels", NAME_LABEL], || json!(name))
         .then(|| format!("namespace label {NAME_LABEL}"))
 }
 
@@ -83,7 +83,9 @@ pub fn inject_pod_security_labels(
     let added: Vec<&str> = policy
         .namespace_labels
         .iter()
-        .filter(|(key, value)| b.add_if_absent(&["metadata", "labels", key.as_str()], json!(value)))
+        .filter(|(key, value)| {
+            b.add_if_absent(&["metadata", "labels", key.as_str()], || json!(value))
+        })
         .map(|(key, _)| key.as_str())
         .collect();
     (!added.is_empty()).then(|| format!("namespace labels ({})", added.join(", ")))

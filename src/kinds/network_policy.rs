@@ -14,6 +14,7 @@ pub const RULES: &[Rule<NetworkPolicySpec>] = &[
     Rule::new(RuleId::NetworkPolicyIngressPeers, ingress_peers),
     Rule::new(RuleId::NetworkPolicyIngressPorts, ingress_ports),
     Rule::new(RuleId::NetworkPolicyEgressPorts, egress_ports),
+    Rule::new(RuleId::NetworkPolicyEgressPeers, egress_peers),
     Rule::new(RuleId::NetworkPolicyPolicyTypes, policy_types),
     Rule::new(RuleId::NetworkPolicyNamespaceLabel, namespace_label),
 ];
@@ -201,6 +202,98 @@ pub fn egress_ports(spec: &NetworkPolicySpec, ctx: &Context) -> Vec<Violation> {
     out
 }
 
+/// `networkpolicy.egress-peers`: every egress rule names its destinations
+/// (a rule without `to` reaches every address), and an `ipBlock` covering a
+/// range of `networkPolicy.egressExcept` excepts it.
+pub fn egress_peers(spec: &NetworkPolicySpec, ctx: &Context) -> Vec<Violation> {
+    let guarded = &ctx.policy.network_policy.egress_except;
+    let mut out = Vec::new();
+    for (i, rule) in spec.egress.iter().flatten().enumerate() {
+        let path = FieldPath::root("spec").field("egress").index(i);
+        let peers = rule.to.as_deref().unwrap_or_default();
+        if peers.is_empty() {
+            out.push(Violation::new(
+                RuleId::NetworkPolicyEgressPeers,
+                path.field("to"),
+                "a rule without destinations reaches every address",
+                "destinations",
+                "every address",
+            ));
+        }
+        for (j, peer) in peers.iter().enumerate() {
+            let Some(block) = &peer.ip_block else {
+                continue;
+            };
+            let Some(cidr) = Cidr::parse(&block.cidr) else {
+                out.push(Violation::new(
+                    RuleId::NetworkPolicyEgressPeers,
+                    path.field("to").index(j).field("ipBlock").field("cidr"),
+                    "not an address range",
+                    "a CIDR such as 0.0.0.0/0",
+                    block.cidr.as_str(),
+                ));
+                continue;
+            };
+            let excepted: Vec<Cidr> = block
+                .except
+                .iter()
+                .flatten()
+                .filter_map(|e| Cidr::parse(e))
+                .collect();
+            for range in guarded.iter() {
+                let Some(range_cidr) = Cidr::parse(range) else {
+                    continue;
+                };
+                if cidr.contains(&range_cidr) && !excepted.iter().any(|e| e.contains(&range_cidr)) {
+                    out.push(Violation::new(
+                        RuleId::NetworkPolicyEgressPeers,
+                        path.field("to").index(j).field("ipBlock").field("except"),
+                        format!("the block reaches {range}"),
+                        format!("except: [{range}]"),
+                        block.cidr.as_str(),
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// An address range: `10.0.0.0/8`, `::/0`, or one address.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Cidr {
+    addr: u128,
+    prefix: u32,
+    v6: bool,
+}
+
+impl Cidr {
+    fn parse(text: &str) -> Option<Cidr> {
+        let (addr, prefix) = match text.trim().split_once('/') {
+            Some((addr, prefix)) => (addr, Some(prefix.parse::<u32>().ok()?)),
+            None => (text.trim(), None),
+        };
+        let (addr, v6, bits) = match addr.parse::<std::net::IpAddr>().ok()? {
+            // Held in the top bits, so a prefix counts from the top either way.
+            std::net::IpAddr::V4(a) => (u128::from(u32::from(a)) << 96, false, 32),
+            std::net::IpAddr::V6(a) => (u128::from(a), true, 128),
+        };
+        let prefix = prefix.unwrap_or(bits);
+        (prefix <= bits).then_some(Cidr { addr, prefix, v6 })
+    }
+
+    fn mask(prefix: u32) -> u128 {
+        u128::MAX.checked_shl(128 - prefix).unwrap_or(0)
+    }
+
+    /// Whether every address of `other` is in this range.
+    fn contains(&self, other: &Cidr) -> bool {
+        self.v6 == other.v6
+            && other.prefix >= self.prefix
+            && (self.addr ^ other.addr) & Cidr::mask(self.prefix) == 0
+    }
+}
+
 fn ports(
     ports: Option<&[NetworkPolicyPort]>,
     allowed: &[AllowedPort],
@@ -330,6 +423,56 @@ mod tests {
 
     fn by_name_label(namespaces: &[&str]) -> serde_json::Value {
         json!({"namespaceSelector": {"matchExpressions": [{"key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}})
+    }
+
+    #[test]
+    fn egress_peers_name_destinations_and_except_the_metadata_endpoint() {
+        let egress = |to: serde_json::Value| json!({"podSelector": {}, "egress": [{"to": to, "ports": [{"port": 443}]}]});
+        let block =
+            |cidr: &str, except: &[&str]| json!({"ipBlock": {"cidr": cidr, "except": except}});
+        assert!(paths(
+            egress_peers,
+            egress(json!([block("0.0.0.0/0", &["169.254.0.0/16"])]))
+        )
+        .is_empty());
+        assert!(paths(
+            egress_peers,
+            egress(json!([block("10.0.0.0/8", &[]), block("::/0", &[])]))
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                egress_peers,
+                egress(json!([
+                    block("0.0.0.0/0", &["169.254.169.0/30"]),
+                    block("169.254.0.0/16", &[]),
+                    block("169.254.169.254", &[]),
+                    block("nonsense/8", &[])
+                ]))
+            ),
+            [
+                "spec.egress[0].to[0].ipBlock.except",
+                "spec.egress[0].to[1].ipBlock.except",
+                "spec.egress[0].to[2].ipBlock.except",
+                "spec.egress[0].to[3].ipBlock.cidr",
+            ]
+        );
+        let no_to = json!({"podSelector": {}, "egress": [{"ports": [{"port": 443}]}, {"to": [], "ports": [{"port": 443}]}]});
+        assert_eq!(
+            paths(egress_peers, no_to),
+            ["spec.egress[0].to", "spec.egress[1].to"]
+        );
+    }
+
+    #[test]
+    fn cidr_containment() {
+        let c = |s: &str| Cidr::parse(s).unwrap();
+        assert!(c("0.0.0.0/0").contains(&c("169.254.169.254/32")));
+        assert!(!c("169.254.169.252/31").contains(&c("169.254.169.254")));
+        assert!(c("fd00::/8").contains(&c("fd12::1")));
+        assert!(!c("::/0").contains(&c("10.0.0.1")));
+        assert!(Cidr::parse("10.0.0.0/33").is_none());
+        assert!(Cidr::parse("10.0.0.0/x").is_none());
     }
 
     #[test]

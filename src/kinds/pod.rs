@@ -6,7 +6,7 @@
 use super::pod_template::{
     within, ContainerEntry, ContainerList, PodTemplate, SecurityContextView,
 };
-use super::rule::{Context, Injection, Rule};
+use super::rule::{Change, Context, Injection, Rule, UpdateRule};
 use crate::name_pattern;
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
@@ -24,6 +24,12 @@ pub const RULES: &[Rule<PodTemplate>] = &[
     Rule::new(RuleId::PodCredentialEnv, credential_env),
     Rule::new(RuleId::PodServiceAccountToken, service_account_token),
 ];
+
+/// What an UPDATE of a pod-template kind may not change.
+pub const UPDATE_RULES: &[UpdateRule] = &[UpdateRule {
+    id: RuleId::PodOwnerReferences,
+    check: owner_references,
+}];
 
 /// The pod hardening the mutating webhook adds where absent.
 pub const INJECTIONS: &[Injection<PodTemplate>] = &[
@@ -188,7 +194,9 @@ pub fn read_only_root_filesystem(pod: &PodTemplate, _: &Context) -> Vec<Violatio
         .collect()
 }
 
-/// `pod.writable-mount`: only the scratch paths are mounted writable.
+/// `pod.writable-mount`: only the scratch paths are mounted writable, and
+/// no raw block device is (a `volumeDevices` entry is writable storage
+/// outside every path).
 pub fn writable_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let scratch = &ctx.policy.pods.scratch_volumes;
     let mut out = Vec::new();
@@ -209,6 +217,15 @@ pub fn writable_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                     shown(mount.read_only),
                 ));
             }
+        }
+        for (i, device) in c.container.volume_devices.iter().flatten().enumerate() {
+            out.push(Violation::new(
+                RuleId::PodWritableMount,
+                c.path.field("volumeDevices").item(i, &device.device_path),
+                format!("{} is a writable block device", device.device_path),
+                "no volumeDevices",
+                "a block device",
+            ));
         }
     }
     out
@@ -275,6 +292,29 @@ pub fn service_account_token(pod: &PodTemplate, ctx: &Context) -> Vec<Violation>
     )]
 }
 
+/// `pod.owner-references`: a ReplicaSet, Pod or Job's owner references are
+/// changed only by a controller of the policy's `controllers` (adopting,
+/// releasing) or by the garbage collector (`ownerReferenceWriters`).
+/// Re-pointing them would take an old ReplicaSet away from its Deployment,
+/// so that scaling it brings its old, since forbidden, pods back as
+/// controller-made.
+pub fn owner_references(change: &Change, ctx: &Context) -> Vec<Violation> {
+    let owners = |doc: &Value| doc.pointer("/metadata/ownerReferences").cloned();
+    let p = ctx.policy;
+    let may_write = p.controllers.contains_key(ctx.username)
+        || p.owner_reference_writers.iter().any(|w| w == ctx.username);
+    if may_write || owners(change.old) == owners(change.new) {
+        return Vec::new();
+    }
+    vec![Violation::new(
+        RuleId::PodOwnerReferences,
+        FieldPath::root("metadata").field("ownerReferences"),
+        "owner references are the controllers' and the garbage collector's to change",
+        "unchanged",
+        "changed",
+    )]
+}
+
 // === impl injections ===
 
 /// runAsNonRoot, runAsUser, runAsGroup, fsGroup and the seccomp profile on
@@ -297,14 +337,14 @@ pub fn inject_security_context(
     let mut added: Vec<&str> = fields
         .into_iter()
         .filter(|(field, value)| {
-            b.add_if_absent(&pod.spec_at(&["securityContext", field]), value.clone())
+            b.add_if_absent(&pod.spec_at(&["securityContext", field]), || value.clone())
         })
         .map(|(field, _)| field)
         .collect();
     if linux
         && b.add_if_absent(
             &pod.spec_at(&["securityContext", "seccompProfile", "type"]),
-            json!(p.seccomp_profile),
+            || json!(p.seccomp_profile),
         )
     {
         added.push("seccompProfile");
@@ -343,17 +383,16 @@ fn harden_container(c: &ContainerEntry, b: &mut PatchBuilder) -> bool {
     if !privileged && !sys_admin {
         b.add_if_absent(
             &c.at(&["securityContext", "allowPrivilegeEscalation"]),
-            json!(false),
+            || json!(false),
         );
     }
     b.add_if_absent(
         &c.at(&["securityContext", "readOnlyRootFilesystem"]),
-        json!(true),
+        || json!(true),
     );
-    b.add_if_absent(
-        &c.at(&["securityContext", "capabilities", "drop"]),
-        json!(["ALL"]),
-    );
+    b.add_if_absent(&c.at(&["securityContext", "capabilities", "drop"]), || {
+        json!(["ALL"])
+    });
     b.len() > before
 }
 
@@ -391,10 +430,9 @@ pub fn inject_service_account_token(
     b: &mut PatchBuilder,
 ) -> Option<String> {
     let wanted = policy.pods.automount_service_account_token;
-    b.add_if_absent(
-        &pod.spec_at(&["automountServiceAccountToken"]),
-        json!(wanted),
-    )
+    b.add_if_absent(&pod.spec_at(&["automountServiceAccountToken"]), || {
+        json!(wanted)
+    })
     .then(|| format!("automountServiceAccountToken: {wanted}"))
 }
 

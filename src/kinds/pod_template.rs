@@ -3,8 +3,9 @@
 //! and mounts. The workload rule modules (`pss`, `pod`, `gateway`) read pods
 //! only through this module; it uses none of them.
 
-use super::rule::{read_at, MalformedObject};
+use super::rule::{read_at, read_meta_at, MalformedObject};
 use crate::kind::Kind;
+use crate::object::Doc;
 use crate::patch::PatchBuilder;
 use crate::violation::FieldPath;
 use k8s_openapi::api::core::v1::{Container, PodSpec, SELinuxOptions, SeccompProfile, VolumeMount};
@@ -46,15 +47,21 @@ pub struct ContainerEntry {
     pub container: Container,
     /// `spec.template.spec.containers[0]` (keyed by the container's name).
     pub path: FieldPath,
-    /// JSON Pointer segments of the container.
-    pub pointer: Vec<String>,
+    /// Where the workload keeps its pod template.
+    template_pointer: &'static [&'static str],
+    /// `index` as a pointer segment.
+    index_segment: String,
 }
+
+/// JSON Pointer segments, held inline.
+pub type Segments<'a> = smallvec::SmallVec<[&'a str; 12]>;
 
 impl ContainerEntry {
     /// Pointer segments below this container.
-    pub fn at(&self, rest: &[&str]) -> Vec<String> {
-        let mut p = self.pointer.clone();
-        p.extend(rest.iter().map(|s| (*s).to_owned()));
+    pub fn at<'a>(&'a self, rest: &[&'a str]) -> Segments<'a> {
+        let mut p: Segments = self.template_pointer.iter().copied().collect();
+        p.extend(["spec", self.list.field(), self.index_segment.as_str()]);
+        p.extend_from_slice(rest);
         p
     }
 
@@ -116,7 +123,8 @@ pub struct PodTemplate {
 }
 
 impl PodTemplate {
-    pub fn read(kind: Kind, doc: &Value) -> Result<PodTemplate, MalformedObject> {
+    pub fn read<'a>(kind: Kind, doc: impl Into<Doc<'a>>) -> Result<PodTemplate, MalformedObject> {
+        let doc = doc.into();
         let name = kind.info().name;
         let template_pointer = template_pointer(kind);
         let with = |last: &'static str| {
@@ -124,22 +132,14 @@ impl PodTemplate {
             p.push(last);
             p
         };
-        let workload_meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
-        let meta: ObjectMeta = read_at(doc, &with("metadata"), name)?;
+        let workload_meta = read_meta_at(doc, &["metadata"], name)?;
+        let meta = read_meta_at(doc, &with("metadata"), name)?;
         let spec: PodSpec = read_at(doc, &with("spec"), name)?;
         let mut volumes_pointer = with("spec");
         volumes_pointer.push("volumes");
-        let volume_sources = volumes_pointer
-            .iter()
-            .try_fold(doc, |node, segment| node.get(segment))
-            .and_then(Value::as_array)
-            .map(|volumes| {
-                volumes
-                    .iter()
-                    .filter_map(Value::as_object)
-                    .map(|v| v.keys().filter(|k| *k != "name").cloned().collect())
-                    .collect()
-            })
+        let volume_sources = doc
+            .at(&volumes_pointer)
+            .map(|volumes| volumes.member_names_of_items("name"))
             .unwrap_or_default();
         let mut template = PodTemplate {
             kind,
@@ -174,7 +174,8 @@ impl PodTemplate {
                     index,
                     container,
                     path,
-                    pointer: template.spec_at(&[list.field(), &index.to_string()]),
+                    template_pointer,
+                    index_segment: index.to_string(),
                 };
                 template.containers.push(entry);
             }
@@ -193,27 +194,25 @@ impl PodTemplate {
     }
 
     fn template_path(&self) -> FieldPath {
-        FieldPath::root(&self.template_pointer.join("."))
+        self.template_pointer
+            .iter()
+            .fold(FieldPath::default(), |path, field| path.field(field))
     }
 
     /// Pointer segments below the pod spec.
-    pub fn spec_at(&self, rest: &[&str]) -> Vec<String> {
+    pub fn spec_at<'a>(&self, rest: &[&'a str]) -> Segments<'a> {
         self.below("spec", rest)
     }
 
     /// Pointer segments below the pod template's metadata.
-    pub fn meta_at(&self, rest: &[&str]) -> Vec<String> {
+    pub fn meta_at<'a>(&self, rest: &[&'a str]) -> Segments<'a> {
         self.below("metadata", rest)
     }
 
-    fn below(&self, part: &str, rest: &[&str]) -> Vec<String> {
-        let mut p: Vec<String> = self
-            .template_pointer
-            .iter()
-            .map(|s| (*s).to_owned())
-            .collect();
-        p.push(part.to_owned());
-        p.extend(rest.iter().map(|s| (*s).to_owned()));
+    fn below<'a>(&self, part: &'static str, rest: &[&'a str]) -> Segments<'a> {
+        let mut p: Segments = self.template_pointer.iter().copied().collect();
+        p.push(part);
+        p.extend_from_slice(rest);
         p
     }
 
@@ -298,11 +297,12 @@ impl PodTemplate {
     }
 }
 
-/// A mount path as the runtime resolves it: `.` and empty segments
-/// dropped, `..` taking the previous one away (never above the root).
-/// `/tmp/../app` is `/app`, `/tmp//x/` is `/tmp/x`.
-pub fn normalise_path(path: &str) -> String {
-    let mut segments: Vec<&str> = Vec::new();
+/// The segments of a mount path as the runtime resolves it: `.` and empty
+/// segments dropped, `..` taking the previous one away (never above the
+/// root). `/tmp/../app` is `/app`, `/tmp//x/` is `/tmp/x`. Held inline:
+/// asked of every mount by several rules.
+fn path_segments(path: &str) -> smallvec::SmallVec<[&str; 8]> {
+    let mut segments = smallvec::SmallVec::new();
     for segment in path.split('/') {
         match segment {
             "" | "." => {}
@@ -312,22 +312,17 @@ pub fn normalise_path(path: &str) -> String {
             other => segments.push(other),
         }
     }
-    format!("/{}", segments.join("/"))
+    segments
 }
 
 /// Mount paths compare as the runtime resolves them.
 pub fn same_path(a: &str, b: &str) -> bool {
-    normalise_path(a) == normalise_path(b)
+    path_segments(a) == path_segments(b)
 }
 
 /// `path` is `dir` or below it, both as the runtime resolves them.
 pub fn within(path: &str, dir: &str) -> bool {
-    let (path, dir) = (normalise_path(path), normalise_path(dir));
-    dir == "/"
-        || path == dir
-        || path
-            .strip_prefix(&dir)
-            .is_some_and(|rest| rest.starts_with('/'))
+    path_segments(path).starts_with(&path_segments(dir))
 }
 
 #[cfg(test)]
@@ -372,8 +367,8 @@ pub mod tests {
         assert_eq!(names.len(), 4);
         assert_eq!(pod.running_containers().count(), 3);
         assert_eq!(
-            pod.containers[0].at(&["image"]),
-            vec!["spec", "template", "spec", "initContainers", "0", "image"]
+            pod.containers[0].at(&["image"]).as_slice(),
+            ["spec", "template", "spec", "initContainers", "0", "image"]
         );
     }
 
@@ -415,6 +410,6 @@ pub mod tests {
             assert!(!within(escape, "/tmp"), "{escape}");
         }
         assert!(within("/tmp/a/../b", "/tmp"));
-        assert_eq!(normalise_path("/../../"), "/");
+        assert!(path_segments("/../../").is_empty());
     }
 }

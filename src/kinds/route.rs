@@ -9,12 +9,17 @@ use crate::kind::Kind;
 use crate::rules::RuleId;
 use crate::violation::{FieldPath, Violation};
 use k8s_openapi::api::networking::v1::IngressSpec;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
 pub const RULES: &[Rule<ClaimedHostnames>] = &[
     Rule::new(RuleId::RouteHostnameHijack, hostname_hijack),
     Rule::new(RuleId::RouteHttpOnly, http_only),
 ];
+
+/// A ReferenceGrant in the gateway's namespace: its rules.
+pub const REFERENCE_GRANT_RULES: &[Rule<ObjectMeta>] =
+    &[Rule::new(RuleId::RouteReferenceGrant, reference_grant)];
 
 /// The hostnames a route claims, each with its path: `spec.hostnames` of
 /// the Gateway API routes, `spec.rules[].host` and `spec.tls[].hosts` of an
@@ -103,6 +108,19 @@ pub fn http_only(route: &ClaimedHostnames, ctx: &Context) -> Vec<Violation> {
         "traffic enters the gateway's namespace only through HTTPRoutes, with their security headers",
         "HTTPRoute",
         route.kind.info().name,
+    )]
+}
+
+/// `route.reference-grant`: no ReferenceGrant in the gateway's namespace.
+/// One would let routes of other namespaces reach its Service, under their
+/// own hostnames and without the gateway route's security headers.
+pub fn reference_grant(_: &ObjectMeta, _: &Context) -> Vec<Violation> {
+    vec![Violation::new(
+        RuleId::RouteReferenceGrant,
+        FieldPath::root("kind"),
+        "routes of other namespaces may not reach the gateway's objects",
+        "no ReferenceGrant",
+        "ReferenceGrant",
     )]
 }
 

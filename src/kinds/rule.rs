@@ -2,10 +2,12 @@
 //! shape of a rule and of an injection, and reading typed parts of an
 //! object's JSON.
 
+use crate::object::{Doc, Metadata};
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
 use crate::rules::RuleId;
 use crate::violation::Violation;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -44,6 +46,18 @@ impl<T: ?Sized> Rule<T> {
     pub const fn new(id: RuleId, check: fn(&T, &Context) -> Vec<Violation>) -> Self {
         Rule { id, check }
     }
+}
+
+/// A rule about what an UPDATE changes: it reads the old object and the new.
+pub struct UpdateRule {
+    pub id: RuleId,
+    pub check: fn(&Change, &Context) -> Vec<Violation>,
+}
+
+/// The old and the new object of an UPDATE, as JSON.
+pub struct Change<'a> {
+    pub old: &'a Value,
+    pub new: &'a Value,
 }
 
 /// One group of fields the mutating webhook adds where absent. Returns what
@@ -93,19 +107,20 @@ pub struct MalformedObject {
 
 /// Reads the part of `doc` at `pointer` as `T`; a missing part reads as
 /// `T::default()`.
-pub fn read_at<T: DeserializeOwned + Default>(
-    doc: &Value,
+pub fn read_at<'a, T: DeserializeOwned + Default>(
+    doc: impl Into<Doc<'a>>,
     pointer: &[&str],
     kind: &'static str,
 ) -> Result<T, MalformedObject> {
-    let mut node = doc;
-    for segment in pointer {
-        match node.get(segment) {
-            Some(child) if !child.is_null() => node = child,
-            _ => return Ok(T::default()),
-        }
+    let Some(part) = doc.into().at(pointer) else {
+        return Ok(T::default());
+    };
+    // Read as is; only a part that fails is read again to find where
+    // (tracking the path costs an allocation per field read).
+    if let Ok(read) = part.read() {
+        return Ok(read);
     }
-    serde_path_to_error::deserialize(node).map_err(|e| {
+    part.read_tracked().map_err(|e| {
         let inner = e.path().to_string();
         let mut field: Vec<&str> = pointer.to_vec();
         if inner != "." {
@@ -121,6 +136,16 @@ pub fn read_at<T: DeserializeOwned + Default>(
             message: describe_without_value(&e.into_inner().to_string()),
         }
     })
+}
+
+/// Reads the metadata at `pointer`, without `managedFields` (see
+/// [`crate::object::Metadata`]).
+pub fn read_meta_at<'a>(
+    doc: impl Into<Doc<'a>>,
+    pointer: &[&str],
+    kind: &'static str,
+) -> Result<ObjectMeta, MalformedObject> {
+    read_at::<Metadata>(doc, pointer, kind).map(ObjectMeta::from)
 }
 
 /// serde's messages quote the value they found (`invalid type: string
@@ -140,6 +165,17 @@ fn describe_without_value(message: &str) -> String {
     }
     let Some(problem) = PROBLEMS.iter().find(|p| message.starts_with(*p)) else {
         return "malformed".to_owned();
+    };
+    // Read from text, serde_json adds where: not a field path.
+    let message = match message.rsplit_once(" at line ") {
+        Some((message, position))
+            if position
+                .split(" column ")
+                .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            message
+        }
+        _ => message,
     };
     // What was expected comes from the schema, never from the input.
     match message.rsplit_once(", expected ") {

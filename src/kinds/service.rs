@@ -110,8 +110,19 @@ pub fn selector(service: &Service, ctx: &Context) -> Vec<Violation> {
         return Vec::new();
     };
     let wanted = &ctx.policy.service.selector;
+    let mut out = Vec::new();
+    if spec.publish_not_ready_addresses == Some(true) {
+        // Terminating and unready pods would get the gateway's traffic.
+        out.push(Violation::new(
+            RuleId::ServiceSelector,
+            FieldPath::root("spec").field("publishNotReadyAddresses"),
+            "the gateway Service sends traffic to ready gateway pods only",
+            "false",
+            "true",
+        ));
+    }
     if has_labels(spec.selector.as_ref(), wanted) {
-        return Vec::new();
+        return out;
     }
     let pairs = |m: &std::collections::BTreeMap<String, String>| {
         m.iter()
@@ -119,13 +130,14 @@ pub fn selector(service: &Service, ctx: &Context) -> Vec<Violation> {
             .collect::<Vec<_>>()
             .join(",")
     };
-    vec![Violation::new(
+    out.push(Violation::new(
         RuleId::ServiceSelector,
         FieldPath::root("spec").field("selector"),
         "the gateway Service selects the gateway pods",
         pairs(wanted),
         shown(spec.selector.as_ref().map(pairs)),
-    )]
+    ));
+    out
 }
 
 #[cfg(test)]

@@ -134,6 +134,16 @@ pub fn schema(files: &StrategyFiles, _: &Context) -> Vec<Violation> {
             )
         })
         .collect();
+    // The gateway reads every file of the mount; a `.js` next to the
+    // strategies is code no rule reads (NODE_OPTIONS=--require it).
+    for key in files.keys.iter().filter(|k| !k.ends_with(".json")) {
+        out.push(schema_violation(
+            &FieldPath::root("data").key(key),
+            "only strategy files (*.json) live in the strategies ConfigMap",
+            "a *.json key",
+            key.as_str(),
+        ));
+    }
     for (key, parsed) in &files.files {
         let path = FieldPath::root("data").key(key);
         match parsed {
@@ -571,6 +581,20 @@ pub fn credentials(files: &StrategyFiles, ctx: &Context) -> Vec<Violation> {
     out
 }
 
+/// `scheme://user[:password]@host...`
+fn has_userinfo(value: &str) -> bool {
+    value.split_once("://").is_some_and(|(scheme, rest)| {
+        !scheme.is_empty()
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && rest
+                .split(['/', '?', '#'])
+                .next()
+                .is_some_and(|authority| authority.contains('@'))
+    })
+}
+
 /// `$OPENAI_API_KEY` or `${OPENAI_API_KEY}`.
 fn is_env_reference(value: &str) -> bool {
     env_reference(value).is_some()
@@ -596,6 +620,22 @@ fn credential_value(
     policy: &Strategies,
     out: &mut Vec<Violation>,
 ) {
+    // A credential in a URL's userinfo (`https://user:sk-...@host`).
+    if let Value::String(s) = value {
+        if has_userinfo(s) {
+            out.push(
+                Violation::new(
+                    RuleId::StrategyCredentials,
+                    path,
+                    format!("{key} carries credentials in its URL"),
+                    "a URL without user:password@",
+                    "a URL with credentials",
+                )
+                .with_witness(s),
+            );
+            return;
+        }
+    }
     match value {
         Value::String(s)
             if name_pattern::matches_any(&policy.credential_fields, key)

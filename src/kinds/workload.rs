@@ -6,9 +6,9 @@ use super::pod_template::PodTemplate;
 use super::rule::{check_all, inject_all, Context, MalformedObject, Origin};
 use super::{gateway, pod, pss};
 use crate::kind::Kind;
+use crate::object::Doc;
 use crate::patch::PatchBuilder;
 use crate::violation::Violation;
-use serde_json::Value;
 
 pub fn mutate(
     kind: Kind,
@@ -29,7 +29,7 @@ pub fn mutate(
     Ok(injected)
 }
 
-pub fn validate(kind: Kind, ctx: &Context, doc: &Value) -> Result<Vec<Violation>, MalformedObject> {
+pub fn validate(kind: Kind, ctx: &Context, doc: Doc) -> Result<Vec<Violation>, MalformedObject> {
     let template = PodTemplate::read(kind, doc)?;
     let mut violations = check_all(pss::RULES, &template, ctx);
     violations.extend(check_all(pod::RULES, &template, ctx));

@@ -7,6 +7,7 @@ use crate::kinds::gateway::gateway_containers;
 use crate::kinds::pod_template::PodTemplate;
 use crate::kinds::rule::{read_at, MalformedObject};
 use crate::kinds::strategy::env_reference;
+use crate::object::Doc;
 use crate::policy::{Labels, Policy};
 use crate::violation::FieldPath;
 use k8s_openapi::api::core::v1::ServiceSpec;
@@ -127,11 +128,12 @@ const WORKLOAD_KINDS: &[Kind] = &[
 impl Object {
     /// Reads `doc`, an object of `kind` in `namespace` (`None` for a
     /// cluster-scoped one).
-    pub fn read(
+    pub fn read<'a>(
         kind: Kind,
         namespace: Option<&str>,
-        doc: &Value,
+        doc: impl Into<Doc<'a>>,
     ) -> Result<Object, MalformedObject> {
+        let doc = doc.into();
         let name = kind.info().name;
         let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
         let view = match kind {

@@ -4,7 +4,7 @@
 //! graceful drain.
 
 use super::body;
-use super::metrics::Metrics;
+use super::metrics::{Metrics, ProtocolLabels};
 use axum::extract::Request;
 use axum::response::Response;
 use axum::Router;
@@ -179,6 +179,15 @@ impl Connection {
             // has no request in flight.
             () = stopped(self.shutdown.clone()) => return,
         };
+        let protocol = match tls.get_ref().1.alpn_protocol() {
+            Some(b"h2") => "h2",
+            Some(b"http/1.1") => "http/1.1",
+            _ => "none",
+        };
+        self.metrics
+            .tls_connections
+            .get_or_create(&ProtocolLabels { protocol })
+            .inc();
         Box::pin(self.serve_http(tls)).await;
     }
 

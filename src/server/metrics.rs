@@ -8,6 +8,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 
 use crate::policy::Policy;
 
@@ -19,31 +20,33 @@ const LATENCY_BUCKETS: [f64; 14] = [
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub webhook: String,
-    pub kind: String,
-    pub operation: String,
-    pub decision: String,
+    pub webhook: &'static str,
+    /// The kind's name; only kinds the webhook is not registered for are
+    /// not known in advance.
+    pub kind: Cow<'static, str>,
+    pub operation: &'static str,
+    pub decision: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WebhookLabels {
-    pub webhook: String,
+    pub webhook: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ViolationLabels {
-    pub rule: String,
-    pub action: String,
+    pub rule: &'static str,
+    pub action: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RuleLabels {
-    pub rule: String,
+    pub rule: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
-    pub reason: String,
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -62,6 +65,12 @@ struct BuildLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ProtocolLabels {
+    /// The ALPN protocol agreed: `h2`, `http/1.1`, or `none`.
+    pub protocol: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PolicyLabels {
     sha256: String,
 }
@@ -75,6 +84,9 @@ pub struct Metrics {
     pub patch_operations: Counter,
     pub rejected_requests: Family<ReasonLabels, Counter>,
     pub tls_handshake_failures: Counter,
+    /// Connections that completed the TLS handshake: with the request
+    /// count, how well clients reuse connections.
+    pub tls_connections: Family<ProtocolLabels, Counter>,
     pub certificate_expiry: Gauge,
     pub certificate_reloads: Family<ResultLabels, Counter>,
     pub policy_reloads: Family<ResultLabels, Counter>,
@@ -127,6 +139,7 @@ impl Metrics {
         let patch_operations = Counter::default();
         let rejected_requests = Family::<ReasonLabels, Counter>::default();
         let tls_handshake_failures = Counter::default();
+        let tls_connections = Family::<ProtocolLabels, Counter>::default();
         let certificate_expiry = Gauge::default();
         let certificate_reloads = Family::<ResultLabels, Counter>::default();
         let policy_reloads = Family::<ResultLabels, Counter>::default();
@@ -206,6 +219,11 @@ impl Metrics {
             "tls_handshake_failures",
             "TLS handshakes that failed or timed out",
             tls_handshake_failures.clone(),
+        );
+        registry.register(
+            "tls_connections",
+            "Connections that completed the TLS handshake, by the HTTP version agreed",
+            tls_connections.clone(),
         );
         registry.register(
             "certificate_expiry_timestamp_seconds",
@@ -322,6 +340,7 @@ impl Metrics {
             patch_operations,
             rejected_requests,
             tls_handshake_failures,
+            tls_connections,
             certificate_expiry,
             certificate_reloads,
             policy_reloads,
@@ -363,8 +382,8 @@ impl Metrics {
             for f in &o.violations {
                 self.audit_findings
                     .get_or_create(&ViolationLabels {
-                        rule: f.finding.violation.rule.as_str().to_owned(),
-                        action: f.finding.action.to_string(),
+                        rule: f.finding.violation.rule.as_str(),
+                        action: f.finding.action.as_str(),
                     })
                     .inc();
             }
@@ -428,11 +447,9 @@ impl Metrics {
         self.certificate_last_reload_successful.set(i64::from(ok));
     }
 
-    pub fn reject(&self, reason: &str) {
+    pub fn reject(&self, reason: &'static str) {
         self.rejected_requests
-            .get_or_create(&ReasonLabels {
-                reason: reason.to_owned(),
-            })
+            .get_or_create(&ReasonLabels { reason })
             .inc();
     }
 
@@ -589,16 +606,16 @@ mod tests {
         metrics
             .requests
             .get_or_create(&RequestLabels {
-                webhook: "validate".into(),
+                webhook: "validate",
                 kind: "Deployment".into(),
-                operation: "CREATE".into(),
-                decision: "denied".into(),
+                operation: "CREATE",
+                decision: "denied",
             })
             .inc();
         metrics
             .latency
             .get_or_create(&WebhookLabels {
-                webhook: "validate".into(),
+                webhook: "validate",
             })
             .observe(0.000_2);
         metrics.policy_loaded(&Policy::default_policy());

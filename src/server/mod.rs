@@ -31,8 +31,10 @@ pub enum LogFormat {
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
-    /// HTTPS address for /mutate and /validate.
-    #[arg(long, env = "PORTKEY_GUARD_ADDR", default_value = "0.0.0.0:8443")]
+    /// HTTPS address for /mutate and /validate. Loopback by default: a
+    /// cluster deployment names its address (deploy/webhook passes
+    /// --addr=0.0.0.0:8443).
+    #[arg(long, env = "PORTKEY_GUARD_ADDR", default_value = "127.0.0.1:8443")]
     pub addr: SocketAddr,
     /// Serving certificate (PEM), reloaded when it changes. Without
     /// --tls-cert and --tls-key, a self-signed certificate for localhost is
@@ -47,8 +49,13 @@ pub struct ServeArgs {
     pub client_ca: Option<PathBuf>,
     #[command(flatten)]
     pub policy: PolicyArg,
-    /// Plain HTTP address for /healthz, /readyz and /metrics.
-    #[arg(long, env = "PORTKEY_GUARD_PROBE_ADDR", default_value = "0.0.0.0:8080")]
+    /// Plain HTTP address for /healthz, /readyz and /metrics (loopback by
+    /// default, like --addr).
+    #[arg(
+        long,
+        env = "PORTKEY_GUARD_PROBE_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
     pub probe_addr: SocketAddr,
     #[arg(long, env = "PORTKEY_GUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
@@ -136,6 +143,11 @@ pub enum ServeError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
     Tls { path: String, source: TlsError },
     #[error("cannot make the local certificate: {0}")]
@@ -163,9 +175,10 @@ pub enum CertSource {
         cert: PathBuf,
         key: PathBuf,
     },
-    /// In-memory, self-signed for localhost; its CA written to this file.
+    /// In-memory, self-signed for localhost; its CA is written once the
+    /// listener is bound (see [`local_ca_path`]).
     Local {
-        ca_file: PathBuf,
+        ca_pem: String,
     },
 }
 
@@ -257,12 +270,55 @@ fn local_certificate() -> Result<(CertSource, ServingCert), ServeError> {
             path: "(generated)".to_owned(),
             source,
         })?;
-    let ca_file = std::env::temp_dir().join("portkey-guard-local-ca.crt");
-    std::fs::write(&ca_file, &bundle.ca_cert_pem).map_err(|source| ServeError::Read {
-        path: ca_file.display().to_string(),
+    let source = CertSource::Local {
+        ca_pem: bundle.ca_cert_pem,
+    };
+    Ok((source, serving))
+}
+
+/// Where a local instance listening on `port` writes the CA of its
+/// self-signed certificate: one directory per port, so instances never
+/// share a file (`$TMPDIR/portkey-guard-8443/ca.crt`).
+pub fn local_ca_path(port: u16) -> PathBuf {
+    std::env::temp_dir()
+        .join(format!("portkey-guard-{port}"))
+        .join("ca.crt")
+}
+
+/// Writes the local CA to `path`, in a directory of its own that is not a
+/// symlink and that nobody else may write to.
+fn write_local_ca(path: &std::path::Path, pem: &str) -> Result<(), ServeError> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    let error = |source| ServeError::Write {
+        path: path.display().to_string(),
         source,
-    })?;
-    Ok((CertSource::Local { ca_file }, serving))
+    };
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            let meta = std::fs::symlink_metadata(dir).map_err(error)?;
+            let foreign_writable = meta.permissions().mode() & 0o022 != 0;
+            if !meta.is_dir() || foreign_writable {
+                return Err(error(std::io::Error::other(
+                    "exists and is not a private directory",
+                )));
+            }
+        }
+        Err(e) => return Err(error(e)),
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(error(e)),
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o644)
+        .open(path)
+        .map_err(error)?;
+    std::io::Write::write_all(&mut file, pem.as_bytes()).map_err(error)
 }
 
 /// The kernel caps this at `net.core.somaxconn`. A short queue (the
@@ -317,6 +373,21 @@ pub async fn serve(
         .certificate_expiry
         .set(config.serving_cert.not_after);
     state.metrics.policy_loaded(&state.policy.get());
+    if let CertSource::Local { ca_pem } = &config.cert_source {
+        let ca_file = local_ca_path(bound.admission.port());
+        write_local_ca(&ca_file, ca_pem)?;
+        let curl = format!(
+            "curl --cacert {} -H 'Content-Type: application/json' --data @tests/data/reviews/denied-deployment.json https://localhost:{}/validate",
+            ca_file.display(),
+            bound.admission.port()
+        );
+        tracing::warn!(
+            ca_file = %ca_file.display(),
+            "NO --tls-cert/--tls-key: serving a self-signed certificate for localhost. \
+             For local use only; clients must trust the CA written to ca_file"
+        );
+        eprintln!("portkey-guard: try it (from the repository): {curl}");
+    }
 
     if let CertSource::Files { cert, key } = &config.cert_source {
         tokio::spawn(reload::watch_certificate(
@@ -422,13 +493,6 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    if let CertSource::Local { ca_file } = &config.cert_source {
-        tracing::warn!(
-            ca_file = %ca_file.display(),
-            "NO --tls-cert/--tls-key: serving a self-signed certificate for localhost. \
-             For local use only; clients must trust the CA written to ca_file"
-        );
-    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -476,4 +540,45 @@ pub fn run(args: &ServeArgs) -> ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn listens_on_loopback_unless_told_otherwise() {
+        let cli = crate::cli::Cli::try_parse_from(["portkey-guard", "serve"]).unwrap();
+        let crate::cli::Command::Serve(args) = cli.command else {
+            panic!("not serve");
+        };
+        assert!(args.addr.ip().is_loopback(), "{}", args.addr);
+        assert!(args.probe_addr.ip().is_loopback(), "{}", args.probe_addr);
+    }
+
+    #[test]
+    fn the_local_ca_goes_only_into_a_private_directory() {
+        use std::os::unix::fs::PermissionsExt;
+        let base = std::env::temp_dir().join(format!("pg-local-ca-test-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        std::fs::create_dir_all(&base).unwrap();
+        let own = base.join("own").join("ca.crt");
+        write_local_ca(&own, "first").unwrap();
+        write_local_ca(&own, "second").unwrap();
+        assert_eq!(std::fs::read_to_string(&own).unwrap(), "second");
+        let mode = std::fs::metadata(own.parent().unwrap())
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+
+        std::os::unix::fs::symlink(&base, base.join("linked")).unwrap();
+        assert!(write_local_ca(&base.join("linked").join("ca.crt"), "x").is_err());
+        let open = base.join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(write_local_ca(&open.join("ca.crt"), "x").is_err());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

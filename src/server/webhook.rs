@@ -7,9 +7,8 @@ use crate::admission::{
     admit, AdmissionReview, AdmitError, Decision, Reason, Stage, MAX_WARNINGS, MAX_WARNING_CHARS,
 };
 use crate::cluster::cache::Cache;
-use crate::kinds::MalformedObject;
-use crate::kinds::{Context, Origin};
-use crate::object::RawObject;
+use crate::kinds::{Context, Kind, MalformedObject, Origin};
+use crate::object::{Doc, RawObject};
 use crate::policy::Policy;
 use crate::relations::{self, Admitted, Object, ObjectId};
 use crate::rules::{Action, RuleId};
@@ -21,6 +20,7 @@ use axum::Router;
 use base64::Engine;
 use kube_core::admission::{AdmissionRequest, Operation};
 use serde::Serialize;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
@@ -209,26 +209,31 @@ impl Webhook {
     }
 }
 
-fn bad_request(reason: String) -> Response {
-    (StatusCode::BAD_REQUEST, format!("{reason}\n")).into_response()
+/// Why a body is not a review the webhook can answer (HTTP 400).
+#[derive(Debug, thiserror::Error)]
+pub enum ReviewError {
+    /// Described by position and kind only: the body may hold a secret.
+    #[error("not an AdmissionReview: {}", crate::object::describe_json_error(.0))]
+    Json(#[source] serde_json::Error),
+    #[error("expected {REVIEW_KIND} {REVIEW_API_VERSION}, got {kind} {api_version}")]
+    WrongType { kind: String, api_version: String },
+    #[error("the AdmissionReview carries no request")]
+    NoRequest(#[source] kube_core::admission::ConvertAdmissionReviewError),
 }
 
-fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, String> {
-    let review: AdmissionReview<RawObject> = serde_json::from_slice(body).map_err(|e| {
-        format!(
-            "not an AdmissionReview: {}",
-            crate::object::describe_json_error(&e)
-        )
-    })?;
-    if review.types.api_version != REVIEW_API_VERSION || review.types.kind != REVIEW_KIND {
-        return Err(format!(
-            "expected {REVIEW_KIND} {REVIEW_API_VERSION}, got {} {}",
-            review.types.kind, review.types.api_version
-        ));
+fn bad_request(error: &ReviewError) -> Response {
+    (StatusCode::BAD_REQUEST, format!("{error}\n")).into_response()
+}
+
+fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, ReviewError> {
+    let review: AdmissionReview = serde_json::from_slice(body).map_err(ReviewError::Json)?;
+    if review.api_version != REVIEW_API_VERSION || review.kind != REVIEW_KIND {
+        return Err(ReviewError::WrongType {
+            kind: review.kind,
+            api_version: review.api_version,
+        });
     }
-    review
-        .try_into()
-        .map_err(|_| "the AdmissionReview carries no request".to_owned())
+    review.try_into().map_err(ReviewError::NoRequest)
 }
 
 /// The real review: parse, decide, answer, record.
@@ -236,7 +241,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
     let started = Instant::now();
     let req = match parse(body) {
         Ok(req) => req,
-        Err(reason) => return bad_request(reason),
+        Err(error) => return bad_request(&error),
     };
     let policy = state.policy.get();
     let stage = match webhook {
@@ -276,7 +281,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
         .metrics
         .latency
         .get_or_create(&WebhookLabels {
-            webhook: webhook.name().to_owned(),
+            webhook: webhook.name(),
         })
         .observe(started.elapsed().as_secs_f64());
     let body = serde_json::to_vec(&response).unwrap_or_default();
@@ -315,7 +320,7 @@ pub fn relation_warnings(
     let Some(snapshot) = cache.snapshot() else {
         return Vec::new();
     };
-    let Ok(read) = Object::read(kind, req.namespace.as_deref(), &object.json) else {
+    let Ok(read) = Object::read(kind, req.namespace.as_deref(), Doc::Object(object)) else {
         return Vec::new();
     };
     let admitted = Admitted::new(read, policy);
@@ -333,7 +338,7 @@ pub fn relation_warnings(
             .metrics
             .relation_warnings
             .get_or_create(&RuleLabels {
-                rule: rule.as_str().to_owned(),
+                rule: rule.as_str(),
             })
             .inc();
         if policy.action(rule) == Action::Audit {
@@ -449,15 +454,23 @@ fn operation_name(op: &Operation) -> &'static str {
     }
 }
 
-fn count(state: &AppState, webhook: Webhook, req: &AdmissionRequest<RawObject>, decision: &str) {
+fn count(
+    state: &AppState,
+    webhook: Webhook,
+    req: &AdmissionRequest<RawObject>,
+    decision: &'static str,
+) {
     state
         .metrics
         .requests
         .get_or_create(&RequestLabels {
-            webhook: webhook.name().to_owned(),
-            kind: req.kind.kind.clone(),
-            operation: operation_name(&req.operation).to_owned(),
-            decision: decision.to_owned(),
+            webhook: webhook.name(),
+            kind: Kind::lookup(&req.kind.group, &req.kind.kind).map_or_else(
+                || Cow::Owned(req.kind.kind.clone()),
+                |kind| Cow::Borrowed(kind.info().name),
+            ),
+            operation: operation_name(&req.operation),
+            decision,
         })
         .inc();
 }
@@ -480,7 +493,7 @@ fn record(
     };
     count(state, webhook, req, label);
     for finding in &decision.findings {
-        let rule = finding.violation.rule.as_str().to_owned();
+        let rule = finding.violation.rule.as_str();
         if finding.preexisting {
             let labels = RuleLabels { rule };
             state
@@ -489,7 +502,7 @@ fn record(
                 .get_or_create(&labels)
                 .inc();
         } else {
-            let action = finding.action.to_string();
+            let action = finding.action.as_str();
             let labels = ViolationLabels { rule, action };
             state.metrics.violations.get_or_create(&labels).inc();
         }

@@ -28,9 +28,9 @@ fn decide(c: &mut Criterion) {
         let body = serde_json::to_vec(&review_for(&object)).expect("body");
         group.bench_function(format!("{name}/parse"), |b| {
             b.iter(|| {
-                serde_json::from_slice::<
-                    kube_core::admission::AdmissionReview<portkey_guard::object::RawObject>,
-                >(black_box(&body))
+                serde_json::from_slice::<portkey_guard::admission::AdmissionReview>(black_box(
+                    &body,
+                ))
                 .expect("review")
             })
         });

@@ -1,9 +1,13 @@
 //! Realistic admission requests for the benchmarks, built from the files
-//! the tests use, and the same rules in Rego and CEL.
+//! the tests use, and the same rules in Rego and CEL; the shipped webhook
+//! configurations' `matchConditions`, evaluated with the same CEL engine.
 
+pub mod cel_strings;
+pub mod match_conditions;
 pub mod peers;
 
-use kube_core::admission::{AdmissionRequest, AdmissionReview};
+use kube_core::admission::AdmissionRequest;
+use portkey_guard::admission::AdmissionReview;
 use portkey_guard::object::RawObject;
 use serde_json::{json, Value};
 use std::path::Path;
@@ -36,8 +40,7 @@ pub fn review_for(object: &Value) -> Value {
 }
 
 pub fn request_for(object: &Value) -> AdmissionRequest<RawObject> {
-    let review: AdmissionReview<RawObject> =
-        serde_json::from_value(review_for(object)).expect("review");
+    let review: AdmissionReview = serde_json::from_value(review_for(object)).expect("review");
     review.try_into().expect("request")
 }
 

@@ -23,7 +23,7 @@ impl Default for Guard {
 
 impl Guard {
     pub fn allowed(&self, review_json: &[u8]) -> bool {
-        let review: kube_core::admission::AdmissionReview<portkey_guard::object::RawObject> =
+        let review: portkey_guard::admission::AdmissionReview =
             serde_json::from_slice(review_json).expect("review");
         let request = review.try_into().expect("request");
         admit(&request, &self.policy, Stage::Validate)
