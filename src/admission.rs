@@ -45,6 +45,12 @@ impl TryFrom<AdmissionReview> for AdmissionRequest<RawObject> {
     }
 }
 
+/// Where the mutating webhook notes on an object that it was written under
+/// an exemption (`user NAME` or `group NAME`), when the annotation is not
+/// there yet. Informational only: nothing on an object exempts it; `audit`
+/// marks the findings of such an object as written under that exemption.
+pub const EXEMPTION_ANNOTATION: &str = "portkey-guard.dev/exempted";
+
 /// At most this many warnings reach the client, each at most
 /// [`MAX_WARNING_CHARS`] characters.
 pub const MAX_WARNINGS: usize = 10;
@@ -175,6 +181,18 @@ pub fn admit(
         decision.warnings.push(limit_chars(&format!(
             "portkey-guard: policy not applied: {who} is exempted"
         )));
+        if stage.mutates() {
+            if let Some(object) = req.object.as_ref() {
+                let mut builder = PatchBuilder::over(object.json());
+                let marker = ["metadata", "annotations", EXEMPTION_ANNOTATION];
+                builder.add_if_absent(&marker, || Value::from(who.clone()));
+                let (doc, patch) = builder.finish();
+                if !patch.is_empty() {
+                    decision.patch = patch;
+                    decision.patched = Some(doc.into_owned());
+                }
+            }
+        }
         decision
             .audit_annotations
             .insert("exempted".to_owned(), who);

@@ -24,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the admission webhook (HTTPS) and its probe/metrics port.
-    Serve(crate::server::ServeArgs),
+    Serve(Box<crate::server::ServeArgs>),
     /// Admit manifests offline exactly as the webhook would (mutate, then
     /// validate). Exit 0: all allowed or skipped; 1: something denied (or
     /// warned, with --fail-on-warn); 2: unusable input.
@@ -48,6 +48,31 @@ pub enum Command {
         as_groups: Vec<String>,
         #[command(flatten)]
         input: InputArgs,
+    },
+    /// Judge the objects that already run: every policed object of the
+    /// policy's namespace (and routes of every namespace, for the hostname
+    /// guard), read from the API server, as a write of each would be
+    /// judged, plus the relations between them. Exit 0: nothing denied; 1:
+    /// something would be denied (or warned, with --fail-on-warn); 2: the
+    /// API server could not be read, or an object could not be judged.
+    Audit {
+        #[command(flatten)]
+        policy: PolicyArg,
+        /// text: for people; json: every object with its status and
+        /// findings, as `check --output json` prints them.
+        #[arg(long, value_enum, default_value_t = AuditOutput::Text)]
+        output: AuditOutput,
+        /// Exit 1 when a warn-action rule is violated, too.
+        #[arg(long)]
+        fail_on_warn: bool,
+        /// Also write the findings as a PolicyReport (wgpolicyk8s.io/v1alpha2)
+        /// named portkey-guard in the policy's namespace, and a
+        /// ClusterPolicyReport for the Namespace and other namespaces'
+        /// routes; updated in place.
+        #[arg(long)]
+        report: bool,
+        #[command(flatten)]
+        cluster: crate::cluster::ClusterArgs,
     },
     /// Print the manifests as the cluster would store them after mutation.
     Mutate {
@@ -128,6 +153,12 @@ pub enum Output {
     Github,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuditOutput {
+    Text,
+    Json,
+}
+
 /// Exit codes of the offline commands.
 pub const EXIT_ALLOWED: u8 = 0;
 pub const EXIT_DENIED: u8 = 1;
@@ -145,6 +176,12 @@ enum OfflineFailure {
     Output(#[from] std::io::Error),
     #[error("no objects in the input: nothing was checked")]
     NoObjects,
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    #[error(transparent)]
+    Report(#[from] crate::policy_report::ReportError),
+    #[error("cannot start the runtime: {0}")]
+    Runtime(std::io::Error),
 }
 
 /// Runs a command.
@@ -164,6 +201,13 @@ pub fn run(command: &Command) -> ExitCode {
             };
             check(policy, *output, *fail_on_warn, &requester, input)
         }
+        Command::Audit {
+            policy,
+            output,
+            fail_on_warn,
+            report,
+            cluster,
+        } => audit(policy, *output, *fail_on_warn, *report, cluster),
         Command::Mutate { policy, input } => mutate(policy, input),
         Command::Policy { policy } => print_policy(policy),
         Command::Certs(args) => return crate::certs::run(args),
@@ -212,6 +256,82 @@ fn check(
         EXIT_DENIED
     } else {
         EXIT_ALLOWED
+    })
+}
+
+fn audit(
+    policy: &PolicyArg,
+    output: AuditOutput,
+    fail_on_warn: bool,
+    write_report: bool,
+    cluster: &crate::cluster::ClusterArgs,
+) -> Result<u8, OfflineFailure> {
+    let policy = policy.load()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(OfflineFailure::Runtime)?;
+    runtime.block_on(async {
+        let (client, server) = crate::cluster::connect(cluster).await?;
+        let inventory = crate::cluster::read_inventory(&client, &policy)
+            .await
+            .map_err(|e| e.at(&server))?;
+        let audit = crate::audit::judge(&inventory, &policy);
+        if !audit.not_served.is_empty() {
+            let kinds: Vec<&str> = audit.not_served.iter().map(|k| k.info().name).collect();
+            eprintln!(
+                "portkey-guard: note: not served by this API server (CRD not installed), skipped: {}",
+                kinds.join(", ")
+            );
+        }
+        let report = Report {
+            objects: &audit.objects,
+            skipped_files: &[],
+            policy: &policy,
+        };
+        let text = match output {
+            AuditOutput::Json => {
+                let mut doc: serde_json::Value =
+                    serde_json::from_str(&report::json(&report)).unwrap_or_default();
+                doc["errors"] = serde_json::to_value(&audit.errors).unwrap_or_default();
+                doc["notServed"] = audit
+                    .not_served
+                    .iter()
+                    .map(|k| k.info().name)
+                    .collect::<Vec<_>>()
+                    .into();
+                if !audit.errors.is_empty() {
+                    doc["allowed"] = false.into();
+                }
+                serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
+            }
+            AuditOutput::Text => {
+                let colour =
+                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+                let mut text = report::text(&report, colour);
+                for e in &audit.errors {
+                    text.push_str(&format!("ERROR   {}: {}\n", e.object, e.error));
+                }
+                text
+            }
+        };
+        std::io::stdout().write_all(text.as_bytes())?;
+        if write_report {
+            for written in crate::policy_report::write(&client, &audit, &policy.namespace).await? {
+                eprintln!("portkey-guard: {written}");
+            }
+        }
+        let warned = audit
+            .objects
+            .iter()
+            .any(|r| r.with_action(Action::Warn).next().is_some());
+        Ok(if !audit.errors.is_empty() {
+            EXIT_UNUSABLE
+        } else if audit.denied() || (fail_on_warn && warned) {
+            EXIT_DENIED
+        } else {
+            EXIT_ALLOWED
+        })
     })
 }
 

@@ -5,8 +5,10 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod audit;
 pub mod certs;
 pub mod cli;
+pub mod cluster;
 pub mod duration;
 pub mod image;
 pub mod kind;
@@ -17,7 +19,9 @@ pub mod object;
 pub mod offline;
 pub mod patch;
 pub mod policy;
+pub mod policy_report;
 pub mod quantity;
+pub mod relations;
 pub mod report;
 pub mod rules;
 pub mod server;

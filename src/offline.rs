@@ -1,12 +1,14 @@
 //! The offline commands (`check`, `mutate`): each manifest becomes the
 //! AdmissionRequest the API server would send for `kubectl apply` of it, and
-//! goes through the same [`admit`] as the webhook.
+//! goes through the same [`admit`] as the webhook; then the relations
+//! between the objects given are applied across them.
 
 use crate::admission::{admit, AdmitError, Finding, Reason, Stage};
-use crate::kinds::Kind;
+use crate::kinds::{Context, Kind, Origin};
 use crate::manifest::Document;
 use crate::object::RawObject;
 use crate::policy::Policy;
+use crate::relations::{self, Object, ObjectSet};
 use crate::rules::Action;
 use json_patch::PatchOperation;
 use k8s_openapi::api::authentication::v1::UserInfo;
@@ -14,6 +16,7 @@ use kube_core::admission::{AdmissionRequest, Operation};
 use kube_core::{GroupVersionKind, GroupVersionResource, TypeMeta};
 use serde::Serialize;
 use serde_json::Value;
+use std::collections::HashSet;
 
 /// The requesting user of an offline check: a manifest from Git, not a
 /// person or controller of the cluster.
@@ -55,18 +58,32 @@ pub enum Status {
 pub struct LocatedFinding {
     #[serde(flatten)]
     pub finding: Finding,
+    /// Empty, with line 0, for an object read from the API server.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub file: String,
+    #[serde(skip_serializing_if = "is_zero")]
     pub line: usize,
+    #[serde(skip_serializing_if = "is_zero")]
     pub column: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The verdict on one object, in the JSON shape of `check --output json`.
 #[derive(Clone, Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ObjectReport {
+    /// `deploy/portkey/deployment.yaml#1`, or for an object read from the
+    /// API server `deployments.apps/portkey/portkey-gateway`.
     pub source: String,
+    /// Empty, with line 0, for an object read from the API server.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub file: String,
+    #[serde(skip_serializing_if = "is_zero")]
     pub line: usize,
+    #[serde(skip_serializing_if = "is_zero")]
     pub column: usize,
     pub api_version: String,
     pub kind: String,
@@ -196,7 +213,20 @@ pub fn create_request_as(
     policy: &Policy,
     requester: &Requester,
 ) -> Result<AdmissionRequest<RawObject>, serde_json::Error> {
-    let object = RawObject::from_json(doc.clone())?;
+    Ok(request_for(
+        RawObject::from_json(doc.clone())?,
+        policy,
+        requester,
+    ))
+}
+
+/// The AdmissionRequest the API server would send for `requester`
+/// creating `object` (see [`create_request_as`]).
+pub fn request_for(
+    object: RawObject,
+    policy: &Policy,
+    requester: &Requester,
+) -> AdmissionRequest<RawObject> {
     let (group, version) = match object.api_version().split_once('/') {
         Some((g, v)) => (g.to_owned(), v.to_owned()),
         None => (String::new(), object.api_version().to_owned()),
@@ -211,7 +241,7 @@ pub fn create_request_as(
             .unwrap_or_else(|| policy.namespace.clone())
     });
     let resource = handled.map_or_else(|| kind.to_ascii_lowercase(), |h| h.resource.to_owned());
-    Ok(AdmissionRequest {
+    AdmissionRequest {
         types: TypeMeta {
             api_version: "admission.k8s.io/v1".to_owned(),
             kind: "AdmissionReview".to_owned(),
@@ -235,10 +265,11 @@ pub fn create_request_as(
         old_object: None,
         dry_run: true,
         options: None,
-    })
+    }
 }
 
-fn reason_name(reason: Reason) -> &'static str {
+/// How a reason is named in reports.
+pub fn reason_name(reason: Reason) -> &'static str {
     match reason {
         Reason::Judged => "judged",
         Reason::OutOfScope => "out-of-scope",
@@ -256,8 +287,109 @@ pub fn admit_documents(
     admit_documents_as(docs, policy, &Requester::default())
 }
 
-/// Admits each document offline as `requester`.
+/// Admits each document offline as `requester`, then applies the
+/// relations across all of them (see [`apply_relations`]).
 pub fn admit_documents_as(
+    docs: &[Document],
+    policy: &Policy,
+    requester: &Requester,
+) -> Result<Vec<ObjectReport>, OfflineError> {
+    let mut reports = admit_each(docs, policy, requester)?;
+    apply_relations(docs, &mut reports, policy);
+    Ok(reports)
+}
+
+/// Applies the relations across the objects of the policy's namespace as
+/// they would be stored: each broken relation becomes a finding on the
+/// object that holds the reference (located in its document), and a
+/// deny-action one denies that object. The objects given are never taken
+/// to be all there is: a reference to an object that is not among them is
+/// unknown, not broken. An exempted object is not judged, as on its own.
+pub fn apply_relations(docs: &[Document], reports: &mut [ObjectReport], policy: &Policy) {
+    relate(
+        reports,
+        policy,
+        &HashSet::new(),
+        Holders::SkipExempted,
+        |i, path| {
+            let at = docs[i].locate(path).pos;
+            (docs[i].file.clone(), at.line, at.column)
+        },
+    );
+}
+
+/// Which holders of a broken relation get the finding.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Holders {
+    /// All of them.
+    All,
+    /// All but objects admitted under an exemption (`reason` exempted).
+    SkipExempted,
+}
+
+/// Applies the relations across `reports` (objects judged, with the
+/// object in `stored`): `complete` names the kinds of which they hold
+/// every object of the namespace; `locate` places a finding's path in
+/// the holder (file, line, column).
+pub fn relate(
+    reports: &mut [ObjectReport],
+    policy: &Policy,
+    complete: &HashSet<Kind>,
+    holders: Holders,
+    locate: impl Fn(usize, &str) -> (String, usize, usize),
+) {
+    let mut members = Vec::new();
+    let mut objects = Vec::new();
+    for (i, report) in reports.iter().enumerate() {
+        if report.status == Status::Skipped {
+            continue;
+        }
+        let group = report.api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        let Some(kind) = Kind::lookup(group, &report.kind) else {
+            continue;
+        };
+        // What no relation can read stays out of the set (its own
+        // findings, if any, came from `admit`).
+        if let Ok(object) = Object::read(kind, report.namespace.as_deref(), &report.stored) {
+            members.push(i);
+            objects.push(std::sync::Arc::new(object));
+        }
+    }
+    let set = ObjectSet::new(objects, complete.clone(), policy);
+    let ctx = Context {
+        policy,
+        namespace: &policy.namespace,
+        username: OFFLINE_USER,
+        origin: Origin::Authored,
+    };
+    for broken in relations::check(&set.view(), &ctx) {
+        let Some(&index) = members.get(broken.holder.0) else {
+            continue;
+        };
+        let report = &mut reports[index];
+        if holders == Holders::SkipExempted && report.reason == reason_name(Reason::Exempted) {
+            continue;
+        }
+        let finding = Finding {
+            action: policy.action(broken.violation.rule),
+            violation: broken.violation,
+            preexisting: false,
+        };
+        if finding.denies() {
+            report.status = Status::Denied;
+            report.allowed = false;
+        }
+        let (file, line, column) = locate(index, &finding.violation.path);
+        report.violations.push(LocatedFinding {
+            finding,
+            file,
+            line,
+            column,
+        });
+    }
+}
+
+fn admit_each(
     docs: &[Document],
     policy: &Policy,
     requester: &Requester,

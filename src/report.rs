@@ -117,17 +117,18 @@ pub fn text(report: &Report<'_>, colour: bool) -> String {
             Status::Denied => ("DENIED ", c.red),
             Status::Skipped => ("SKIPPED", c.dim),
         };
+        // Objects read from the API server have no file to point into.
+        let origin = if o.file.is_empty() {
+            String::new()
+        } else {
+            format!(" {}({}:{}:{}){}", c.dim, o.file, o.line, o.column, c.reset)
+        };
         let _ = writeln!(
             out,
-            "{colour}{mark}{} {} {} {}({}:{}:{}){}",
+            "{colour}{mark}{} {} {}{origin}",
             c.reset,
             o.kind,
             place(o),
-            c.dim,
-            o.file,
-            o.line,
-            o.column,
-            c.reset
         );
         if o.status == Status::Skipped {
             let _ = writeln!(
@@ -142,11 +143,12 @@ pub fn text(report: &Report<'_>, colour: bool) -> String {
                 Action::Warn => format!("{}warn{} ", c.yellow, c.reset),
                 Action::Audit => format!("{}audit{}", c.dim, c.reset),
             };
-            let _ = writeln!(
-                out,
-                "  {}:{}:{}: {tag} {}",
-                f.file, f.line, f.column, f.finding.violation
-            );
+            let at = if f.file.is_empty() {
+                String::new()
+            } else {
+                format!("{}:{}:{}: ", f.file, f.line, f.column)
+            };
+            let _ = writeln!(out, "  {at}{tag} {}", f.finding.violation);
         }
         for note in o.notes() {
             let _ = writeln!(out, "  {}note{}  {note}", c.dim, c.reset);

@@ -219,6 +219,23 @@ rule_catalog! {
         "Endpoints scrape the policy's port, path, interval and scheme (`serviceMonitor`), scrapeTimeout within the interval.";
     ServiceMonitorNamespaceSelector => "servicemonitor.namespace-selector", Deny,
         "The ServiceMonitor looks only in its own namespace.";
+
+    RelationWorkloadSelector => "relation.workload-selector", Deny,
+        "A workload's selector selects the pods of its own template.";
+    RelationServiceGateway => "relation.service-gateway", Deny,
+        "A Service meant for the gateway selects its pods, and every port's targetPort (number or name) reaches the gateway port (`gateway.port`).";
+    RelationRouteBackend => "relation.route-backend", Deny,
+        "Every HTTPRoute backendRef (and mirror) names a Service of the namespace on a port that Service exposes.";
+    RelationServiceMonitorService => "relation.servicemonitor-service", Warn,
+        "The ServiceMonitor selects the gateway Service (`service.name`), and every endpoint port is a port name of the Services it selects.";
+    RelationNetworkPolicyGateway => "relation.networkpolicy-gateway", Deny,
+        "A NetworkPolicy meant for the gateway selects the gateway pods: a selector that matches nothing protects nothing.";
+    RelationSecretSource => "relation.secret-source", Deny,
+        "Every Secret a container reads (secretKeyRef, envFrom) is produced by an ExternalSecret (`target.name`, or its own name) that writes the key read, unless marked optional.";
+    RelationStrategyEnv => "relation.strategy-env", Deny,
+        "Every $VAR of a strategy file the gateway mounts (`gateway.strategyMount`) is set in the gateway container's environment.";
+    RelationConfigMaps => "relation.config-maps", Deny,
+        "Every ConfigMap a pod mounts or reads (envFrom, configMapKeyRef) exists and holds the keys read, unless marked optional.";
 }
 
 impl RuleId {
@@ -234,6 +251,12 @@ impl RuleId {
                     | RuleId::PodReadOnlyRootFilesystem
                     | RuleId::PodWritableMount
             )
+    }
+
+    /// Relations between objects (`relation.*`): judged over a set of
+    /// objects, never by `admit` on one.
+    pub fn is_relation(self) -> bool {
+        self.as_str().starts_with("relation.")
     }
 
     /// Rules about who sends the request rather than what the object holds:

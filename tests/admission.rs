@@ -79,8 +79,21 @@ fn exemptions_are_by_user_or_group_only() {
     let mut req = create_request(&root_pod("portkey"), &policy).unwrap();
     req.user_info.username = Some("breakglass".into());
     let d = admit(&req, &policy, Stage::MutateThenValidate).unwrap();
-    assert!(d.allowed && d.patch.is_empty());
+    assert!(d.allowed);
     assert_eq!(d.reason, Reason::Exempted);
+    // The one thing added: a note of the exemption, for `audit`.
+    let added: Vec<String> = d.patch.iter().map(|op| op.path().to_string()).collect();
+    assert_eq!(
+        added,
+        [
+            "/metadata/annotations",
+            "/metadata/annotations/portkey-guard.dev~1exempted"
+        ]
+    );
+    assert_eq!(
+        d.patched.as_ref().unwrap()["metadata"]["annotations"]["portkey-guard.dev/exempted"],
+        "user breakglass"
+    );
     assert!(d.warnings[0].contains("exempted"));
     assert_eq!(d.audit_annotations["exempted"], "user breakglass");
 
@@ -91,9 +104,10 @@ fn exemptions_are_by_user_or_group_only() {
         Reason::Exempted
     );
 
-    // Nothing on the object exempts it.
+    // Nothing on the object exempts it, the exemption note included.
     let mut pod = root_pod("portkey");
-    pod["metadata"]["annotations"] = json!({"portkey-guard.dev/exempt": "true"});
+    pod["metadata"]["annotations"] = json!({"portkey-guard.dev/exempt": "true",
+        "portkey-guard.dev/exempted": "user breakglass"});
     pod["metadata"]["labels"] = json!({"portkey-guard.dev/exempt": "true"});
     let mut req = create_request(&pod, &policy).unwrap();
     req.user_info.groups = Some(vec!["system:masters".into()]);

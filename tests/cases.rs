@@ -3,14 +3,17 @@
 //! and the field path of every violation. A test is named after the rules
 //! it expects (`gateway.probes: liveness probe calls another path`), so
 //! `cargo test --test cases gateway.probes` runs exactly that rule's cases.
+//! A case `with` other objects is checked together with them, as `check`
+//! does: that is how the relations (`relation.*`) are tabled.
 
 mod common;
 
 use common::{deploy_portkey, load_one, repo_path};
 use kube_core::admission::Operation;
 use libtest_mimic::{Arguments, Failed, Trial};
-use portkey_guard::admission::{admit, Decision, Stage};
-use portkey_guard::offline::create_request;
+use portkey_guard::admission::{admit, Decision, Reason, Stage};
+use portkey_guard::manifest::parse_documents;
+use portkey_guard::offline::{admit_documents_as, create_request, Requester, OFFLINE_USER};
 use portkey_guard::policy::Policy;
 use portkey_guard::rules::{Action, RuleId};
 use serde::Deserialize;
@@ -47,6 +50,33 @@ struct Case {
     mutates: Vec<String>,
     #[serde(default)]
     never_mutates: bool,
+    /// Other objects checked with the base, for the relations between
+    /// them: the base's findings are those `check` reports on it when given
+    /// all of them (`with: []`: the base alone, as `check` sees one file).
+    #[serde(default)]
+    with: Option<Vec<Other>>,
+}
+
+/// An object checked beside a case's base: a base file, or one changed by
+/// a JSON Patch.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Other {
+    File(String),
+    Patched {
+        base: String,
+        #[serde(default)]
+        patch: json_patch::Patch,
+    },
+}
+
+impl Other {
+    fn object(&self) -> Result<Value, String> {
+        match self {
+            Other::File(base) => patched(base, &json_patch::Patch(Vec::new()), None),
+            Other::Patched { base, patch } => patched(base, patch, None),
+        }
+    }
 }
 
 /// Rule id → the field paths of its violations (one path, or a list).
@@ -154,6 +184,9 @@ fn decide(case: &Case) -> Result<Decision, String> {
         None => Policy::default_policy(),
     };
     let object = patched(&case.base, &case.patch, case.strategy_patch.as_ref())?;
+    if let Some(others) = &case.with {
+        return check_together(case, others, object, &policy);
+    }
     let mut req = create_request(&object, &policy).map_err(|e| e.to_string())?;
     req.user_info.username = case.user.clone().or(req.user_info.username);
     req.user_info.groups = Some(case.groups.clone());
@@ -163,6 +196,48 @@ fn decide(case: &Case) -> Result<Decision, String> {
         req.old_object = Some(serde_json::from_value(old).map_err(|e| e.to_string())?);
     }
     admit(&req, &policy, case.stage()?).map_err(|e| e.to_string())
+}
+
+/// The base checked offline together with the case's other objects, as
+/// `check` does with several files: admitted one by one, then the
+/// relations across them. The decision is the one on the base.
+fn check_together(
+    case: &Case,
+    others: &[Other],
+    base: Value,
+    policy: &Policy,
+) -> Result<Decision, String> {
+    if case.old_patch.is_some() || case.stage.is_some() {
+        return Err("`with` cases are offline checks: no oldPatch, no stage".into());
+    }
+    let mut objects = vec![base];
+    for other in others {
+        objects.push(other.object()?);
+    }
+    let mut docs = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        let text = serde_json::to_string_pretty(object).map_err(|e| e.to_string())?;
+        docs.extend(
+            parse_documents(&format!("object-{i}.json"), &text).map_err(|e| e.to_string())?,
+        );
+    }
+    let requester = Requester {
+        username: case.user.clone().unwrap_or_else(|| OFFLINE_USER.to_owned()),
+        groups: case.groups.clone(),
+    };
+    let report = admit_documents_as(&docs, policy, &requester)
+        .map_err(|e| e.to_string())?
+        .remove(0);
+    Ok(Decision {
+        allowed: report.allowed,
+        reason: Reason::Judged,
+        kind: None,
+        patch: report.mutations,
+        patched: None,
+        findings: report.violations.into_iter().map(|f| f.finding).collect(),
+        warnings: report.warnings,
+        audit_annotations: Default::default(),
+    })
 }
 
 /// What the decision found, in the shape of a case's expectation.

@@ -155,25 +155,247 @@ fn the_webhook_pod_passes_the_restricted_profile() {
     assert!(deployment["spec"]["replicas"].as_i64().unwrap() >= 2);
 }
 
+/// Every RBAC object of deploy/webhook, rendered as kustomize places them.
+fn rbac_objects() -> Vec<Value> {
+    let out = std::process::Command::new("kubectl")
+        .args([
+            "kustomize",
+            &repo_path("deploy/webhook").display().to_string(),
+        ])
+        .output()
+        .expect("kubectl runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    portkey_guard::manifest::parse_documents("rendered", &text)
+        .unwrap()
+        .into_iter()
+        .map(|d| d.value)
+        .filter(|o| {
+            matches!(
+                o["kind"].as_str(),
+                Some("Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding")
+            )
+        })
+        .collect()
+}
+
+/// (namespace or "", group, resource, verb, resourceName or "") of every
+/// permission granted.
+type Grant = (String, String, String, String, String);
+
+fn grants(objects: &[Value]) -> BTreeSet<Grant> {
+    let mut out = BTreeSet::new();
+    for role in objects
+        .iter()
+        .filter(|o| o["kind"] == "Role" || o["kind"] == "ClusterRole")
+    {
+        let namespace = role["metadata"]["namespace"].as_str().unwrap_or_default();
+        for rule in role["rules"].as_array().unwrap() {
+            let strings = |field: &str| -> Vec<String> {
+                rule[field]
+                    .as_array()
+                    .map(|a| a.iter().map(|v| v.as_str().unwrap().to_owned()).collect())
+                    .unwrap_or_default()
+            };
+            let names = strings("resourceNames");
+            let names = if names.is_empty() {
+                vec![String::new()]
+            } else {
+                names
+            };
+            for group in strings("apiGroups") {
+                for resource in strings("resources") {
+                    for verb in strings("verbs") {
+                        for name in &names {
+                            out.insert((
+                                namespace.to_owned(),
+                                group.clone(),
+                                resource.clone(),
+                                verb.clone(),
+                                name.clone(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn grant(ns: &str, group: &str, resource: &str, verb: &str, name: &str) -> Grant {
+    (
+        ns.into(),
+        group.into(),
+        resource.into(),
+        verb.into(),
+        name.into(),
+    )
+}
+
 #[test]
-fn the_webhook_is_granted_nothing() {
-    // It never calls the Kubernetes API: no token, no RBAC objects at all.
+fn the_webhook_is_granted_exactly_what_it_reads_and_writes() {
+    let objects = rbac_objects();
+    let policy = Policy::default_policy();
+    let ns = policy.namespace.as_str();
+    let mut expected = BTreeSet::new();
+    // Every policed kind of the namespace, read and watched, from the
+    // binary's own list (Secrets are not in it) ...
+    for kind in portkey_guard::cluster::policed_kinds() {
+        let info = kind.info();
+        if kind == portkey_guard::kinds::Kind::Namespace {
+            continue;
+        }
+        for verb in ["get", "list", "watch"] {
+            expected.insert(grant(ns, info.group, info.resource, verb, ""));
+        }
+        // ... and the routes of every namespace listed (the hostname guard).
+        if kind.claims_hostnames() {
+            expected.insert(grant("", info.group, info.resource, "list", ""));
+        }
+    }
+    // The Namespace itself, by name.
+    expected.insert(grant("", "", "namespaces", "get", ns));
+    // Its own reports and Lease.
+    for (scope, resource) in [(ns, "policyreports"), ("", "clusterpolicyreports")] {
+        expected.insert(grant(
+            scope,
+            "wgpolicyk8s.io",
+            resource,
+            "get",
+            "portkey-guard",
+        ));
+        expected.insert(grant(
+            scope,
+            "wgpolicyk8s.io",
+            resource,
+            "update",
+            "portkey-guard",
+        ));
+        expected.insert(grant(scope, "wgpolicyk8s.io", resource, "create", ""));
+    }
+    for verb in ["get", "update"] {
+        expected.insert(grant(
+            "portkey-guard",
+            "coordination.k8s.io",
+            "leases",
+            verb,
+            "portkey-guard-audit",
+        ));
+    }
+    expected.insert(grant(
+        "portkey-guard",
+        "coordination.k8s.io",
+        "leases",
+        "create",
+        "",
+    ));
+    let granted = grants(&objects);
+    let missing: Vec<&Grant> = expected.difference(&granted).collect();
+    let extra: Vec<&Grant> = granted.difference(&expected).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "missing {missing:#?}\nextra {extra:#?}"
+    );
+    // Never a Secret, a wildcard, or a verb that grants more.
+    for (_, group, resource, verb, _) in &granted {
+        assert!(resource != "secrets" && resource != "*" && group != "*" && verb != "*");
+        assert!(["get", "list", "watch", "create", "update"].contains(&verb.as_str()));
+    }
+    // Bound to the webhook's service account only.
+    for binding in objects
+        .iter()
+        .filter(|o| o["kind"].as_str().unwrap().ends_with("Binding"))
+    {
+        assert_eq!(
+            binding["subjects"],
+            serde_json::json!([{"kind": "ServiceAccount", "name": "portkey-guard", "namespace": "portkey-guard"}]),
+            "{binding}"
+        );
+        let role = &binding["roleRef"];
+        assert!(objects.iter().any(|o| o["kind"] == role["kind"]
+            && o["metadata"]["name"] == role["name"]
+            && o["metadata"]["namespace"] == binding["metadata"]["namespace"]));
+    }
+}
+
+#[test]
+fn the_webhook_mounts_one_short_lived_token_and_reaches_only_the_api_server() {
     for file in common::yaml_files(&repo_path("deploy/webhook")) {
         for object in load_yaml(&file) {
-            let kind = object["kind"].as_str().unwrap_or_default();
-            assert!(
-                !matches!(
-                    kind,
-                    "Role" | "ClusterRole" | "RoleBinding" | "ClusterRoleBinding"
-                ),
-                "{} grants {kind}",
-                file.display()
-            );
-            if kind == "ServiceAccount" {
+            if object["kind"] == "ServiceAccount" {
                 assert_eq!(object["automountServiceAccountToken"], false);
             }
         }
     }
+    let deployment = load_yaml(&repo_path("deploy/webhook/deployment.yaml")).remove(0);
+    let pod = &deployment["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], false);
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == "api-token")
+        .expect("the token volume");
+    let sources = volume["projected"]["sources"].as_array().unwrap();
+    let token = sources
+        .iter()
+        .find_map(|s| s.get("serviceAccountToken"))
+        .expect("a projected service account token");
+    assert!(token["expirationSeconds"].as_i64().unwrap() <= 3600);
+    assert!(
+        token.get("audience").is_none(),
+        "the API server's own audience"
+    );
+    let container = &pod["containers"][0];
+    let mount = container["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == "api-token")
+        .unwrap();
+    assert_eq!(
+        mount["mountPath"],
+        "/var/run/secrets/kubernetes.io/serviceaccount"
+    );
+    assert_eq!(mount["readOnly"], true);
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert!(args.contains(&"--cluster"), "{args:?}");
+    assert!(
+        args.iter().any(|a| a.starts_with("--audit-interval=")),
+        "{args:?}"
+    );
+
+    // Egress: the API server's ports, nothing else (no DNS).
+    let policy = load_one(&repo_path("deploy/webhook/networkpolicy.yaml"));
+    let egress = policy["spec"]["egress"].as_array().unwrap();
+    let ports: BTreeSet<(String, i64)> = egress
+        .iter()
+        .flat_map(|rule| {
+            rule["ports"]
+                .as_array()
+                .expect("every egress rule names its ports")
+        })
+        .map(|p| {
+            (
+                p["protocol"].as_str().unwrap().to_owned(),
+                p["port"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        ports,
+        BTreeSet::from([("TCP".to_owned(), 443), ("TCP".to_owned(), 6443)])
+    );
 }
 
 // === the certificate chain ===

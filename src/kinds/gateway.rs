@@ -84,7 +84,7 @@ fn labelled_as_gateway(pod: &PodTemplate, g: &Gateway) -> bool {
 /// the serving containers exposing the gateway port, or else its first
 /// container. (The labels decide only when no image does, so that
 /// injecting them cannot change which containers are the gateway.)
-fn gateway_containers<'a>(pod: &'a PodTemplate, g: &Gateway) -> Vec<&'a ContainerEntry> {
+pub fn gateway_containers<'a>(pod: &'a PodTemplate, g: &Gateway) -> Vec<&'a ContainerEntry> {
     let by_image: Vec<&ContainerEntry> = pod
         .containers
         .iter()

@@ -129,7 +129,7 @@ pub fn validate_update(kind: Kind, ctx: &Context, old: &Value, new: &Value) -> V
     rules.iter().flat_map(|r| (r.check)(&change, ctx)).collect()
 }
 
-/// The rule ids of every rule table, in table order.
+/// The rule ids of every rule table, the relations' last, in table order.
 pub fn rule_tables() -> Vec<RuleId> {
     fn ids<T: ?Sized>(rules: &[rule::Rule<T>]) -> impl Iterator<Item = RuleId> + '_ {
         rules.iter().map(|r| r.id)
@@ -151,6 +151,7 @@ pub fn rule_tables() -> Vec<RuleId> {
         .chain(ids(external_secret::SECRET_STORE_RULES))
         .chain(ids(external_secret::PUSH_SECRET_RULES))
         .chain(ids(service_monitor::RULES))
+        .chain(crate::relations::rule_ids())
         .collect()
 }
 

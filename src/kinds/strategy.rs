@@ -597,15 +597,20 @@ fn has_userinfo(value: &str) -> bool {
 
 /// `$OPENAI_API_KEY` or `${OPENAI_API_KEY}`.
 fn is_env_reference(value: &str) -> bool {
+    env_reference(value).is_some()
+}
+
+/// The variable an environment reference names: `OPENAI_API_KEY` for
+/// `$OPENAI_API_KEY` or `${OPENAI_API_KEY}`; `None` for anything else.
+pub fn env_reference(value: &str) -> Option<&str> {
     let name = value
         .strip_prefix("${")
         .and_then(|v| v.strip_suffix('}'))
-        .or_else(|| value.strip_prefix('$'));
-    name.is_some_and(|n| {
-        !n.is_empty()
-            && !n.starts_with(|c: char| c.is_ascii_digit())
-            && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-    })
+        .or_else(|| value.strip_prefix('$'))?;
+    (!name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+    .then_some(name)
 }
 
 fn credential_value(

@@ -55,6 +55,11 @@ pub struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: String,
 }
@@ -94,6 +99,22 @@ pub struct Metrics {
     pub buffered_body_bytes: Gauge,
     pub body_budget_bytes: Gauge,
     pub idle_connections_closed: Counter,
+    /// Relations between the admitted object and the cache reported as
+    /// warnings (or only counted, for audit-action rules), by rule.
+    pub relation_warnings: Family<RuleLabels, Counter>,
+    /// 1 while the cache has a snapshot of the namespace (every kind
+    /// listed), 0 before and when it is off.
+    pub cache_synced: Gauge,
+    pub cache_objects: Gauge,
+    pub cache_watch_errors: Family<KindLabels, Counter>,
+    /// Background audits by result (success, failure, skipped).
+    pub audit_runs: Family<ResultLabels, Counter>,
+    pub audit_last_run: Gauge,
+    pub audit_duration_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    pub audit_findings: Family<ViolationLabels, Gauge>,
+    pub audit_objects: Gauge,
+    /// 1 while this replica holds the audit lease.
+    pub audit_leader: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -142,6 +163,21 @@ impl Metrics {
         let buffered_body_bytes = Gauge::default();
         let body_budget_bytes = Gauge::default();
         let idle_connections_closed = Counter::default();
+        let relation_warnings = Family::<RuleLabels, Counter>::default();
+        let cache_synced = Gauge::default();
+        let cache_objects = Gauge::default();
+        let cache_watch_errors = Family::<KindLabels, Counter>::default();
+        let audit_runs = Family::<ResultLabels, Counter>::default();
+        for result in ["success", "failure", "skipped"] {
+            drop(audit_runs.get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            }));
+        }
+        let audit_last_run = Gauge::default();
+        let audit_duration_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        let audit_findings = Family::<ViolationLabels, Gauge>::default();
+        let audit_objects = Gauge::default();
+        let audit_leader = Gauge::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -221,6 +257,56 @@ impl Metrics {
         );
         registry.register("build_info", "Build of the running binary", build_info);
         registry.register(
+            "relation_warnings",
+            "Broken relations between an admitted object and the cached namespace, by rule (warnings, never denials)",
+            relation_warnings.clone(),
+        );
+        registry.register(
+            "cache_synced",
+            "1 while the cache holds a snapshot of the namespace (every kind listed); 0 before, or when off",
+            cache_synced.clone(),
+        );
+        registry.register(
+            "cache_objects",
+            "Objects of the namespace in the cache's current snapshot",
+            cache_objects.clone(),
+        );
+        registry.register(
+            "cache_watch_errors",
+            "Failed watches or lists of the cache, by kind (retried with backoff)",
+            cache_watch_errors.clone(),
+        );
+        registry.register(
+            "audit_runs",
+            "Background audits, by result (success, failure, skipped: no snapshot yet)",
+            audit_runs.clone(),
+        );
+        registry.register(
+            "audit_last_run_timestamp_seconds",
+            "When the last successful background audit finished (Unix time)",
+            audit_last_run.clone(),
+        );
+        registry.register(
+            "audit_duration_seconds",
+            "How long the last background audit took, reports written included",
+            audit_duration_seconds.clone(),
+        );
+        registry.register(
+            "audit_findings",
+            "Findings of the last background audit, by rule and action",
+            audit_findings.clone(),
+        );
+        registry.register(
+            "audit_objects",
+            "Objects the last background audit judged",
+            audit_objects.clone(),
+        );
+        registry.register(
+            "audit_leader",
+            "1 while this replica holds the audit lease (runs the audit, writes the reports)",
+            audit_leader.clone(),
+        );
+        registry.register(
             "ready",
             "1 while the server is ready to answer admissions, 0 while starting or draining",
             ready.clone(),
@@ -266,7 +352,51 @@ impl Metrics {
             buffered_body_bytes,
             body_budget_bytes,
             idle_connections_closed,
+            relation_warnings,
+            cache_synced,
+            cache_objects,
+            cache_watch_errors,
+            audit_runs,
+            audit_last_run,
+            audit_duration_seconds,
+            audit_findings,
+            audit_objects,
+            audit_leader,
         }
+    }
+
+    /// Records a finished background audit: its findings replace the
+    /// last run's.
+    pub fn audit_finished(&self, audit: &crate::audit::Audit, took: std::time::Duration) {
+        Self::reload(&self.audit_runs, true);
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        self.audit_last_run
+            .set(i64::try_from(now.as_secs()).unwrap_or(i64::MAX));
+        self.audit_duration_seconds.set(took.as_secs_f64());
+        self.audit_objects
+            .set(i64::try_from(audit.objects.len()).unwrap_or(i64::MAX));
+        self.audit_findings.clear();
+        for o in &audit.objects {
+            for f in &o.violations {
+                self.audit_findings
+                    .get_or_create(&ViolationLabels {
+                        rule: f.finding.violation.rule.as_str(),
+                        action: f.finding.action.as_str(),
+                    })
+                    .inc();
+            }
+        }
+    }
+
+    /// Records a background audit that failed or was skipped.
+    pub fn audit_not_done(&self, result: &str) {
+        self.audit_runs
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
     }
 
     /// The OpenMetrics text exposition.

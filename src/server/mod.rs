@@ -2,6 +2,7 @@
 //! port. Configuration is parsed once into [`Config`]; [`Server`] runs it.
 
 pub mod body;
+pub mod cluster;
 pub mod listener;
 pub mod metrics;
 pub mod probes;
@@ -86,6 +87,51 @@ pub struct ServeArgs {
     /// Longest wait for in-flight requests on shutdown.
     #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub shutdown_timeout_seconds: u64,
+    /// Watch the policed namespace through the API server (the pod's
+    /// service account, or --kubeconfig): an admitted object's broken
+    /// relations with the others are added as warnings. Secrets are never
+    /// watched. Admission and readiness never wait on it.
+    #[arg(long, env = "PORTKEY_GUARD_CLUSTER")]
+    pub cluster: bool,
+    #[command(flatten)]
+    pub cluster_args: crate::cluster::ClusterArgs,
+    /// With --cluster: audit the namespace this often (30s, 5m, 1h) and
+    /// keep its PolicyReports current. With several replicas only the one
+    /// holding the audit Lease does.
+    #[arg(long, env = "PORTKEY_GUARD_AUDIT_INTERVAL", value_parser = parse_interval, requires = "cluster")]
+    pub audit_interval: Option<Duration>,
+    /// Namespace of the audit Lease (the webhook's own).
+    #[arg(
+        long,
+        env = "PORTKEY_GUARD_LEASE_NAMESPACE",
+        default_value = "portkey-guard"
+    )]
+    pub lease_namespace: String,
+    /// Name of the audit Lease (coordination.k8s.io/v1).
+    #[arg(
+        long,
+        env = "PORTKEY_GUARD_LEASE_NAME",
+        default_value = "portkey-guard-audit"
+    )]
+    pub lease_name: String,
+    /// This replica's identity in the Lease (default: HOSTNAME, the pod's
+    /// name).
+    #[arg(long, env = "PORTKEY_GUARD_LEASE_IDENTITY")]
+    pub lease_identity: Option<String>,
+    /// Seconds an unrenewed Lease stays held before another replica takes
+    /// the audit over.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
+    pub lease_duration_seconds: u64,
+}
+
+/// An interval such as `30s`, `5m` or `1h`, at least a second.
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let parsed = crate::duration::PromDuration::parse(text)
+        .ok_or_else(|| format!("{text:?} is not a duration such as 30s, 5m or 1h"))?;
+    if parsed.millis() < 1000 {
+        return Err(format!("{text:?} is under a second"));
+    }
+    Ok(Duration::from_millis(parsed.millis()))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +195,8 @@ pub struct Config {
     /// Most bytes of request bodies held at once.
     pub body_budget: u64,
     pub reload_interval: Duration,
+    /// `--cluster`: the cache, and the background audit.
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 impl Config {
@@ -191,6 +239,20 @@ impl Config {
             },
             body_budget: args.body_budget_mib * 1024 * 1024,
             reload_interval: Duration::from_secs(args.reload_interval_seconds),
+            cluster: args.cluster.then(|| cluster::ClusterConfig {
+                args: args.cluster_args.clone(),
+                audit_interval: args.audit_interval,
+                lease: crate::cluster::lease::LeaseConfig {
+                    namespace: args.lease_namespace.clone(),
+                    name: args.lease_name.clone(),
+                    identity: args
+                        .lease_identity
+                        .clone()
+                        .or_else(|| std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()))
+                        .unwrap_or_else(|| format!("portkey-guard-{}", std::process::id())),
+                    duration: Duration::from_secs(args.lease_duration_seconds),
+                },
+            }),
         })
     }
 }
@@ -445,6 +507,22 @@ pub fn run(args: &ServeArgs) -> ExitCode {
         let mut state = AppState::new(config.policy.clone()).with_body_budget(config.body_budget);
         state.request_timeout = config.limits.header_read_timeout;
         let (stop, shutdown) = watch::channel(false);
+        if let Some(cluster_config) = config.cluster.clone() {
+            // A configuration that cannot be read stops the start; an API
+            // server that cannot be reached does not.
+            let (client, server) = match cluster::connect(&cluster_config).await {
+                Ok(connected) => connected,
+                Err(error) => {
+                    tracing::error!(%error, "cannot start: --cluster");
+                    eprintln!("portkey-guard: error: {error}");
+                    return ExitCode::from(2);
+                }
+            };
+            tracing::info!(%server, audit_interval_seconds = cluster_config.audit_interval.map(|d| d.as_secs()),
+                "watching the policed namespace through the API server");
+            state.cache = Some(Arc::new(crate::cluster::cache::Cache::default()));
+            cluster::start(client, cluster_config, &state, shutdown.clone());
+        }
         tokio::spawn(wait_for_signal(state.clone(), stop));
         match serve(config, state, shutdown, |_| {}).await {
             Ok(true) => {

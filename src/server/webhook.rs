@@ -3,10 +3,15 @@
 
 use super::body::{self, BodyBudget};
 use super::metrics::{Metrics, RequestLabels, RuleLabels, ViolationLabels, WebhookLabels};
-use crate::admission::{admit, AdmissionReview, AdmitError, Decision, Reason, Stage};
-use crate::kinds::{Kind, MalformedObject};
-use crate::object::RawObject;
+use crate::admission::{
+    admit, AdmissionReview, AdmitError, Decision, Reason, Stage, MAX_WARNINGS, MAX_WARNING_CHARS,
+};
+use crate::cluster::cache::Cache;
+use crate::kinds::{Context, Kind, MalformedObject, Origin};
+use crate::object::{Doc, RawObject};
 use crate::policy::Policy;
+use crate::relations::{self, Admitted, Object, ObjectId};
+use crate::rules::{Action, RuleId};
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode, Version};
 use axum::response::{IntoResponse, Response};
@@ -76,6 +81,9 @@ pub struct AppState {
     pub request_timeout: Duration,
     /// The bytes of request bodies buffered at once.
     pub budget: Arc<BodyBudget>,
+    /// The cache of the policed namespace (`serve --cluster`): the
+    /// relations of an admitted object are reported from it as warnings.
+    pub cache: Option<Arc<Cache>>,
 }
 
 impl AppState {
@@ -88,6 +96,7 @@ impl AppState {
             health: Arc::new(Health::default()),
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             budget,
+            cache: None,
         }
     }
 
@@ -240,9 +249,17 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
         Webhook::Validate => Stage::Validate,
     };
     let response = match admit(&req, &policy, stage) {
-        Ok(decision) => {
+        Ok(mut decision) => {
+            let related = match webhook {
+                Webhook::Validate => relation_warnings(state, &req, &policy, &decision),
+                Webhook::Mutate => Vec::new(),
+            };
+            add_warnings(
+                &mut decision.warnings,
+                related.iter().map(|(_, text)| text.clone()),
+            );
             let response = ReviewResponse::from_decision(&req.uid, webhook, &decision);
-            record(state, webhook, &req, &decision, started);
+            record(state, webhook, &req, &decision, &related, started);
             response
         }
         Err(error) => {
@@ -269,6 +286,103 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
         .observe(started.elapsed().as_secs_f64());
     let body = serde_json::to_vec(&response).unwrap_or_default();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The broken relations between the object of a validated request and
+/// the cached namespace (what the write breaks, or leaves broken), as
+/// warnings: the other object may legitimately arrive later in the same
+/// sync, so a relation never denies here, whatever its action (an
+/// audit-action one is only counted). Nothing without a snapshot; nothing
+/// for objects a controller made from an owner (the owner holds the
+/// references). The snapshot is taken with a lock held only to clone it.
+pub fn relation_warnings(
+    state: &AppState,
+    req: &AdmissionRequest<RawObject>,
+    policy: &crate::policy::Policy,
+    decision: &Decision,
+) -> Vec<(RuleId, String)> {
+    let (Some(cache), Some(kind), Some(object)) =
+        (state.cache.as_ref(), decision.kind, req.object.as_ref())
+    else {
+        return Vec::new();
+    };
+    if decision.reason != Reason::Judged
+        || req.namespace.as_deref() != Some(policy.namespace.as_str())
+        || object
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .any(|r| r.controller == Some(true))
+    {
+        return Vec::new();
+    }
+    let Some(snapshot) = cache.snapshot() else {
+        return Vec::new();
+    };
+    let Ok(read) = Object::read(kind, req.namespace.as_deref(), Doc::Object(object)) else {
+        return Vec::new();
+    };
+    let admitted = Admitted::new(read, policy);
+    let view = snapshot.set.with(&admitted);
+    let ctx = Context {
+        policy,
+        namespace: &policy.namespace,
+        username: req.user_info.username.as_deref().unwrap_or_default(),
+        origin: Origin::Authored,
+    };
+    let mut out = Vec::new();
+    for broken in relations::involving(&view, &ctx, ObjectId::ADMITTED, kind) {
+        let rule = broken.violation.rule;
+        state
+            .metrics
+            .relation_warnings
+            .get_or_create(&RuleLabels {
+                rule: rule.as_str(),
+            })
+            .inc();
+        if policy.action(rule) == Action::Audit {
+            continue;
+        }
+        let text = match view.get(broken.holder) {
+            Some(holder) if broken.holder != ObjectId::ADMITTED => {
+                format!("{}: {}", holder.object_name(), broken.violation)
+            }
+            _ => broken.violation.to_string(),
+        };
+        out.push((rule, text));
+    }
+    out
+}
+
+/// Adds warnings within the limits: at most [`MAX_WARNINGS`] in all, the
+/// last saying how many more were left out, each cut to
+/// [`MAX_WARNING_CHARS`].
+fn add_warnings(warnings: &mut Vec<String>, more: impl Iterator<Item = String>) {
+    let more: Vec<String> = more.collect();
+    if more.is_empty() {
+        return;
+    }
+    let hidden_before = warnings
+        .last()
+        .and_then(|w| w.strip_prefix("portkey-guard: "))
+        .and_then(|w| w.strip_suffix(" more warnings not shown"))
+        .and_then(|n| n.parse::<usize>().ok());
+    if let Some(hidden) = hidden_before {
+        warnings.pop();
+        warnings.push(format!(
+            "portkey-guard: {} more warnings not shown",
+            hidden + more.len()
+        ));
+        return;
+    }
+    let mut all: Vec<String> = std::mem::take(warnings);
+    all.extend(more);
+    *warnings = crate::admission::limit_warnings(all);
+    debug_assert!(warnings.len() <= MAX_WARNINGS);
+    debug_assert!(warnings
+        .iter()
+        .all(|w| w.chars().count() <= MAX_WARNING_CHARS));
 }
 
 /// What is wrong with an object, by field and kind only, never by value:
@@ -367,6 +481,7 @@ fn record(
     webhook: Webhook,
     req: &AdmissionRequest<RawObject>,
     decision: &Decision,
+    related: &[(RuleId, String)],
     started: Instant,
 ) {
     let label = match (decision.reason, decision.allowed, decision.patch.is_empty()) {
@@ -402,6 +517,8 @@ fn record(
         .map(|f| f.violation.rule.as_str())
         .collect();
     rules.dedup();
+    let mut relations: Vec<&str> = related.iter().map(|(rule, _)| rule.as_str()).collect();
+    relations.dedup();
     tracing::info!(
         uid = %req.uid,
         webhook = webhook.name(),
@@ -413,6 +530,7 @@ fn record(
         dry_run = req.dry_run,
         decision = label,
         rules = %rules.join(","),
+        relations = %relations.join(","),
         patch_operations = decision.patch.len(),
         duration_us = started.elapsed().as_micros() as u64,
         "admission"

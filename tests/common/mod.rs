@@ -80,4 +80,5 @@ pub fn deploy_portkey() -> Vec<Value> {
     objects
 }
 
+pub mod api_server;
 pub mod server;

@@ -196,7 +196,7 @@ for ns in default gateway monitoring shop external-secrets; do
   kubectl label namespace "$ns" "kubernetes.io/metadata.name=$ns" --overwrite >/dev/null
 done
 kubectl apply -f tests/e2e/crds.yaml >/dev/null || die "cannot install CRDs"
-wait_for 60 "the CRDs" kubectl get httproutes,grpcroutes,tlsroutes,externalsecrets,secretstores,pushsecrets,servicemonitors -A
+wait_for 60 "the CRDs" kubectl get httproutes,grpcroutes,tlsroutes,externalsecrets,secretstores,pushsecrets,servicemonitors,policyreports,clusterpolicyreports -A
 
 # --- RBAC of a realistic cluster ---------------------------------------------------------
 # alice edits in portkey with the built-in (aggregated) edit role; the
@@ -251,6 +251,59 @@ kubectl rollout status deployment/gateway-legacy -n portkey --timeout=${rollout_
   || die "gateway-legacy did not become available before the webhook was registered"
 expect_replicaset gateway-legacy
 
+# --- more that predates the webhook: what `audit` must find ----------------------
+# A Service that selects no pod, a route to a port its Service lacks, a
+# ServiceMonitor on a port name the Service does not have (checked by the
+# audit scenarios at the end; the Service they refer to is created by the
+# first scenario).
+kubectl apply -f - >/dev/null <<EOF || die "cannot seed the audit objects"
+apiVersion: v1
+kind: Service
+metadata: {name: audit-orphan, namespace: portkey}
+spec:
+  selector: {app.kubernetes.io/name: portkey-gw}
+  ports: [{name: http, port: 8787, targetPort: http}]
+---
+apiVersion: monitoring.coreos.com/v1
+kind: ServiceMonitor
+metadata: {name: audit-monitor, namespace: portkey}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: portkey-gateway}}
+  endpoints: [{port: metrics, path: /metrics, interval: 30s, scheme: http}]
+EOF
+kubectl create --dry-run=client -o json -f deploy/portkey/httproute.yaml | python3 -c '
+import json, sys
+route = json.load(sys.stdin)
+route["metadata"] = {"name": "audit-route", "namespace": "portkey"}
+route["spec"]["rules"][0]["backendRefs"][0]["port"] = 9999
+json.dump(route, sys.stdout)' | kubectl apply -f - >/dev/null || die "cannot seed the audit route"
+
+# --- portkey-guard's identity: the service account and RBAC of deploy/webhook ------
+# The webhook talks to the API server as it does in a cluster: as its own
+# service account, granted exactly what deploy/webhook/rbac.yaml grants.
+kubectl create namespace portkey-guard >/dev/null
+kubectl label namespace portkey-guard kubernetes.io/metadata.name=portkey-guard --overwrite >/dev/null
+kubectl kustomize deploy/webhook | python3 -c '
+import sys
+keep = {"ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
+docs = sys.stdin.read().split("\n---\n")
+def kind(doc):
+    return next((l.split(":", 1)[1].strip() for l in doc.splitlines() if l.startswith("kind:")), "")
+print("\n---\n".join(d for d in docs if kind(d) in keep))' \
+  | kubectl apply -f - >/dev/null || die "cannot apply the webhook's service account and RBAC"
+guard_token() {
+  local secret
+  secret=$(kubectl get serviceaccount portkey-guard -n portkey-guard -o jsonpath='{.secrets[0].name}')
+  [ -n "$secret" ] && kubectl get secret "$secret" -n portkey-guard -o jsonpath='{.data.token}' | base64 -d
+}
+wait_for 60 "the webhook's service account token" guard_token
+guard_kubeconfig=$work/guard.kubeconfig
+KUBECONFIG=$guard_kubeconfig kubectl config set-cluster e2e --server="$api_url" \
+  --certificate-authority="$pki/ca.crt" --embed-certs >/dev/null
+KUBECONFIG=$guard_kubeconfig kubectl config set-credentials portkey-guard --token="$(guard_token)" >/dev/null
+KUBECONFIG=$guard_kubeconfig kubectl config set-context default --cluster=e2e --user=portkey-guard >/dev/null
+KUBECONFIG=$guard_kubeconfig kubectl config use-context default >/dev/null
+
 # --- portkey-guard -------------------------------------------------------------
 # The policy arrives as a ConfigMap volume would mount it: policy.yaml ->
 # ..data/policy.yaml, ..data -> ..<timestamp>/, swapped atomically.
@@ -297,10 +350,16 @@ set_policy() { # reloaded|rejected
 hook_port=$(free_port)
 probe_port=$(free_port)
 ca_bundle=$("$guard" certs --out "$work/certs" --ip 127.0.0.1 --dns localhost) || die "certs failed"
+# With --cluster, as deployed: the webhook watches portkey as its service
+# account (relations at admission, as warnings). The background audit is
+# switched on by the last scenarios (guard_extra_args).
+guard_extra_args=()
 start_guard() {
   "$guard" serve --addr "127.0.0.1:$hook_port" --probe-addr "127.0.0.1:$probe_port" \
     --tls-cert "$work/certs/tls.crt" --tls-key "$work/certs/tls.key" \
     --policy "$policy_dir/policy.yaml" \
+    --cluster --kubeconfig "$guard_kubeconfig" \
+    --lease-namespace portkey-guard --lease-identity e2e-guard "${guard_extra_args[@]}" \
     --log-format json >> "$work/guard.log" 2>&1 &
   guard_pid=$!
   echo "$guard_pid" >> "$work/pids"
@@ -1153,6 +1212,243 @@ s_leaf_renewal_keeps_ca_bundle() {
 scenario "serving certificate renewal under the same CA: caBundle unchanged, no admission fails" s_leaf_renewal_keeps_ca_bundle
 # === operability scenarios (end) =============================================
 
+# === cluster awareness scenarios (begin) =======================================
+# audit of what predates the webhook, PolicyReports, relations at admission,
+# the background audit under its Lease. They use the suite's helpers and its
+# running webhook; what they look for was seeded before the webhook was
+# registered (audit-orphan, audit-route, audit-monitor, gateway-legacy).
+
+audit_as_admin() { # `audit` as a person, with the suite's kubeconfig and the webhook's policy
+  "$guard" audit --policy "$policy_dir/policy.yaml" "$@"
+}
+
+metric_value() { # name: its value on the webhook's /metrics
+  curl -fsS "http://127.0.0.1:$probe_port/metrics" | awk -v m="$1" '$1 == m {print $2}'
+}
+
+s_audit_finds_what_predates_the_webhook() {
+  local code
+  audit_as_admin --output json > "$work/audit.json" 2> "$work/audit.err" && code=0 || code=$?
+  [ "$code" -eq 1 ] || fail "audit exited $code: $(cat "$work/audit.err")"
+  python3 - "$work/audit.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+def obj(kind, name):
+    for o in report["objects"]:
+        if o["kind"] == kind and o["name"] == name and o.get("namespace") == "portkey":
+            return o
+    raise AssertionError(f"audit does not list {kind} portkey/{name}")
+def has(o, rule, path):
+    found = [(v["rule"], v["path"]) for v in o["violations"]]
+    assert (rule, path) in found, f"{o['kind']} {o['name']}: no {rule} at {path} in {found}"
+has(obj("Deployment", "gateway-legacy"), "gateway.image", "spec.template.spec.containers[0].image")
+has(obj("Service", "audit-orphan"), "relation.service-gateway", "spec.selector")
+has(obj("HTTPRoute", "audit-route"), "relation.route-backend", "spec.rules[0].backendRefs[0].port")
+has(obj("ServiceMonitor", "audit-monitor"), "relation.servicemonitor-service", "spec.endpoints[0].port")
+gateway = obj("Deployment", "portkey-gateway")
+assert gateway["status"] == "allowed", gateway["violations"]
+# What the controllers made: the pod hardening only.
+for o in report["objects"]:
+    if o["kind"] in ("ReplicaSet", "Pod"):
+        workload = [v["rule"] for v in o["violations"] if not v["rule"].startswith(("pss.", "pod."))]
+        assert not workload, (o["kind"], o["name"], workload)
+# The exempted group's Deployment: judged, and marked.
+breakglass = obj("Deployment", "breakglass")
+assert breakglass["reason"] == "exempted", breakglass
+assert report["errors"] == [], report["errors"]
+print(len(report["objects"]), "objects judged,", sum(o["status"] == "denied" for o in report["objects"]), "denied")
+PY
+}
+
+report_json() { # policyreport|clusterpolicyreport file: the report named portkey-guard
+  case $1 in
+    policyreport) kubectl get policyreport portkey-guard -n portkey -o json ;;
+    clusterpolicyreport) kubectl get clusterpolicyreport portkey-guard -o json ;;
+  esac > "$2"
+}
+
+s_audit_report_and_fix() {
+  audit_as_admin --report > /dev/null 2> "$work/report.err" || true
+  grep -q "PolicyReport portkey/portkey-guard: created" "$work/report.err" || fail "no report created: $(cat "$work/report.err")"
+  grep -q "ClusterPolicyReport portkey-guard: created" "$work/report.err" || fail "no cluster report: $(cat "$work/report.err")"
+  report_json policyreport "$work/report-1.json"
+  report_json clusterpolicyreport "$work/cluster-report.json"
+  python3 - "$work/report-1.json" "$work/cluster-report.json" <<'PY'
+import collections, json, sys
+report, cluster = (json.load(open(f)) for f in sys.argv[1:3])
+counts = collections.Counter(r["result"] for r in report["results"])
+for outcome in ("pass", "fail", "warn", "error"):
+    assert report["summary"].get(outcome, 0) == counts[outcome], (outcome, report["summary"], counts)
+found = {(r["resources"][0]["kind"], r["resources"][0]["name"], r["rule"], r["result"]) for r in report["results"]}
+for want in [("Service", "audit-orphan", "relation.service-gateway", "fail"),
+             ("HTTPRoute", "audit-route", "relation.route-backend", "fail"),
+             ("ServiceMonitor", "audit-monitor", "relation.servicemonitor-service", "warn"),
+             ("Deployment", "gateway-legacy", "gateway.image", "fail"),
+             ("Deployment", "portkey-gateway", "all-rules", "pass")]:
+    assert want in found, f"{want} not in the report"
+assert all(r["source"] == "portkey-guard" and r["timestamp"]["seconds"] > 0 for r in report["results"])
+assert any(r["resources"][0]["kind"] == "Namespace" and r["result"] == "pass" for r in cluster["results"]), cluster["results"]
+print("PolicyReport summary:", report["summary"])
+PY
+  # The route fixed: its results change; the others keep their time.
+  sleep 1
+  kubectl patch httproute audit-route -n portkey --type=json \
+    -p '[{"op":"replace","path":"/spec/rules/0/backendRefs/0/port","value":8787}]' >/dev/null
+  audit_as_admin --report > /dev/null 2> "$work/report.err" || true
+  grep -q "PolicyReport portkey/portkey-guard: updated" "$work/report.err" || fail "not updated: $(cat "$work/report.err")"
+  [ "$(kubectl get policyreports -n portkey -o name | wc -l)" -eq 1 ] || fail "more than one PolicyReport"
+  report_json policyreport "$work/report-2.json"
+  python3 - "$work/report-1.json" "$work/report-2.json" <<'PY'
+import json, sys
+before, after = (json.load(open(f)) for f in sys.argv[1:3])
+key = lambda r: (r["resources"][0]["kind"], r["resources"][0]["name"], r["rule"],
+                 r.get("properties", {}).get("path"), r["result"], r.get("message"))
+old = {key(r): r["timestamp"]["seconds"] for r in before["results"]}
+route = [r for r in after["results"] if r["resources"][0]["name"] == "audit-route"]
+assert [r["result"] for r in route] == ["pass"], route
+for r in after["results"]:
+    if r["resources"][0]["name"] != "audit-route":
+        assert old.get(key(r)) == r["timestamp"]["seconds"], f"{key(r)} changed its time"
+assert before["metadata"]["uid"] == after["metadata"]["uid"], "the report was recreated"
+PY
+}
+
+s_relation_warnings_at_admission() {
+  cache_synced() { [ "$(metric_value portkey_guard_cache_synced)" = 1 ]; }
+  wait_for 30 "the webhook's cache" cache_synced
+  local out
+  # The gateway would stop setting a variable a strategy file reads.
+  out=$(patch_deploy '[{"op":"remove","path":"/spec/template/spec/containers/0/env/3"}]' --dry-run=server 2>&1) \
+    || fail "refused: $out"
+  grep -q "^Warning: ConfigMap portkey/portkey-model-configs[^ ]*: relation.strategy-env: " <<<"$out" \
+    || fail "no relation warning: $out"
+  # A Service that selects no pod: created, with a warning.
+  out=$(kubectl create service clusterip audit-nothing -n portkey --tcp=8787:8787 2>&1) || fail "refused: $out"
+  kubectl delete service audit-nothing -n portkey >/dev/null
+  grep -q "^Warning: relation.service-gateway: spec.selector: " <<<"$out" || fail "no relation warning: $out"
+  ! grep -q '"message":"cache: watch failed' "$work/guard.log" \
+    || fail "the cache could not watch as the webhook's service account: $(grep '"message":"cache: watch failed' "$work/guard.log" | head -3)"
+}
+
+# The webhook process serving now: started by the suite or, after a restart,
+# inside a scenario's subshell (whose $guard_pid the suite never sees).
+running_guard_pid() {
+  local pid
+  for pid in $(tac "$work/pids"); do
+    if kill -0 "$pid" 2>/dev/null \
+      && tr '\0' ' ' < "/proc/$pid/cmdline" | grep -q -- "--addr 127.0.0.1:$hook_port "; then
+      echo "$pid"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# Restarts the webhook with these extra serve arguments.
+restart_guard() {
+  local pid
+  pid=$(running_guard_pid) || fail "no webhook process found"
+  kill -TERM "$pid"
+  wait_for 30 "portkey-guard to stop" bash -c "! kill -0 $pid 2>/dev/null"
+  guard_extra_args=("$@")
+  start_guard
+}
+guard_rss() { awk '/^VmRSS/ {print $2}' "/proc/$(running_guard_pid)/status"; }
+
+s_background_audit() {
+  kubectl delete policyreport portkey-guard -n portkey >/dev/null
+  kubectl delete clusterpolicyreport portkey-guard >/dev/null
+  restart_guard --audit-interval 2s
+  wait_for 60 "the background audit's PolicyReport" kubectl get policyreport portkey-guard -n portkey
+  wait_for 30 "the background audit's ClusterPolicyReport" kubectl get clusterpolicyreport portkey-guard
+  report_json policyreport "$work/report-3.json"
+  python3 - "$work/report-2.json" "$work/report-3.json" <<'PY'
+import json, sys
+cli, serve = (json.load(open(f)) for f in sys.argv[1:3])
+key = lambda r: (r["resources"][0]["kind"], r["resources"][0]["name"], r["rule"], r["result"])
+assert sorted(map(key, cli["results"])) == sorted(map(key, serve["results"])), \
+    "the background audit's report differs from audit --report's"
+assert cli["summary"] == serve["summary"], (cli["summary"], serve["summary"])
+print("PolicyReport summary:", serve["summary"])
+PY
+  [ "$(kubectl get lease portkey-guard-audit -n portkey-guard -o jsonpath='{.spec.holderIdentity}')" = e2e-guard ] \
+    || fail "the audit Lease is not held by the webhook"
+  [ "$(metric_value portkey_guard_audit_leader)" = 1 ] || fail "audit_leader is not 1"
+  [ "$(metric_value 'portkey_guard_audit_runs_total{result="success"}')" -ge 1 ] || fail "no successful audit counted"
+  ! grep -q '"message":"audit: failed' "$work/guard.log" \
+    || fail "a background audit failed: $(grep '"message":"audit: failed' "$work/guard.log" | head -3)"
+  # The scenarios after this one run with the webhook as before.
+  restart_guard
+}
+
+scenario "audit finds what predates the webhook: image, Service, route, ServiceMonitor" s_audit_finds_what_predates_the_webhook
+scenario "audit --report writes the PolicyReport; fixing an object clears its result" s_audit_report_and_fix
+scenario "admission of a relation-breaking object carries the warning" s_relation_warnings_at_admission
+scenario "serve --audit-interval writes the same report by itself, under its Lease" s_background_audit
+
+# Measurements for BENCHMARKS.md, off by default (E2E_AUDIT_BENCH=1): the
+# namespace grown to 1,000 objects (other applications' Deployments at zero
+# replicas with their ReplicaSets, Services, ConfigMaps); the webhook's
+# memory before and after its cache holds them (without the background
+# audit); `audit` timed from the command line; then the webhook with the
+# background audit every 2 s, its duration and memory.
+audit_benchmark() {
+  local rss_before rss_after have missing i started ended
+  restart_guard
+  cache_synced() { [ "$(metric_value portkey_guard_cache_synced)" = 1 ]; }
+  wait_for 30 "the webhook's cache" cache_synced
+  sleep 2
+  rss_before=$(guard_rss)
+  have=$(kubectl get pods,configmaps,services,deployments.apps,replicasets.apps,statefulsets.apps,daemonsets.apps,jobs,cronjobs,networkpolicies,ingresses,httproutes,grpcroutes,tlsroutes,externalsecrets,secretstores,pushsecrets,servicemonitors -n portkey -o name | wc -l)
+  missing=$((1000 - have))
+  python3 - "$missing" > "$work/bench-objects.json" <<'PY'
+import json, sys
+missing = int(sys.argv[1])
+items = []
+apps = missing * 15 // 100          # Deployments; each makes a ReplicaSet too
+for i in range(apps):
+    app = f"bench-{i}"
+    items.append({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": app, "namespace": "portkey", "labels": {"app": app}},
+        "spec": {"replicas": 0, "selector": {"matchLabels": {"app": app}},
+                 "template": {"metadata": {"labels": {"app": app}},
+                              "spec": {"containers": [{"name": "app", "image": f"example/{app}:1",
+                                                       "envFrom": [{"configMapRef": {"name": f"{app}-config"}}]}]}}}})
+    items.append({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": app, "namespace": "portkey"},
+        "spec": {"selector": {"app": app}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+rest = missing - 3 * apps
+for i in range(rest):
+    items.append({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": f"bench-{i}-config", "namespace": "portkey"},
+        "data": {"LOG_LEVEL": "info", "PORT": "8080", "FEATURE_A": "on", "FEATURE_B": "off", "REGION": "eu"}})
+json.dump({"apiVersion": "v1", "kind": "List", "items": items}, sys.stdout)
+PY
+  started=$(date +%s%N)
+  kubectl apply -f "$work/bench-objects.json" > /dev/null 2>&1 || { echo "e2e bench: apply failed"; return 1; }
+  ended=$(date +%s%N)
+  echo "e2e bench: $missing objects applied through the webhook in $(((ended - started) / 1000000)) ms"
+  objects_cached() { [ "$(metric_value portkey_guard_cache_objects)" -ge 1000 ]; }
+  wait_for 120 "1,000 objects in the webhook's cache" objects_cached
+  sleep 3
+  rss_after=$(guard_rss)
+  echo "e2e bench: webhook RSS (cache, no background audit) ${rss_before} KiB with $have objects, ${rss_after} KiB with $(metric_value portkey_guard_cache_objects) cached"
+  restart_guard
+  wait_for 60 "the webhook's cache" cache_synced
+  sleep 2
+  echo "e2e bench: webhook RSS (cache, no background audit) after a restart with $(metric_value portkey_guard_cache_objects) cached: $(guard_rss) KiB"
+  for i in 1 2 3; do
+    started=$(date +%s%N)
+    audit_as_admin --output json > "$work/bench-audit.json" 2>/dev/null || true
+    ended=$(date +%s%N)
+    echo "e2e bench: audit of $(python3 -c 'import json,sys; print(len(json.load(open(sys.argv[1]))["objects"]))' "$work/bench-audit.json") objects: $(((ended - started) / 1000000)) ms"
+  done
+  restart_guard --audit-interval 2s
+  audited() { [ "$(metric_value 'portkey_guard_audit_runs_total{result="success"}')" -ge 5 ]; }
+  wait_for 120 "five background audits" audited
+  echo "e2e bench: background audit: $(metric_value portkey_guard_audit_duration_seconds) s for $(metric_value portkey_guard_audit_objects) objects, reports written; webhook RSS after 5 runs $(guard_rss) KiB"
+}
+# === cluster awareness scenarios (end) =========================================
 # === latency as the API server sees it ========================================
 # 500 Pods created in portkey by ten kubectl processes at once, each through
 # both webhooks; the API server's own histogram of webhook call durations,
@@ -1255,6 +1551,11 @@ PY
 
 scenario "a burst of 500 Pods: every one admitted; the API server's webhook latency reported" s_burst_latency
 [ -f "$work/burst-latency.txt" ] && sed 's/^/e2e: /' "$work/burst-latency.txt"
+
+# Last, as it grows the namespace: the cluster awareness measurements.
+if [ "${E2E_AUDIT_BENCH:-}" = 1 ]; then
+  audit_benchmark
+fi
 
 finished_at=$(date +%s)
 echo "e2e: $((finished_at - started_at))s in all: $((built_at - started_at))s building," \

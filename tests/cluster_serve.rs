@@ -1,0 +1,273 @@
+//! `serve --cluster` against a fake API server on loopback: the cache lists
+//! and watches the namespace (never its Secrets); a write that breaks a
+//! relation with a cached object is admitted with a warning naming both;
+//! the background audit, on the replica holding the Lease, writes the
+//! PolicyReport and exports its metrics. With the API server unreachable,
+//! admission and readiness are as without it.
+
+mod common;
+
+use common::api_server::{standard_resources, FakeApiServer, Resource};
+use common::deploy_portkey;
+use common::server::{connect, post, start_with_certs, trusting};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+fn resources() -> Vec<Resource> {
+    let mut all = standard_resources();
+    all.push(Resource::new(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        true,
+    ));
+    all
+}
+
+fn seed(server: &FakeApiServer) {
+    for object in deploy_portkey() {
+        if !matches!(
+            object["kind"].as_str(),
+            Some("ExternalSecret" | "ServiceMonitor")
+        ) {
+            server.put(object);
+        }
+    }
+    server.put(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "hand-made", "namespace": "portkey"}, "stringData": {"k": "sk-never-read"}}));
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The AdmissionReview of alice updating the gateway Deployment to `new`.
+fn update_review(new: &Value, old: &Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({
+        "apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+        "request": {
+            "uid": "e7c2a1a0-0000-4000-8000-000000000001",
+            "kind": {"group": "apps", "version": "v1", "kind": "Deployment"},
+            "resource": {"group": "apps", "version": "v1", "resource": "deployments"},
+            "name": "portkey-gateway", "namespace": "portkey", "operation": "UPDATE",
+            "userInfo": {"username": "alice", "groups": ["developers"]},
+            "object": new, "oldObject": old, "dryRun": false,
+        }
+    }))
+    .unwrap()
+}
+
+fn validate(dir: &std::path::Path, addr: std::net::SocketAddr, body: Vec<u8>) -> Value {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let stream = connect(&trusting(dir, b"h2"), addr).await.unwrap();
+        let (status, body) = post(stream, "/validate", body).await.unwrap();
+        assert_eq!(status, 200);
+        serde_json::from_slice(&body).unwrap()
+    })
+}
+
+fn metric(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn relations_warn_at_admission_and_the_background_audit_keeps_the_report() {
+    let api = FakeApiServer::start(resources(), 500);
+    seed(&api);
+    let scratch = common::server::temp_dir("cluster-serve-kube");
+    let kubeconfig = api.kubeconfig(&scratch);
+    let (dir, server) = start_with_certs(
+        "cluster-serve",
+        &[
+            "--cluster",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--audit-interval",
+            "1s",
+            "--lease-namespace",
+            "portkey-guard",
+            "--lease-identity",
+            "replica-a",
+        ],
+    );
+    wait_for("the cache", Duration::from_secs(20), || {
+        metric(&server.metrics(), "portkey_guard_cache_synced") == Some(1.0)
+    });
+
+    // The gateway stops setting CEREBRAS_API_KEY, which a strategy file
+    // of the cached ConfigMap reads: admitted, with the relation warned.
+    let old = deploy_portkey()
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    let mut new = old.clone();
+    new["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap()
+        .remove(3);
+    let answer = validate(&dir, server.admission, update_review(&new, &old));
+    let response = &answer["response"];
+    assert_eq!(response["allowed"], true, "{answer:#}");
+    let warnings: Vec<&str> = response["warnings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no warnings: {answer:#}"))
+        .iter()
+        .map(|w| w.as_str().unwrap())
+        .collect();
+    assert!(
+        warnings.iter().any(|w| w.starts_with(
+            "ConfigMap portkey/portkey-model-configs: relation.strategy-env: data[\"all-models.json\"]"
+        )),
+        "{warnings:#?}"
+    );
+    // The unchanged Deployment breaks nothing.
+    let answer = validate(&dir, server.admission, update_review(&old, &old));
+    assert!(answer["response"]["warnings"].is_null(), "{answer:#}");
+
+    // The background audit: this replica takes the Lease and writes the
+    // report.
+    wait_for("the PolicyReport", Duration::from_secs(20), || {
+        api.get("policyreports", Some("portkey"), "portkey-guard")
+            .is_some()
+    });
+    let lease = api
+        .get("leases", Some("portkey-guard"), "portkey-guard-audit")
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a");
+    let report = api
+        .get("policyreports", Some("portkey"), "portkey-guard")
+        .unwrap();
+    assert_eq!(report["summary"]["fail"], 0, "{report:#}");
+    assert!(
+        report["summary"]["pass"].as_u64().unwrap() >= 6,
+        "{report:#}"
+    );
+    let text = server.metrics();
+    assert_eq!(
+        metric(&text, "portkey_guard_audit_leader"),
+        Some(1.0),
+        "{text}"
+    );
+    assert!(
+        text.contains("portkey_guard_audit_runs_total{result=\"success\"} "),
+        "{text}"
+    );
+    assert!(
+        metric(&text, "portkey_guard_audit_objects").unwrap() >= 6.0,
+        "{text}"
+    );
+    assert!(metric(&text, "portkey_guard_audit_last_run_timestamp_seconds").unwrap() > 0.0);
+    assert!(
+        text.contains("portkey_guard_relation_warnings_total{rule=\"relation.strategy-env\"} 1"),
+        "{text}"
+    );
+
+    // A change arrives through the watch: the route moves to a port the
+    // Service lacks; the next audit reports it.
+    let mut route = deploy_portkey()
+        .into_iter()
+        .find(|o| o["kind"] == "HTTPRoute")
+        .unwrap();
+    route["spec"]["rules"][0]["backendRefs"][0]["port"] = json!(9999);
+    api.put(route);
+    wait_for(
+        "the route's failure in the report",
+        Duration::from_secs(20),
+        || {
+            let report = api
+                .get("policyreports", Some("portkey"), "portkey-guard")
+                .unwrap();
+            report["results"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["rule"] == "relation.route-backend" && r["result"] == "fail")
+        },
+    );
+    let text = server.metrics();
+    assert!(
+        text.contains(
+            "portkey_guard_audit_findings{rule=\"relation.route-backend\",action=\"deny\"} 1"
+        ),
+        "{text}"
+    );
+
+    let requests = api.requests();
+    assert!(
+        !requests.iter().any(|r| r.contains("secrets")),
+        "{requests:#?}"
+    );
+    assert!(
+        requests.iter().any(|r| r.contains("watch=true")),
+        "{requests:#?}"
+    );
+}
+
+#[test]
+fn an_unreachable_api_server_changes_nothing_for_admission() {
+    let scratch = common::server::temp_dir("cluster-serve-down-kube");
+    let port = common::server::free_port();
+    let kubeconfig = scratch.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!("apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: 'http://127.0.0.1:{port}'}}}}]\nusers: [{{name: u, user: {{token: t}}}}]\ncontexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"),
+    )
+    .unwrap();
+    // Ready without it (start_with_certs waits for /readyz).
+    let (dir, server) = start_with_certs(
+        "cluster-serve-down",
+        &[
+            "--cluster",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--audit-interval",
+            "1s",
+        ],
+    );
+    let old = deploy_portkey()
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    let mut latest = old.clone();
+    latest["spec"]["template"]["spec"]["containers"][0]["image"] =
+        json!("portkeyai/gateway:latest");
+    let answer = validate(&dir, server.admission, update_review(&latest, &old));
+    assert_eq!(answer["response"]["allowed"], false, "{answer:#}");
+    let answer = validate(&dir, server.admission, update_review(&old, &old));
+    assert_eq!(answer["response"]["allowed"], true, "{answer:#}");
+    let text = server.metrics();
+    assert_eq!(
+        metric(&text, "portkey_guard_cache_synced"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "portkey_guard_ready"), Some(1.0), "{text}");
+    assert_eq!(
+        metric(&text, "portkey_guard_audit_leader"),
+        Some(0.0),
+        "{text}"
+    );
+
+    // A configuration that cannot be read is a start-up error.
+    let out = std::process::Command::new(common::server::BIN)
+        .args(["serve", "--cluster", "--kubeconfig", "/no/such/kubeconfig"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/kubeconfig"));
+}
