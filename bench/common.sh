@@ -13,7 +13,8 @@ bench_need h2load nghttp2-client
 bench_need python3 python3
 
 cargo build --release --locked --quiet
-guard=$PWD/target/release/portkey-guard
+# PORTKEY_GUARD_BIN: measure another build (an earlier commit's) the same way.
+guard=${PORTKEY_GUARD_BIN:-$PWD/target/release/portkey-guard}
 bench_dir=$(mktemp -d /tmp/portkey-guard-bench.XXXXXX)
 bench_pids=()
 bench_cleanup() {
