@@ -229,7 +229,7 @@ rule_catalog! {
     RelationServiceMonitorService => "relation.servicemonitor-service", Warn,
         "The ServiceMonitor selects the gateway Service (`service.name`), and every endpoint port is a port name of the Services it selects.";
     RelationNetworkPolicyGateway => "relation.networkpolicy-gateway", Deny,
-        "A NetworkPolicy meant for the gateway selects the gateway pods: a selector that matches nothing protects nothing.";
+        "A NetworkPolicy meant for the gateway (named after its Service or a gateway workload) selects the gateway pods, whatever else it selects; any other selects some pod.";
     RelationSecretSource => "relation.secret-source", Deny,
         "Every Secret a container reads (secretKeyRef, envFrom) is produced by an ExternalSecret (`target.name`, or its own name) that writes the key read, unless marked optional.";
     RelationStrategyEnv => "relation.strategy-env", Deny,

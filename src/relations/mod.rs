@@ -209,15 +209,18 @@ fn pod_labels<'a>(m: &Member<'a>) -> Option<&'a Labels> {
     m.object.workload()?.template.meta.labels.as_ref()
 }
 
+/// Whether a Service or NetworkPolicy named `name` is meant for the
+/// gateway: named after the gateway Service or a gateway workload.
+fn meant_for_gateway(name: &str, objects: &Objects<'_>, ctx: &Context) -> bool {
+    name == ctx.policy.service.name || objects.gateway_workloads().any(|g| g.object.name == name)
+}
+
 /// Whether a Service or NetworkPolicy that selects none of the set's pods
 /// is known to be broken: where the set holds every workload, it selects
-/// nothing at all; elsewhere only when it is meant for the gateway (named
-/// after the gateway Service or a gateway workload) — its pods might
-/// otherwise be in files not given.
+/// nothing at all; elsewhere only when it is meant for the gateway — its
+/// pods might otherwise be in files not given.
 fn selecting_nothing_is_known(name: &str, objects: &Objects<'_>, ctx: &Context) -> bool {
-    objects.workloads_complete()
-        || name == ctx.policy.service.name
-        || objects.gateway_workloads().any(|g| g.object.name == name)
+    objects.workloads_complete() || meant_for_gateway(name, objects, ctx)
 }
 
 // === impl relation.workload-selector ===
@@ -564,8 +567,10 @@ pub fn servicemonitor_service(objects: &Objects<'_>, ctx: &Context) -> Vec<Broke
 
 // === impl relation.networkpolicy-gateway ===
 
-/// `relation.networkpolicy-gateway`: a NetworkPolicy that selects no
-/// gateway pod selects some other pod of the set, or it protects nothing.
+/// `relation.networkpolicy-gateway`: a NetworkPolicy meant for the gateway
+/// (see [`meant_for_gateway`]) selects the gateway pods, whatever other
+/// pods it selects; any other NetworkPolicy that selects no gateway pod
+/// selects some other pod of the set, or it protects nothing.
 pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     let gateways: Vec<Member<'_>> = objects.gateway_workloads().collect();
     if gateways.is_empty() {
@@ -586,20 +591,32 @@ pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken
             Some(labels) => objects.workloads_labelled(labels),
             None => objects.workloads().collect(),
         };
-        if candidates.iter().any(selects_pods)
-            || !selecting_nothing_is_known(&policy.object.name, objects, ctx)
-        {
+        let others: Vec<Member<'_>> = candidates.into_iter().filter(selects_pods).collect();
+        let meant = meant_for_gateway(&policy.object.name, objects, ctx);
+        let message = if !others.is_empty() {
+            // Another app's policy protects that app.
+            if !meant {
+                continue;
+            }
+            format!(
+                "the podSelector selects the pods of {} but no gateway pod, so the gateway is not protected by it: the gateway pods of {} carry other labels",
+                names(&others),
+                names(&gateways)
+            )
+        } else if meant || objects.workloads_complete() {
+            format!(
+                "the podSelector selects no pod, so the policy protects nothing: the gateway pods of {} carry other labels",
+                names(&gateways)
+            )
+        } else {
             continue;
-        }
+        };
         out.push(broken(
             RuleId::RelationNetworkPolicyGateway,
             &policy,
             gateways.iter().map(|g| g.id).collect(),
             FieldPath::root("spec").field("podSelector"),
-            format!(
-                "the podSelector selects no pod, so the policy protects nothing: the gateway pods of {} carry other labels",
-                names(&gateways)
-            ),
+            message,
             gateways
                 .iter()
                 .filter_map(pod_labels)

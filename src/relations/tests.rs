@@ -556,6 +556,57 @@ mod networkpolicy_gateway {
             ["redis spec.podSelector"]
         );
     }
+
+    /// A Deployment of another app, whose pods carry `app: redis`.
+    fn redis() -> Value {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "redis", "namespace": "portkey"},
+            "spec": {"selector": {"matchLabels": {"app": "redis"}},
+                "template": {"metadata": {"labels": {"app": "redis"}},
+                    "spec": {"containers": [{"name": "redis", "image": "redis:7.4"}]}}}})
+    }
+
+    #[test]
+    fn broken_when_the_gateways_policy_selects_another_apps_pods() {
+        let mut moved = edited("NetworkPolicy", |p| {
+            put(
+                p,
+                "/spec/podSelector",
+                json!({"matchLabels": {"app": "redis"}}),
+            )
+        });
+        moved.push(redis());
+        // Named after the gateway: it is meant for the gateway, which it
+        // leaves unprotected, whether or not the namespace is known in full.
+        for complete in [&[][..], LIVE] {
+            let (places, messages) =
+                found_in(super::super::networkpolicy_gateway, &moved, complete);
+            assert_eq!(places, ["portkey-gateway spec.podSelector"]);
+            assert!(
+                messages[0]
+                    .contains("selects the pods of Deployment portkey/redis but no gateway pod")
+                    && messages[0].contains("Deployment portkey/portkey-gateway")
+                    && messages[0].contains("(expected app.kubernetes.io/name=portkey-gateway")
+                    && messages[0].contains("got app=redis)"),
+                "{messages:?}"
+            );
+        }
+        // Another app's own policy, selecting that app's pods, holds.
+        let mut docs = shipped();
+        docs.push(redis());
+        docs.push(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": "redis", "namespace": "portkey"},
+            "spec": {"podSelector": {"matchLabels": {"app": "redis"}}}}),
+        );
+        for complete in [&[][..], LIVE] {
+            assert!(
+                found_in(super::super::networkpolicy_gateway, &docs, complete)
+                    .0
+                    .is_empty()
+            );
+        }
+    }
 }
 
 mod secret_source {
@@ -776,6 +827,39 @@ mod config_maps {
                 "portkey-gateway spec.template.spec.volumes[2].configMap.items[1].key",
             ]
         );
+    }
+
+    #[test]
+    fn broken_when_the_config_map_drops_a_key_read() {
+        let mut docs = edited("Deployment", |d| {
+            d["spec"]["template"]["spec"]["volumes"][2]["configMap"]["items"] =
+                json!([{"key": "all-models.json", "path": "all-models.json"}]);
+        });
+        // The reference holds while the ConfigMap has the key ...
+        assert!(found_in(super::super::config_maps, &docs, LIVE)
+            .0
+            .is_empty());
+        // ... and breaks, on the workload, once the ConfigMap drops it.
+        let config_map = docs
+            .iter_mut()
+            .find(|d| d["metadata"]["name"] == "portkey-model-configs")
+            .expect("the strategies ConfigMap");
+        config_map["data"]
+            .as_object_mut()
+            .expect("data")
+            .remove("all-models.json");
+        for complete in [&[][..], LIVE] {
+            let (places, messages) = found_in(super::super::config_maps, &docs, complete);
+            assert_eq!(
+                places,
+                ["portkey-gateway spec.template.spec.volumes[2].configMap.items[0].key"]
+            );
+            assert!(
+                messages[0]
+                    .contains("ConfigMap portkey/portkey-model-configs has no key all-models.json"),
+                "{messages:?}"
+            );
+        }
     }
 
     #[test]
