@@ -3,7 +3,9 @@
 //! relation with a cached object is admitted with a warning naming both;
 //! the background audit, on the replica holding the Lease, writes the
 //! PolicyReport and exports its metrics. With the API server unreachable,
-//! admission and readiness are as without it.
+//! admission and readiness are as without it, and a snapshot outlives it
+//! only for `--cache-max-stale-seconds`; a namespace over
+//! `--cache-max-objects` has no snapshot.
 
 mod common;
 
@@ -164,7 +166,7 @@ fn relations_warn_at_admission_and_the_background_audit_keeps_the_report() {
         "{text}"
     );
     assert!(
-        text.contains("portkey_guard_audit_runs_total{result=\"success\"} "),
+        metric(&text, "portkey_guard_audit_runs_total{result=\"success\"}") >= Some(1.0),
         "{text}"
     );
     assert!(
@@ -199,12 +201,16 @@ fn relations_warn_at_admission_and_the_background_audit_keeps_the_report() {
                 .any(|r| r["rule"] == "relation.route-backend" && r["result"] == "fail")
         },
     );
-    let text = server.metrics();
-    assert!(
-        text.contains(
-            "portkey_guard_audit_findings{rule=\"relation.route-backend\",action=\"deny\"} 1"
-        ),
-        "{text}"
+    // The metrics follow once the run that wrote the report has finished.
+    wait_for(
+        "the route's finding in the metrics",
+        Duration::from_secs(20),
+        || {
+            metric(
+                &server.metrics(),
+                "portkey_guard_audit_findings{rule=\"relation.route-backend\",action=\"deny\"}",
+            ) == Some(1.0)
+        },
     );
 
     let requests = api.requests();
@@ -270,4 +276,184 @@ fn an_unreachable_api_server_changes_nothing_for_admission() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/kubeconfig"));
+}
+
+/// `serve --cluster` against `api`, as replica `identity`, with `extra`
+/// flags.
+fn replica(
+    name: &str,
+    api: &FakeApiServer,
+    identity: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, common::server::ServerProcess) {
+    let scratch = common::server::temp_dir(&format!("{name}-kube"));
+    let kubeconfig = api.kubeconfig(&scratch);
+    let mut args = vec![
+        "--cluster",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--lease-namespace",
+        "portkey-guard",
+        "--lease-identity",
+        identity,
+    ];
+    args.extend_from_slice(extra);
+    start_with_certs(name, &args)
+}
+
+/// The gateway Deployment as shipped, and with CEREBRAS_API_KEY no longer
+/// set (which a strategy file of the cached ConfigMap reads).
+fn gateway_and_unset_variable() -> (Value, Value) {
+    let old = deploy_portkey()
+        .into_iter()
+        .find(|o| o["kind"] == "Deployment")
+        .unwrap();
+    let mut new = old.clone();
+    new["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array_mut()
+        .unwrap()
+        .remove(3);
+    (old, new)
+}
+
+fn relation_warnings(answer: &Value) -> Vec<String> {
+    answer["response"]["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .filter(|w| w.contains(": relation."))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_snapshot_outlives_the_api_server_only_for_max_stale() {
+    let api = FakeApiServer::start(resources(), 500);
+    seed(&api);
+    let (dir, server) = replica(
+        "cluster-serve-stale",
+        &api,
+        "replica-a",
+        &["--cache-max-stale-seconds", "4"],
+    );
+    wait_for("the cache", Duration::from_secs(20), || {
+        metric(&server.metrics(), "portkey_guard_cache_synced") == Some(1.0)
+    });
+    let (old, new) = gateway_and_unset_variable();
+    let answer = validate(&dir, server.admission, update_review(&new, &old));
+    assert_eq!(relation_warnings(&answer).len(), 1, "{answer:#}");
+
+    // The API server goes away: every watch fails from now on.
+    let gone = Instant::now();
+    drop(api);
+    // A recent snapshot still warns ...
+    let answer = validate(&dir, server.admission, update_review(&new, &old));
+    if gone.elapsed() < Duration::from_secs(3) {
+        assert_eq!(relation_warnings(&answer).len(), 1, "{answer:#}");
+    }
+    // ... an old one is dropped: relations are skipped, admission and
+    // readiness are as without a cache.
+    wait_for("the snapshot dropped", Duration::from_secs(30), || {
+        metric(&server.metrics(), "portkey_guard_cache_synced") == Some(0.0)
+    });
+    assert!(
+        gone.elapsed() >= Duration::from_secs(4),
+        "dropped after {:?}, before --cache-max-stale-seconds",
+        gone.elapsed()
+    );
+    let answer = validate(&dir, server.admission, update_review(&new, &old));
+    assert_eq!(answer["response"]["allowed"], true, "{answer:#}");
+    assert!(relation_warnings(&answer).is_empty(), "{answer:#}");
+    let text = server.metrics();
+    assert_eq!(
+        metric(
+            &text,
+            "portkey_guard_cache_dropped_total{reason=\"unreachable\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        metric(&text, "portkey_guard_cache_objects"),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "portkey_guard_ready"), Some(1.0), "{text}");
+}
+
+#[test]
+fn a_namespace_over_the_object_limit_has_no_snapshot() {
+    let api = FakeApiServer::start(resources(), 500);
+    seed(&api);
+    // The seeded namespace holds fewer than 20 watched objects.
+    let (dir, server) = replica(
+        "cluster-serve-limit",
+        &api,
+        "replica-a",
+        &["--cache-max-objects", "20", "--audit-interval", "1s"],
+    );
+    wait_for("the cache", Duration::from_secs(20), || {
+        metric(&server.metrics(), "portkey_guard_cache_synced") == Some(1.0)
+    });
+    wait_for("an audit", Duration::from_secs(20), || {
+        metric(
+            &server.metrics(),
+            "portkey_guard_audit_runs_total{result=\"success\"}",
+        ) >= Some(1.0)
+    });
+    // Someone creates ConfigMaps in the namespace, past the limit.
+    for i in 0..20 {
+        api.put(json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": format!("filler-{i}"), "namespace": "portkey"},
+            "data": {"k": "v"}}));
+    }
+    wait_for("the snapshot dropped", Duration::from_secs(20), || {
+        metric(&server.metrics(), "portkey_guard_cache_synced") == Some(0.0)
+    });
+    let (old, new) = gateway_and_unset_variable();
+    let answer = validate(&dir, server.admission, update_review(&new, &old));
+    assert_eq!(answer["response"]["allowed"], true, "{answer:#}");
+    assert!(relation_warnings(&answer).is_empty(), "{answer:#}");
+    // The background audit is skipped, and said to be.
+    wait_for("a skipped audit", Duration::from_secs(20), || {
+        metric(
+            &server.metrics(),
+            "portkey_guard_audit_runs_total{result=\"skipped\"}",
+        ) >= Some(1.0)
+    });
+    let text = server.metrics();
+    assert_eq!(
+        metric(
+            &text,
+            "portkey_guard_cache_dropped_total{reason=\"too_many_objects\"}"
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(metric(&text, "portkey_guard_ready"), Some(1.0), "{text}");
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    assert!(
+        log.contains("more objects than --cache-max-objects"),
+        "{log}"
+    );
+
+    // A replica started now finds the namespace over the limit while
+    // listing it: never a snapshot.
+    let (_, late) = replica(
+        "cluster-serve-limit-late",
+        &api,
+        "replica-b",
+        &["--cache-max-objects", "20"],
+    );
+    wait_for("the listing stopped", Duration::from_secs(20), || {
+        metric(
+            &late.metrics(),
+            "portkey_guard_cache_dropped_total{reason=\"too_many_objects\"}",
+        ) == Some(1.0)
+    });
+    assert_eq!(
+        metric(&late.metrics(), "portkey_guard_cache_synced"),
+        Some(0.0)
+    );
 }

@@ -4,10 +4,10 @@
 //! `--audit-interval`, runs the background audit on the replica that holds
 //! the audit Lease, keeping the PolicyReports current.
 
-use super::metrics::{KindLabels, Metrics};
+use super::metrics::{KindLabels, Metrics, ReasonLabels};
 use super::webhook::AppState;
 use crate::audit::{self, Audit};
-use crate::cluster::cache::{self, CacheObserver, Snapshot};
+use crate::cluster::cache::{self, CacheLimits, CacheObserver, Dropped, Snapshot};
 use crate::cluster::lease::{self, LeaseConfig};
 use crate::cluster::{self, ClusterArgs, ClusterError, Inventory, Live};
 use crate::kind::Kind;
@@ -28,6 +28,8 @@ pub struct ClusterConfig {
     pub args: ClusterArgs,
     /// How often the background audit runs; `None`: it does not.
     pub audit_interval: Option<Duration>,
+    /// What bounds the cache.
+    pub cache: CacheLimits,
     pub lease: LeaseConfig,
 }
 
@@ -50,6 +52,17 @@ impl CacheObserver for Metrics {
             })
             .inc();
         tracing::warn!(kind = kind.info().name, %error, "cache: watch failed; retrying");
+    }
+
+    fn dropped(&self, why: Dropped, objects: usize) {
+        self.cache_synced.set(0);
+        self.cache_objects.set(0);
+        self.cache_dropped
+            .get_or_create(&ReasonLabels {
+                reason: why.as_str(),
+            })
+            .inc();
+        tracing::debug!(reason = why.as_str(), objects, "cache: snapshot dropped");
     }
 }
 
@@ -78,6 +91,7 @@ pub fn start(
         cache,
         state.metrics.clone(),
         REDISCOVER,
+        config.cache,
         shutdown.clone(),
     ));
     let Some(interval) = config.audit_interval else {
@@ -135,7 +149,14 @@ async fn audit_loop(
         }
         let Some(snapshot) = state.cache.as_ref().and_then(|c| c.snapshot()) else {
             state.metrics.audit_not_done("skipped");
-            tracing::info!("audit: skipped, the cache has not listed the namespace yet");
+            match state.cache.as_ref().and_then(|c| c.dropped()) {
+                Some(why) => {
+                    tracing::warn!(reason = why.as_str(), "audit: skipped, no snapshot: {why}")
+                }
+                None => {
+                    tracing::info!("audit: skipped, the cache has not listed the namespace yet")
+                }
+            }
             continue;
         };
         let policy = state.policy.get();

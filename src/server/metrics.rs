@@ -103,10 +103,12 @@ pub struct Metrics {
     /// warnings (or only counted, for audit-action rules), by rule.
     pub relation_warnings: Family<RuleLabels, Counter>,
     /// 1 while the cache has a snapshot of the namespace (every kind
-    /// listed), 0 before and when it is off.
+    /// listed), 0 before, once it is dropped, and when it is off.
     pub cache_synced: Gauge,
     pub cache_objects: Gauge,
     pub cache_watch_errors: Family<KindLabels, Counter>,
+    /// Snapshots dropped (or listings stopped) by the cache, by reason.
+    pub cache_dropped: Family<ReasonLabels, Counter>,
     /// Background audits by result (success, failure, skipped).
     pub audit_runs: Family<ResultLabels, Counter>,
     pub audit_last_run: Gauge,
@@ -167,6 +169,10 @@ impl Metrics {
         let cache_synced = Gauge::default();
         let cache_objects = Gauge::default();
         let cache_watch_errors = Family::<KindLabels, Counter>::default();
+        let cache_dropped = Family::<ReasonLabels, Counter>::default();
+        for reason in ["unreachable", "too_many_objects", "restart"] {
+            drop(cache_dropped.get_or_create(&ReasonLabels { reason }));
+        }
         let audit_runs = Family::<ResultLabels, Counter>::default();
         for result in ["success", "failure", "skipped"] {
             drop(audit_runs.get_or_create(&ResultLabels {
@@ -263,7 +269,7 @@ impl Metrics {
         );
         registry.register(
             "cache_synced",
-            "1 while the cache holds a snapshot of the namespace (every kind listed); 0 before, or when off",
+            "1 while the cache holds a snapshot of the namespace (every kind listed); 0 before, once it is dropped, or when off",
             cache_synced.clone(),
         );
         registry.register(
@@ -277,8 +283,13 @@ impl Metrics {
             cache_watch_errors.clone(),
         );
         registry.register(
+            "cache_dropped",
+            "Times the cache dropped its snapshot or stopped listing, by reason (unreachable: the API server away longer than --cache-max-stale-seconds; too_many_objects: over --cache-max-objects; restart)",
+            cache_dropped.clone(),
+        );
+        registry.register(
             "audit_runs",
-            "Background audits, by result (success, failure, skipped: no snapshot yet)",
+            "Background audits, by result (success, failure, skipped: no snapshot)",
             audit_runs.clone(),
         );
         registry.register(
@@ -356,6 +367,7 @@ impl Metrics {
             cache_synced,
             cache_objects,
             cache_watch_errors,
+            cache_dropped,
             audit_runs,
             audit_last_run,
             audit_duration_seconds,

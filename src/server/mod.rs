@@ -122,6 +122,20 @@ pub struct ServeArgs {
     /// the audit over.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(3..=3600))]
     pub lease_duration_seconds: u64,
+    /// With --cluster: the most objects the cache holds; a namespace with
+    /// more has no snapshot (relations are skipped, and the background
+    /// audit too) and is listed again a minute later.
+    #[arg(long, env = "PORTKEY_GUARD_CACHE_MAX_OBJECTS",
+          default_value_t = crate::cluster::cache::CacheLimits::DEFAULT_MAX_OBJECTS as u64,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub cache_max_objects: u64,
+    /// With --cluster: how long the last snapshot is still used while the
+    /// API server cannot be reached; then it is dropped until the
+    /// namespace is listed again.
+    #[arg(long, env = "PORTKEY_GUARD_CACHE_MAX_STALE_SECONDS",
+          default_value_t = crate::cluster::cache::CacheLimits::DEFAULT_MAX_STALE.as_secs(),
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub cache_max_stale_seconds: u64,
 }
 
 /// An interval such as `30s`, `5m` or `1h`, at least a second.
@@ -242,6 +256,10 @@ impl Config {
             cluster: args.cluster.then(|| cluster::ClusterConfig {
                 args: args.cluster_args.clone(),
                 audit_interval: args.audit_interval,
+                cache: crate::cluster::cache::CacheLimits {
+                    max_objects: usize::try_from(args.cache_max_objects).unwrap_or(usize::MAX),
+                    max_stale: Duration::from_secs(args.cache_max_stale_seconds),
+                },
                 lease: crate::cluster::lease::LeaseConfig {
                     namespace: args.lease_namespace.clone(),
                     name: args.lease_name.clone(),
