@@ -2,7 +2,8 @@
 //! and watches the namespace (never its Secrets); a write that breaks a
 //! relation with a cached object is admitted with a warning naming both;
 //! the background audit, on the replica holding the Lease, writes the
-//! PolicyReport and exports its metrics. With the API server unreachable,
+//! PolicyReport and exports its metrics; a second replica neither audits
+//! nor writes until the Lease is free. With the API server unreachable,
 //! admission and readiness are as without it, and a snapshot outlives it
 //! only for `--cache-max-stale-seconds`; a namespace over
 //! `--cache-max-objects` has no snapshot.
@@ -456,4 +457,59 @@ fn a_namespace_over_the_object_limit_has_no_snapshot() {
         metric(&late.metrics(), "portkey_guard_cache_synced"),
         Some(0.0)
     );
+}
+
+#[test]
+fn only_the_replica_holding_the_lease_audits() {
+    let api = FakeApiServer::start(resources(), 500);
+    seed(&api);
+    let lease_flags = ["--audit-interval", "1s", "--lease-duration-seconds", "3"];
+    let (_, leader) = replica("cluster-serve-leader", &api, "replica-a", &lease_flags);
+    wait_for("the PolicyReport", Duration::from_secs(20), || {
+        api.get("policyreports", Some("portkey"), "portkey-guard")
+            .is_some()
+    });
+    let (follower_dir, follower) =
+        replica("cluster-serve-follower", &api, "replica-b", &lease_flags);
+    wait_for("the follower's cache", Duration::from_secs(20), || {
+        metric(&follower.metrics(), "portkey_guard_cache_synced") == Some(1.0)
+    });
+    // Several audit intervals and lease durations go by.
+    let leader_runs = |text: &str| {
+        metric(text, "portkey_guard_audit_runs_total{result=\"success\"}").unwrap_or(0.0)
+    };
+    let before = leader_runs(&leader.metrics());
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(leader_runs(&leader.metrics()) > before);
+    let lease = api
+        .get("leases", Some("portkey-guard"), "portkey-guard-audit")
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-a", "{lease:#}");
+    let text = follower.metrics();
+    assert_eq!(
+        metric(&text, "portkey_guard_audit_leader"),
+        Some(0.0),
+        "{text}"
+    );
+    for result in ["success", "failure", "skipped"] {
+        let series = format!("portkey_guard_audit_runs_total{{result=\"{result}\"}}");
+        assert_eq!(
+            metric(&text, &series),
+            Some(0.0),
+            "the follower audited: {text}"
+        );
+    }
+    let log = std::fs::read_to_string(follower_dir.join("serve.log")).unwrap();
+    assert!(!log.contains("audit: done"), "{log}");
+
+    // The follower is able: it takes over once the leader is gone and its
+    // Lease expired.
+    drop(leader);
+    wait_for("the follower's audit", Duration::from_secs(30), || {
+        leader_runs(&follower.metrics()) >= 1.0
+    });
+    let lease = api
+        .get("leases", Some("portkey-guard"), "portkey-guard-audit")
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "replica-b", "{lease:#}");
 }
