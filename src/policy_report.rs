@@ -702,6 +702,59 @@ mod tests {
     }
 
     #[test]
+    fn findings_of_an_exempted_object_are_marked_and_still_counted() {
+        let mut exempted = audit();
+        exempted.objects[1].reason = "exempted";
+        let now = Timestamp {
+            seconds: 10,
+            nanos: 0,
+        };
+        let marked = results(&exempted, "portkey", now);
+        let plain = results(&audit(), "portkey", now);
+        let service = |r: &Results| -> ReportResult {
+            r.namespaced
+                .iter()
+                .find(|r| r.rule == "service.type")
+                .cloned()
+                .expect("the Service's finding")
+        };
+        // Marked, and otherwise the same finding: a failure, counted.
+        let finding = service(&marked);
+        assert_eq!(
+            finding.properties.get("exempted").map(String::as_str),
+            Some("true")
+        );
+        assert_eq!(finding.result, "fail");
+        let mut unmarked = finding.clone();
+        unmarked.properties.remove("exempted");
+        assert_eq!(unmarked, service(&plain));
+        assert_eq!(
+            Summary::of(&marked.namespaced),
+            Summary::of(&plain.namespaced)
+        );
+        // Only the exempted object's findings are marked.
+        let others_marked: Vec<&ReportResult> = marked
+            .namespaced
+            .iter()
+            .chain(&marked.cluster)
+            .filter(|r| r.rule != "service.type" && r.properties.contains_key("exempted"))
+            .collect();
+        assert!(others_marked.is_empty(), "{others_marked:#?}");
+        assert!(!service(&plain).properties.contains_key("exempted"));
+        // An exempted object that breaks nothing is a plain pass.
+        let mut passing = audit();
+        passing.objects[3].reason = "exempted";
+        let r = results(&passing, "portkey", now);
+        let pass = r
+            .namespaced
+            .iter()
+            .find(|r| r.resources[0].name == "portkey-gateway-config")
+            .expect("the ConfigMap's pass");
+        assert_eq!(pass.result, "pass");
+        assert!(pass.properties.is_empty());
+    }
+
+    #[test]
     fn results_read_back_as_written() {
         let r = results(
             &audit(),
