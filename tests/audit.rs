@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::api_server::{standard_resources, FakeApiServer};
+use common::api_server::{standard_resources, FakeApiServer, Resource};
 use common::deploy_portkey;
 use common::server::{temp_dir, BIN};
 use serde_json::{json, Value};
@@ -217,6 +217,66 @@ fn the_live_namespace_is_judged_with_its_relations() {
             && text.contains("  deny  relation.route-backend: spec.rules[0].backendRefs[0].port: Service portkey/portkey-gateway does not expose port 9999"),
         "{text}"
     );
+}
+
+#[test]
+fn a_kind_served_only_at_a_version_its_group_does_not_prefer_is_listed() {
+    // external-secrets.io prefers v1 (listed first), where ExternalSecret
+    // is; PushSecret is served at v1alpha1 only.
+    let mut resources = standard_resources();
+    resources.push(Resource::new(
+        "external-secrets.io",
+        "v1",
+        "ExternalSecret",
+        "externalsecrets",
+        true,
+    ));
+    resources.push(Resource::new(
+        "external-secrets.io",
+        "v1alpha1",
+        "PushSecret",
+        "pushsecrets",
+        true,
+    ));
+    let server = FakeApiServer::start(resources, 500);
+    seed(&server);
+    for object in deploy_portkey() {
+        if object["kind"] == "ExternalSecret" {
+            server.put(object);
+        }
+    }
+    server.put(common::load_one(&common::repo_path(
+        "tests/fixtures/base/pushsecret.yaml",
+    )));
+    let dir = temp_dir("audit-versions");
+    let o = audit(&server.kubeconfig(&dir), &["--output", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let report: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let not_served = report["notServed"].as_array().unwrap();
+    for kind in ["ExternalSecret", "PushSecret"] {
+        assert!(!not_served.contains(&json!(kind)), "{not_served:?}");
+    }
+    let push = object(&report, "PushSecret", "portkey", "exfiltrate");
+    assert!(
+        rules(push)
+            .iter()
+            .any(|(rule, _)| rule == "pushsecret.forbidden"),
+        "{push:#}"
+    );
+    assert_eq!(
+        push["source"],
+        "pushsecrets.external-secrets.io/portkey/exfiltrate"
+    );
+    let requests = server.requests();
+    for listed in [
+        "GET /apis/external-secrets.io/v1alpha1/namespaces/portkey/pushsecrets?",
+        "GET /apis/external-secrets.io/v1/namespaces/portkey/externalsecrets?",
+    ] {
+        assert!(
+            requests.iter().any(|r| r.starts_with(listed)),
+            "no {listed}: {requests:#?}"
+        );
+    }
 }
 
 fn report_of(server: &FakeApiServer, plural: &str, namespace: Option<&str>) -> Value {
