@@ -137,36 +137,37 @@ impl<'de> Deserialize<'de> for Cached {
     }
 }
 
+/// A resource as its raw object is: at the `ApiResource` it was read as.
 impl Resource for Cached {
     type DynamicType = ApiResource;
     type Scope = DynamicResourceScope;
 
     fn group(dt: &ApiResource) -> Cow<'_, str> {
-        dt.group.as_str().into()
+        <RawObject as Resource>::group(dt)
     }
 
     fn version(dt: &ApiResource) -> Cow<'_, str> {
-        dt.version.as_str().into()
+        <RawObject as Resource>::version(dt)
     }
 
     fn kind(dt: &ApiResource) -> Cow<'_, str> {
-        dt.kind.as_str().into()
+        <RawObject as Resource>::kind(dt)
     }
 
     fn api_version(dt: &ApiResource) -> Cow<'_, str> {
-        dt.api_version.as_str().into()
+        <RawObject as Resource>::api_version(dt)
     }
 
     fn plural(dt: &ApiResource) -> Cow<'_, str> {
-        dt.plural.as_str().into()
+        <RawObject as Resource>::plural(dt)
     }
 
     fn meta(&self) -> &ObjectMeta {
-        &self.raw.metadata
+        self.raw.meta()
     }
 
     fn meta_mut(&mut self) -> &mut ObjectMeta {
-        &mut Arc::make_mut(&mut self.raw).metadata
+        Arc::make_mut(&mut self.raw).meta_mut()
     }
 }
 

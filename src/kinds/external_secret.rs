@@ -39,9 +39,9 @@ const DEFAULT_CREATION_POLICY: &str = "Owner";
 #[serde(default, rename_all = "camelCase")]
 pub struct ExternalSecretSpec {
     secret_store_ref: Option<StoreRef>,
-    target: Option<Target>,
-    data: Vec<DataSource>,
-    data_from: Vec<DataSource>,
+    pub(crate) target: Option<Target>,
+    pub(crate) data: Vec<DataSource>,
+    pub(crate) data_from: Vec<DataSource>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,21 +53,25 @@ struct StoreRef {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Target {
+pub(crate) struct Target {
+    /// The Secret written (the ExternalSecret's own name when unset).
+    pub(crate) name: Option<String>,
     creation_policy: Option<String>,
-    template: Option<Template>,
+    pub(crate) template: Option<Template>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Template {
-    data: BTreeMap<String, String>,
-    template_from: Vec<Value>,
+pub(crate) struct Template {
+    pub(crate) data: BTreeMap<String, String>,
+    pub(crate) template_from: Vec<Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct DataSource {
+pub(crate) struct DataSource {
+    /// The key written into the Secret (`data[]` only).
+    pub(crate) secret_key: Option<String>,
     source_ref: Option<SourceRef>,
 }
 

@@ -30,10 +30,10 @@ pub struct HttpRoute {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct RouteSpec {
+pub(crate) struct RouteSpec {
     parent_refs: Vec<ParentReference>,
     hostnames: Vec<String>,
-    rules: Vec<RouteRule>,
+    pub(crate) rules: Vec<RouteRule>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -49,29 +49,29 @@ struct ParentReference {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct RouteRule {
-    backend_refs: Vec<BackendRef>,
-    filters: Vec<Filter>,
+pub(crate) struct RouteRule {
+    pub(crate) backend_refs: Vec<BackendRef>,
+    pub(crate) filters: Vec<Filter>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct BackendRef {
-    group: Option<String>,
-    kind: Option<String>,
-    name: String,
-    namespace: Option<String>,
-    port: Option<i32>,
-    filters: Vec<Filter>,
+pub(crate) struct BackendRef {
+    pub(crate) group: Option<String>,
+    pub(crate) kind: Option<String>,
+    pub(crate) name: String,
+    pub(crate) namespace: Option<String>,
+    pub(crate) port: Option<i32>,
+    pub(crate) filters: Vec<Filter>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Filter {
+pub(crate) struct Filter {
     #[serde(rename = "type")]
     type_: String,
     response_header_modifier: Option<HeaderModifier>,
-    request_mirror: Option<RequestMirror>,
+    pub(crate) request_mirror: Option<RequestMirror>,
     request_redirect: Option<RequestRedirect>,
     extension_ref: Option<serde_json::Value>,
 }
@@ -99,8 +99,8 @@ struct Header {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct RequestMirror {
-    backend_ref: BackendRef,
+pub(crate) struct RequestMirror {
+    pub(crate) backend_ref: BackendRef,
 }
 
 /// Whether the route is the gateway's own (in the policy's namespace); the

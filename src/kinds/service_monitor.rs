@@ -18,15 +18,15 @@ pub const RULES: &[Rule<ServiceMonitorSpec>] = &[
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ServiceMonitorSpec {
-    selector: LabelSelector,
-    endpoints: Vec<Endpoint>,
-    namespace_selector: Option<NamespaceSelector>,
+    pub(crate) selector: LabelSelector,
+    pub(crate) endpoints: Vec<Endpoint>,
+    pub(crate) namespace_selector: Option<NamespaceSelector>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct Endpoint {
-    port: Option<String>,
+pub(crate) struct Endpoint {
+    pub(crate) port: Option<String>,
     path: Option<String>,
     interval: Option<String>,
     scrape_timeout: Option<String>,
@@ -35,9 +35,9 @@ struct Endpoint {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase")]
-struct NamespaceSelector {
-    any: bool,
-    match_names: Vec<String>,
+pub(crate) struct NamespaceSelector {
+    pub(crate) any: bool,
+    pub(crate) match_names: Vec<String>,
 }
 
 fn pairs(m: &std::collections::BTreeMap<String, String>) -> String {

@@ -840,13 +840,13 @@ fn query_mentions(query: &Value, fragment: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::kinds::rule::tests::ctx;
     use serde_json::json;
 
     /// deploy/portkey's five strategy files.
-    fn shipped() -> BTreeMap<String, String> {
+    pub(crate) fn shipped() -> BTreeMap<String, String> {
         [
             (
                 "azure-models.json",

@@ -223,6 +223,36 @@ fn selecting_nothing_is_known(name: &str, objects: &Objects<'_>, ctx: &Context) 
     objects.workloads_complete() || meant_for_gateway(name, objects, ctx)
 }
 
+/// A selector (`spec.<field>`, shown as `selector`) of `holder` that
+/// selects none of the gateway pods: `what` it does, and the labels the
+/// gateway pods carry.
+fn misses_the_gateway(
+    rule: RuleId,
+    holder: &Member<'_>,
+    gateways: &[Member<'_>],
+    field: &str,
+    what: &str,
+    selector: String,
+) -> Broken {
+    broken(
+        rule,
+        holder,
+        gateways.iter().map(|g| g.id).collect(),
+        FieldPath::root("spec").field(field),
+        format!(
+            "{what}: the gateway pods of {} carry other labels",
+            names(gateways)
+        ),
+        gateways
+            .iter()
+            .filter_map(pod_labels)
+            .map(pairs)
+            .collect::<Vec<_>>()
+            .join(" | "),
+        selector,
+    )
+}
+
 // === impl relation.workload-selector ===
 
 /// `relation.workload-selector`: a Deployment's (ReplicaSet's,
@@ -348,21 +378,12 @@ pub fn service_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
             {
                 continue;
             }
-            out.push(broken(
+            out.push(misses_the_gateway(
                 RuleId::RelationServiceGateway,
                 &service,
-                gateways.iter().map(|g| g.id).collect(),
-                FieldPath::root("spec").field("selector"),
-                format!(
-                    "the selector selects no pod: the gateway pods of {} carry other labels",
-                    names(&gateways)
-                ),
-                gateways
-                    .iter()
-                    .filter_map(pod_labels)
-                    .map(pairs)
-                    .collect::<Vec<_>>()
-                    .join(" | "),
+                &gateways,
+                "selector",
+                "the selector selects no pod",
                 pairs(selector),
             ));
             continue;
@@ -593,36 +614,26 @@ pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken
         };
         let others: Vec<Member<'_>> = candidates.into_iter().filter(selects_pods).collect();
         let meant = meant_for_gateway(&policy.object.name, objects, ctx);
-        let message = if !others.is_empty() {
+        let what = if !others.is_empty() {
             // Another app's policy protects that app.
             if !meant {
                 continue;
             }
             format!(
-                "the podSelector selects the pods of {} but no gateway pod, so the gateway is not protected by it: the gateway pods of {} carry other labels",
-                names(&others),
-                names(&gateways)
+                "the podSelector selects the pods of {} but no gateway pod, so the gateway is not protected by it",
+                names(&others)
             )
         } else if meant || objects.workloads_complete() {
-            format!(
-                "the podSelector selects no pod, so the policy protects nothing: the gateway pods of {} carry other labels",
-                names(&gateways)
-            )
+            "the podSelector selects no pod, so the policy protects nothing".to_owned()
         } else {
             continue;
         };
-        out.push(broken(
+        out.push(misses_the_gateway(
             RuleId::RelationNetworkPolicyGateway,
             &policy,
-            gateways.iter().map(|g| g.id).collect(),
-            FieldPath::root("spec").field("podSelector"),
-            message,
-            gateways
-                .iter()
-                .filter_map(pod_labels)
-                .map(pairs)
-                .collect::<Vec<_>>()
-                .join(" | "),
+            &gateways,
+            "podSelector",
+            &what,
             shown_selector(selector),
         ));
     }

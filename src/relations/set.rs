@@ -2,10 +2,13 @@
 //! parts relations look at, and a set of them with what it knows to be
 //! complete. Pure data: no I/O.
 
-use crate::kind::Kind;
+use crate::kind::{Kind, HANDLED_KINDS};
+use crate::kinds::external_secret::ExternalSecretSpec;
 use crate::kinds::gateway::gateway_containers;
+use crate::kinds::http_route;
 use crate::kinds::pod_template::PodTemplate;
 use crate::kinds::rule::{read_at, MalformedObject};
+use crate::kinds::service_monitor::ServiceMonitorSpec;
 use crate::kinds::strategy::env_reference;
 use crate::object::Doc;
 use crate::policy::{Labels, Policy};
@@ -16,7 +19,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 /// An object's identity as messages name it: `Service portkey/portkey-gateway`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -88,8 +91,10 @@ pub struct BackendRef {
 #[derive(Debug, Default)]
 pub struct ServiceMonitor {
     pub selector: LabelSelector,
-    /// `namespaceSelector`: `None` when unset (its own namespace).
+    /// `namespaceSelector.any`.
     pub any_namespace: bool,
+    /// `namespaceSelector.matchNames`: `None` when unset or empty (its own
+    /// namespace).
     pub match_names: Option<Vec<String>>,
     /// Each endpoint's `port` (a Service port name), `None` when it scrapes
     /// by `targetPort` instead.
@@ -115,15 +120,15 @@ pub struct ConfigMapView {
     pub env_references: Vec<(FieldPath, String)>,
 }
 
-const WORKLOAD_KINDS: &[Kind] = &[
-    Kind::Pod,
-    Kind::Deployment,
-    Kind::ReplicaSet,
-    Kind::StatefulSet,
-    Kind::DaemonSet,
-    Kind::Job,
-    Kind::CronJob,
-];
+/// The kinds with a pod template ([`Kind::has_pod_template`]), in the
+/// catalog's order.
+static WORKLOAD_KINDS: LazyLock<Vec<Kind>> = LazyLock::new(|| {
+    HANDLED_KINDS
+        .iter()
+        .map(|h| h.kind)
+        .filter(|k| k.has_pod_template())
+        .collect()
+});
 
 impl Object {
     /// Reads `doc`, an object of `kind` in `namespace` (`None` for a
@@ -137,7 +142,7 @@ impl Object {
         let name = kind.info().name;
         let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
         let view = match kind {
-            k if WORKLOAD_KINDS.contains(&k) => {
+            k if k.has_pod_template() => {
                 let selector = match k {
                     Kind::Deployment | Kind::ReplicaSet | Kind::StatefulSet | Kind::DaemonSet => {
                         read_at::<Option<LabelSelector>>(doc, &["spec", "selector"], name)?
@@ -152,11 +157,15 @@ impl Object {
             Kind::Service => View::Service(Box::new(read_at(doc, &["spec"], name)?)),
             Kind::HttpRoute => View::HttpRoute(backend_refs(&read_at(doc, &["spec"], name)?)),
             Kind::ServiceMonitor => {
-                let spec: MonitorSpec = read_at(doc, &["spec"], name)?;
+                let spec: ServiceMonitorSpec = read_at(doc, &["spec"], name)?;
                 View::ServiceMonitor(Box::new(ServiceMonitor {
                     selector: spec.selector,
                     any_namespace: spec.namespace_selector.as_ref().is_some_and(|n| n.any),
-                    match_names: spec.namespace_selector.and_then(|n| n.match_names),
+                    // No names (or no namespaceSelector): its own namespace.
+                    match_names: spec
+                        .namespace_selector
+                        .map(|n| n.match_names)
+                        .filter(|names| !names.is_empty()),
                     endpoint_ports: spec.endpoints.into_iter().map(|e| e.port).collect(),
                 }))
             }
@@ -169,7 +178,7 @@ impl Object {
                 let template = target.template.unwrap_or_default();
                 let mut keys: BTreeSet<String> =
                     spec.data.into_iter().filter_map(|d| d.secret_key).collect();
-                keys.extend(template.data.into_iter().flatten().map(|(k, _)| k));
+                keys.extend(template.data.into_keys());
                 View::ExternalSecret(ExternalSecret {
                     target: target
                         .name
@@ -249,43 +258,7 @@ impl Object {
 
 // === the parts read, as serde reads them ===
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct RouteSpec {
-    rules: Vec<RouteRule>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct RouteRule {
-    backend_refs: Vec<RawBackendRef>,
-    filters: Vec<Filter>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct RawBackendRef {
-    group: Option<String>,
-    kind: Option<String>,
-    name: String,
-    namespace: Option<String>,
-    port: Option<i32>,
-    filters: Vec<Filter>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct Filter {
-    request_mirror: Option<Mirror>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct Mirror {
-    backend_ref: RawBackendRef,
-}
-
-fn backend_ref(path: FieldPath, raw: &RawBackendRef) -> BackendRef {
+fn backend_ref(path: FieldPath, raw: &http_route::BackendRef) -> BackendRef {
     BackendRef {
         path,
         group: raw.group.clone(),
@@ -297,9 +270,9 @@ fn backend_ref(path: FieldPath, raw: &RawBackendRef) -> BackendRef {
 }
 
 /// Every backendRef of a route, mirrors included, with its path.
-fn backend_refs(spec: &RouteSpec) -> Vec<BackendRef> {
+fn backend_refs(spec: &http_route::RouteSpec) -> Vec<BackendRef> {
     let mut out = Vec::new();
-    let mirrors = |filters: &[Filter], path: &FieldPath, out: &mut Vec<BackendRef>| {
+    let mirrors = |filters: &[http_route::Filter], path: &FieldPath, out: &mut Vec<BackendRef>| {
         for (k, filter) in filters.iter().enumerate() {
             if let Some(mirror) = &filter.request_mirror {
                 let at = path.index(k).field("requestMirror").field("backendRef");
@@ -317,55 +290,6 @@ fn backend_refs(spec: &RouteSpec) -> Vec<BackendRef> {
         mirrors(&rule.filters, &rule_path.field("filters"), &mut out);
     }
     out
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct MonitorSpec {
-    selector: LabelSelector,
-    endpoints: Vec<MonitorEndpoint>,
-    namespace_selector: Option<MonitorNamespaces>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct MonitorEndpoint {
-    port: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct MonitorNamespaces {
-    any: bool,
-    match_names: Option<Vec<String>>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct ExternalSecretSpec {
-    target: Option<EsTarget>,
-    data: Vec<EsData>,
-    data_from: Vec<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct EsTarget {
-    name: Option<String>,
-    template: Option<EsTemplate>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct EsTemplate {
-    data: Option<std::collections::BTreeMap<String, Value>>,
-    template_from: Vec<Value>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct EsData {
-    secret_key: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -700,7 +624,7 @@ impl<'a> Objects<'a> {
     /// [`Objects::workloads`] as holders (see [`Objects::holders`]).
     pub fn holder_workloads(&self) -> Vec<Member<'a>> {
         match self.admitted_member() {
-            Some(a) if WORKLOAD_KINDS.contains(&a.object.kind) => {
+            Some(a) if a.object.kind.has_pod_template() => {
                 if a.object.controlled || a.object.workload().is_none() {
                     Vec::new()
                 } else {
@@ -732,7 +656,7 @@ impl<'a> Objects<'a> {
     /// Workloads people write (no controller made them), of every kind
     /// with a pod template.
     pub fn workloads(&self) -> impl Iterator<Item = Member<'a>> + 'a {
-        self.of_kinds(WORKLOAD_KINDS)
+        self.of_kinds(&WORKLOAD_KINDS)
             .filter(|m| !m.object.controlled && m.object.workload().is_some())
     }
 

@@ -26,31 +26,9 @@ fn shipped() -> Vec<Value> {
         .iter()
         .map(|text| crate::yaml::parse_one(text).expect("a shipped manifest"))
         .collect();
-    let strategies = [
-        (
-            "azure-models.json",
-            include_str!("../../deploy/portkey/strategies/azure-models.json"),
-        ),
-        (
-            "claude-models.json",
-            include_str!("../../deploy/portkey/strategies/claude-models.json"),
-        ),
-        (
-            "openai-models.json",
-            include_str!("../../deploy/portkey/strategies/openai-models.json"),
-        ),
-        (
-            "all-models.json",
-            include_str!("../../deploy/portkey/strategies/all-models.json"),
-        ),
-        (
-            "cost-optimized.json",
-            include_str!("../../deploy/portkey/strategies/cost-optimized.json"),
-        ),
-    ];
-    let data: serde_json::Map<String, Value> = strategies
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), Value::from(*v)))
+    let data: serde_json::Map<String, Value> = crate::kinds::strategy::tests::shipped()
+        .into_iter()
+        .map(|(k, v)| (k, Value::from(v)))
         .collect();
     docs.push(json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "portkey-model-configs"}, "data": data}));
