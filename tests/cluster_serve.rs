@@ -88,32 +88,51 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
-#[test]
-fn relations_warn_at_admission_and_the_background_audit_keeps_the_report() {
+/// `serve --cluster` against `api`, as replica `identity`, with `extra`
+/// flags.
+fn replica(
+    name: &str,
+    api: &FakeApiServer,
+    identity: &str,
+    extra: &[&str],
+) -> (std::path::PathBuf, common::server::ServerProcess) {
+    let scratch = common::server::temp_dir(&format!("{name}-kube"));
+    let kubeconfig = api.kubeconfig(&scratch);
+    let mut args = vec![
+        "--cluster",
+        "--kubeconfig",
+        kubeconfig.to_str().unwrap(),
+        "--lease-namespace",
+        "portkey-guard",
+        "--lease-identity",
+        identity,
+    ];
+    args.extend_from_slice(extra);
+    start_with_certs(name, &args)
+}
+
+/// A fake API server holding deploy/portkey, and a replica whose cache
+/// has listed it.
+fn synced_replica(
+    name: &str,
+    extra: &[&str],
+) -> (
+    FakeApiServer,
+    std::path::PathBuf,
+    common::server::ServerProcess,
+) {
     let api = FakeApiServer::start(resources(), 500);
     seed(&api);
-    let scratch = common::server::temp_dir("cluster-serve-kube");
-    let kubeconfig = api.kubeconfig(&scratch);
-    let (dir, server) = start_with_certs(
-        "cluster-serve",
-        &[
-            "--cluster",
-            "--kubeconfig",
-            kubeconfig.to_str().unwrap(),
-            "--audit-interval",
-            "1s",
-            "--lease-namespace",
-            "portkey-guard",
-            "--lease-identity",
-            "replica-a",
-        ],
-    );
+    let (dir, server) = replica(name, &api, "replica-a", extra);
     wait_for("the cache", Duration::from_secs(20), || {
         metric(&server.metrics(), "portkey_guard_cache_synced") == Some(1.0)
     });
+    (api, dir, server)
+}
 
-    // The gateway stops setting CEREBRAS_API_KEY, which a strategy file
-    // of the cached ConfigMap reads: admitted, with the relation warned.
+/// The gateway Deployment as shipped, and with CEREBRAS_API_KEY no longer
+/// set (which a strategy file of the cached ConfigMap reads).
+fn gateway_and_unset_variable() -> (Value, Value) {
     let old = deploy_portkey()
         .into_iter()
         .find(|o| o["kind"] == "Deployment")
@@ -123,6 +142,27 @@ fn relations_warn_at_admission_and_the_background_audit_keeps_the_report() {
         .as_array_mut()
         .unwrap()
         .remove(3);
+    (old, new)
+}
+
+fn relation_warnings(answer: &Value) -> Vec<String> {
+    answer["response"]["warnings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|w| w.as_str())
+        .filter(|w| w.contains(": relation."))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn relations_warn_at_admission_and_the_background_audit_keeps_the_report() {
+    let (api, dir, server) = synced_replica("cluster-serve", &["--audit-interval", "1s"]);
+
+    // The gateway stops setting CEREBRAS_API_KEY, which a strategy file
+    // of the cached ConfigMap reads: admitted, with the relation warned.
+    let (old, new) = gateway_and_unset_variable();
     let answer = validate(&dir, server.admission, update_review(&new, &old));
     let response = &answer["response"];
     assert_eq!(response["allowed"], true, "{answer:#}");
@@ -279,68 +319,10 @@ fn an_unreachable_api_server_changes_nothing_for_admission() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/no/such/kubeconfig"));
 }
 
-/// `serve --cluster` against `api`, as replica `identity`, with `extra`
-/// flags.
-fn replica(
-    name: &str,
-    api: &FakeApiServer,
-    identity: &str,
-    extra: &[&str],
-) -> (std::path::PathBuf, common::server::ServerProcess) {
-    let scratch = common::server::temp_dir(&format!("{name}-kube"));
-    let kubeconfig = api.kubeconfig(&scratch);
-    let mut args = vec![
-        "--cluster",
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--lease-namespace",
-        "portkey-guard",
-        "--lease-identity",
-        identity,
-    ];
-    args.extend_from_slice(extra);
-    start_with_certs(name, &args)
-}
-
-/// The gateway Deployment as shipped, and with CEREBRAS_API_KEY no longer
-/// set (which a strategy file of the cached ConfigMap reads).
-fn gateway_and_unset_variable() -> (Value, Value) {
-    let old = deploy_portkey()
-        .into_iter()
-        .find(|o| o["kind"] == "Deployment")
-        .unwrap();
-    let mut new = old.clone();
-    new["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array_mut()
-        .unwrap()
-        .remove(3);
-    (old, new)
-}
-
-fn relation_warnings(answer: &Value) -> Vec<String> {
-    answer["response"]["warnings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|w| w.as_str())
-        .filter(|w| w.contains(": relation."))
-        .map(str::to_owned)
-        .collect()
-}
-
 #[test]
 fn a_snapshot_outlives_the_api_server_only_for_max_stale() {
-    let api = FakeApiServer::start(resources(), 500);
-    seed(&api);
-    let (dir, server) = replica(
-        "cluster-serve-stale",
-        &api,
-        "replica-a",
-        &["--cache-max-stale-seconds", "4"],
-    );
-    wait_for("the cache", Duration::from_secs(20), || {
-        metric(&server.metrics(), "portkey_guard_cache_synced") == Some(1.0)
-    });
+    let (api, dir, server) =
+        synced_replica("cluster-serve-stale", &["--cache-max-stale-seconds", "4"]);
     let (old, new) = gateway_and_unset_variable();
     let answer = validate(&dir, server.admission, update_review(&new, &old));
     assert_eq!(relation_warnings(&answer).len(), 1, "{answer:#}");
@@ -385,18 +367,10 @@ fn a_snapshot_outlives_the_api_server_only_for_max_stale() {
 
 #[test]
 fn a_namespace_over_the_object_limit_has_no_snapshot() {
-    let api = FakeApiServer::start(resources(), 500);
-    seed(&api);
-    // The seeded namespace holds fewer than 20 watched objects.
-    let (dir, server) = replica(
+    let (api, dir, server) = synced_replica(
         "cluster-serve-limit",
-        &api,
-        "replica-a",
         &["--cache-max-objects", "20", "--audit-interval", "1s"],
     );
-    wait_for("the cache", Duration::from_secs(20), || {
-        metric(&server.metrics(), "portkey_guard_cache_synced") == Some(1.0)
-    });
     wait_for("an audit", Duration::from_secs(20), || {
         metric(
             &server.metrics(),
