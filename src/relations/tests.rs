@@ -461,6 +461,15 @@ mod servicemonitor_service {
                 .0
                 .is_empty()
         );
+        // No names, as no namespaceSelector: its own namespace.
+        let own = edited("ServiceMonitor", |m| {
+            put(m, "/spec/endpoints/0/port", json!("metrics"));
+            m["spec"]["namespaceSelector"] = json!({"matchNames": []});
+        });
+        assert_eq!(
+            found(super::super::servicemonitor_service, &own),
+            ["portkey-gateway spec.endpoints[0].port"]
+        );
     }
 }
 
