@@ -319,6 +319,12 @@ pub fn document(namespace: Option<&str>, results: &[ReportResult]) -> Value {
 pub enum ReportError {
     #[error("{kind} ({GROUP}/{VERSION}) is not served by this API server: install the PolicyReport CRDs (see README: Audit)")]
     NotInstalled { kind: &'static str },
+    #[error("cannot find {kind} ({GROUP}/{VERSION}) on the API server: {}", crate::cluster::chain(.source))]
+    Discovery {
+        kind: &'static str,
+        #[source]
+        source: kube::Error,
+    },
     #[error("cannot write {kind} {name}: {source}")]
     Write {
         kind: &'static str,
@@ -330,7 +336,10 @@ pub enum ReportError {
     Stored {
         kind: &'static str,
         name: String,
+        /// The JSON error, described (`describe_json_error`).
         message: String,
+        #[source]
+        source: serde_json::Error,
     },
 }
 
@@ -367,7 +376,12 @@ pub async fn resource_of(client: &Client, kind: &'static str) -> Result<ApiResou
     kube::discovery::pinned_kind(client, &gvk)
         .await
         .map(|(ar, _)| ar)
-        .map_err(|_| ReportError::NotInstalled { kind })
+        .map_err(|source| match &source {
+            // The group version, or the kind in it, is not served.
+            kube::Error::Api(status) if status.is_not_found() => ReportError::NotInstalled { kind },
+            kube::Error::Discovery(_) => ReportError::NotInstalled { kind },
+            _ => ReportError::Discovery { kind, source },
+        })
 }
 
 /// Writes both reports of an audit (the cluster's only when it has results
@@ -436,10 +450,11 @@ async fn write_attempt(
     let previous: Vec<ReportResult> = match &existing {
         Some(old) => match old.data.get("results") {
             Some(stored) => {
-                serde_json::from_value(stored.clone()).map_err(|e| ReportError::Stored {
+                serde_json::from_value(stored.clone()).map_err(|source| ReportError::Stored {
                     kind,
                     name: NAME.to_owned(),
-                    message: crate::object::describe_json_error(&e),
+                    message: crate::object::describe_json_error(&source),
+                    source,
                 })?
             }
             None => Vec::new(),
@@ -450,10 +465,11 @@ async fn write_attempt(
     let summary = Summary::of(&results);
     let doc = document(namespace, &results);
     let mut object: DynamicObject =
-        serde_json::from_value(doc).map_err(|e| ReportError::Stored {
+        serde_json::from_value(doc).map_err(|source| ReportError::Stored {
             kind,
             name: NAME.to_owned(),
-            message: crate::object::describe_json_error(&e),
+            message: crate::object::describe_json_error(&source),
+            source,
         })?;
     let change = match existing {
         None => {

@@ -30,7 +30,7 @@ const PAGE: u32 = 500;
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {
     #[error("no Kubernetes configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     #[error("cannot talk to the API server: {}", chain(.0))]
     Api(#[from] kube::Error),
     #[error("discovery of the API server's resources failed: {}", chain(.0))]
@@ -38,12 +38,36 @@ pub enum ClusterError {
     #[error("cannot read {what}: {}", chain(.source))]
     List { what: String, source: kube::Error },
     #[error("{what} cannot be read: {message}")]
-    Read { what: String, message: String },
+    Read {
+        what: String,
+        /// The JSON error, described (`describe_json_error`).
+        message: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{server}: {source}")]
     At {
         server: String,
         source: Box<ClusterError>,
     },
+}
+
+/// Why no client configuration could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The kubeconfig named by `--kubeconfig` (its path first).
+    #[error("{}: {}", .path.display(), chain(.source))]
+    File {
+        path: PathBuf,
+        #[source]
+        source: kube::config::KubeconfigError,
+    },
+    /// The default kubeconfig, with the context named.
+    #[error("{}", chain(.0))]
+    Context(#[source] kube::config::KubeconfigError),
+    /// Neither a kubeconfig nor the pod's service account.
+    #[error("{}", chain(.0))]
+    Infer(#[source] kube::config::InferConfigError),
 }
 
 impl ClusterError {
@@ -92,20 +116,21 @@ pub async fn connect(args: &ClusterArgs) -> Result<(Client, String), ClusterErro
         context: args.context.clone(),
         ..KubeConfigOptions::default()
     };
+    let in_file = |path: &PathBuf| {
+        let path = path.clone();
+        move |source| ConfigError::File { path, source }
+    };
     let config = match &args.kubeconfig {
         Some(path) => {
-            let file = Kubeconfig::read_from(path)
-                .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
+            let file = Kubeconfig::read_from(path).map_err(in_file(path))?;
             kube::Config::from_custom_kubeconfig(file, &options)
                 .await
-                .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?
+                .map_err(in_file(path))?
         }
         None if args.context.is_some() => kube::Config::from_kubeconfig(&options)
             .await
-            .map_err(|e| ClusterError::Config(e.to_string()))?,
-        None => kube::Config::infer()
-            .await
-            .map_err(|e| ClusterError::Config(e.to_string()))?,
+            .map_err(ConfigError::Context)?,
+        None => kube::Config::infer().await.map_err(ConfigError::Infer)?,
     };
     let server = config.cluster_url.to_string();
     Ok((Client::try_from(config)?, server))
@@ -253,10 +278,12 @@ pub async fn list(
                 source,
             })?;
         for object in page.items {
-            let object = trimmed(&object, &served.resource).map_err(|e| ClusterError::Read {
-                what: what(),
-                message: crate::object::describe_json_error(&e),
-            })?;
+            let object =
+                trimmed(&object, &served.resource).map_err(|source| ClusterError::Read {
+                    what: what(),
+                    message: crate::object::describe_json_error(&source),
+                    source,
+                })?;
             out.push(Live {
                 kind: served.kind,
                 resource: resource.clone(),
@@ -291,10 +318,12 @@ pub async fn get(
         })?;
     found
         .map(|object| {
-            let object = trimmed(&object, &served.resource).map_err(|e| ClusterError::Read {
-                what: format!("{} {name}", served.resource.kind),
-                message: crate::object::describe_json_error(&e),
-            })?;
+            let object =
+                trimmed(&object, &served.resource).map_err(|source| ClusterError::Read {
+                    what: format!("{} {name}", served.resource.kind),
+                    message: crate::object::describe_json_error(&source),
+                    source,
+                })?;
             Ok(Live {
                 kind: served.kind,
                 resource: Arc::new(served.resource.clone()),
@@ -338,4 +367,38 @@ pub async fn read_inventory(client: &Client, policy: &Policy) -> Result<Inventor
         inventory.objects.extend(objects);
     }
     Ok(inventory)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+    use std::path::Path;
+
+    #[tokio::test]
+    async fn a_kubeconfig_that_cannot_be_read_is_a_config_error_with_its_cause() {
+        let args = ClusterArgs {
+            kubeconfig: Some(PathBuf::from("/no/such/kubeconfig")),
+            context: None,
+        };
+        let error = connect(&args).await.err().expect("no client");
+        let ClusterError::Config(ConfigError::File { path, .. }) = &error else {
+            panic!("not a kubeconfig error: {error:?}");
+        };
+        assert_eq!(path, Path::new("/no/such/kubeconfig"));
+        assert!(
+            error.to_string().starts_with(
+                "no Kubernetes configuration: /no/such/kubeconfig: failed to read kubeconfig"
+            ),
+            "{error}"
+        );
+        // The causes are kept, down to the file system's.
+        let mut causes = 0;
+        let mut source = error.source();
+        while let Some(e) = source {
+            causes += 1;
+            source = e.source();
+        }
+        assert!(causes >= 2, "{error:?}");
+    }
 }

@@ -184,6 +184,20 @@ async fn audit_loop(
     }
 }
 
+/// Why a background audit did not finish.
+#[derive(Debug, thiserror::Error)]
+enum AuditError {
+    /// Reading what the snapshot lacks (discovery, the Namespace, other
+    /// namespaces' routes).
+    #[error("{0}")]
+    Read(#[from] ClusterError),
+    /// Judging stopped (it panicked, or the runtime is shutting down).
+    #[error("the audit stopped: {0}")]
+    Stopped(#[from] tokio::task::JoinError),
+    #[error("{0}")]
+    Report(#[from] policy_report::ReportError),
+}
+
 /// One audit: the namespace from the snapshot, the Namespace and other
 /// namespaces' routes read fresh (they are not cached: routes of every
 /// namespace could be many), judged off the async threads, then the
@@ -192,20 +206,16 @@ async fn audit_once(
     client: &Client,
     snapshot: &Arc<Snapshot>,
     policy: Arc<Policy>,
-) -> Result<(Audit, Vec<policy_report::Written>), String> {
-    let discovered = cluster::discover(client).await.map_err(|e| e.to_string())?;
+) -> Result<(Audit, Vec<policy_report::Written>), AuditError> {
+    let discovered = cluster::discover(client).await?;
     let mut objects: Vec<Live> = snapshot.live.clone();
     let namespace = policy.namespace.clone();
     for served in &discovered.served {
         if served.kind == Kind::Namespace {
-            let found = cluster::get(client, served, None, &namespace)
-                .await
-                .map_err(|e| e.to_string())?;
+            let found = cluster::get(client, served, None, &namespace).await?;
             objects.extend(found);
         } else if served.kind.claims_hostnames() {
-            let routes = cluster::list(client, served, None, None)
-                .await
-                .map_err(|e| e.to_string())?;
+            let routes = cluster::list(client, served, None, None).await?;
             objects.extend(
                 routes
                     .into_iter()
@@ -219,11 +229,7 @@ async fn audit_once(
         not_served: discovered.not_served,
     };
     let judged = policy.clone();
-    let audit = tokio::task::spawn_blocking(move || audit::judge(&inventory, &judged))
-        .await
-        .map_err(|e| format!("the audit stopped: {e}"))?;
-    let written = policy_report::write(client, &audit, &namespace)
-        .await
-        .map_err(|e| e.to_string())?;
+    let audit = tokio::task::spawn_blocking(move || audit::judge(&inventory, &judged)).await?;
+    let written = policy_report::write(client, &audit, &namespace).await?;
     Ok((audit, written))
 }
