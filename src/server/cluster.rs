@@ -117,19 +117,19 @@ async fn audit_loop(
             changed = leader.changed(), if lease_held => {
                 if changed.is_err() {
                     lease_held = false; // the lease task ended: leading no more
-                    state.metrics.audit_leader.set(0);
+                    state.metrics.audit_leading(false);
                     continue;
                 }
                 // Run at once on becoming the leader.
                 if !*leader.borrow() {
-                    state.metrics.audit_leader.set(0);
+                    state.metrics.audit_leading(false);
                     continue;
                 }
             }
             _ = shutdown.changed() => return,
         }
         let leading = lease_held && *leader.borrow();
-        state.metrics.audit_leader.set(i64::from(leading));
+        state.metrics.audit_leading(leading);
         if !leading {
             continue;
         }

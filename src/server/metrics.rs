@@ -390,6 +390,18 @@ impl Metrics {
         }
     }
 
+    /// Records whether this replica holds the audit lease. A replica that
+    /// does not lead runs no audit, so it exports no findings: the last
+    /// ones it found are dropped and the objects gauge zeroed, or a former
+    /// leader would report stale findings for as long as it runs.
+    pub fn audit_leading(&self, leading: bool) {
+        self.audit_leader.set(i64::from(leading));
+        if !leading {
+            self.audit_findings.clear();
+            self.audit_objects.set(0);
+        }
+    }
+
     /// Records a background audit that failed or was skipped.
     pub fn audit_not_done(&self, result: &str) {
         self.audit_runs
@@ -656,6 +668,61 @@ mod tests {
         assert_eq!(text, metrics.encode());
         assert!(text.ends_with("# EOF\n"));
         assert!(text.contains("# TYPE portkey_guard_admission_requests counter\n"));
+    }
+
+    fn audit_lines(metrics: &Metrics) -> Vec<String> {
+        metrics
+            .encode_as(Format::Prometheus)
+            .lines()
+            .filter(|l| {
+                l.starts_with("portkey_guard_audit_findings{")
+                    || l.starts_with("portkey_guard_audit_objects ")
+                    || l.starts_with("portkey_guard_audit_leader ")
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_replica_that_loses_the_lease_exports_no_findings() {
+        let metrics = Metrics::new();
+        metrics.audit_leading(true);
+        // What audit_finished leaves after a run with two deny findings.
+        metrics.audit_objects.set(7);
+        metrics
+            .audit_findings
+            .get_or_create(&ViolationLabels {
+                rule: "relation.route-backend",
+                action: "deny",
+            })
+            .set(2);
+        assert_eq!(
+            audit_lines(&metrics),
+            [
+                "portkey_guard_audit_findings{rule=\"relation.route-backend\",action=\"deny\"} 2",
+                "portkey_guard_audit_objects 7",
+                "portkey_guard_audit_leader 1",
+            ]
+        );
+        metrics.audit_leading(false);
+        assert_eq!(
+            audit_lines(&metrics),
+            [
+                "portkey_guard_audit_objects 0",
+                "portkey_guard_audit_leader 0"
+            ]
+        );
+        // Still leading: nothing is dropped.
+        metrics.audit_leading(true);
+        metrics.audit_objects.set(3);
+        metrics.audit_leading(true);
+        assert_eq!(
+            audit_lines(&metrics),
+            [
+                "portkey_guard_audit_objects 3",
+                "portkey_guard_audit_leader 1"
+            ]
+        );
     }
 
     #[test]
