@@ -108,6 +108,10 @@ async fn audit_loop(
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    state
+        .metrics
+        .audit_interval_seconds
+        .set(interval.as_secs_f64());
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lease_held = true;

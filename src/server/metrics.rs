@@ -115,6 +115,8 @@ pub struct Metrics {
     pub audit_objects: Gauge,
     /// 1 while this replica holds the audit lease.
     pub audit_leader: Gauge,
+    /// The background audit's interval; 0 while it is off.
+    pub audit_interval_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -178,6 +180,7 @@ impl Metrics {
         let audit_findings = Family::<ViolationLabels, Gauge>::default();
         let audit_objects = Gauge::default();
         let audit_leader = Gauge::default();
+        let audit_interval_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -307,6 +310,11 @@ impl Metrics {
             audit_leader.clone(),
         );
         registry.register(
+            "audit_interval_seconds",
+            "The background audit's interval (--audit-interval); 0 when this replica runs no audit",
+            audit_interval_seconds.clone(),
+        );
+        registry.register(
             "ready",
             "1 while the server is ready to answer admissions, 0 while starting or draining",
             ready.clone(),
@@ -362,6 +370,7 @@ impl Metrics {
             audit_findings,
             audit_objects,
             audit_leader,
+            audit_interval_seconds,
         }
     }
 
