@@ -34,6 +34,17 @@ pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 /// unread beyond the body budget.
 pub const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 
+/// Most bytes of request headers one request may hold: the HTTP/1.1 read
+/// buffer (a request head that does not fit in it is answered 431 and the
+/// connection closed) and one HTTP/2 stream's header list, counted as
+/// HTTP/2 counts it (name, value and 32 bytes per field; a larger list is
+/// answered 431 and the stream reset, and a header block that keeps
+/// growing past it ends the connection). Admission requests carry a
+/// handful of headers, a bearer token included, well under this. Headers
+/// are not in the body budget: per connection they are bounded by this,
+/// times the open streams for HTTP/2 (SECURITY.md, "Refusal under load").
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
 /// Connection limits and deadlines.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -64,14 +75,14 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(64 * 1024);
+        .max_buf_size(MAX_HEADER_BYTES);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-        .max_header_list_size(64 * 1024)
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
     builder
