@@ -540,20 +540,26 @@ async fn an_http2_connection_has_at_most_32_streams_open() {
 /// MAX_HEADER_BYTES): the HTTP/1.1 read buffer and one HTTP/2 stream's
 /// header list.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
+/// The most header fields one request may carry (MAX_HEADER_FIELDS).
+const MAX_HEADER_FIELDS: usize = 100;
 
 /// A compliant review to /validate by HTTP/1.1, written by hand, with an
-/// `X-Padding` header of `padding` bytes: the status, or `None` when the
-/// connection ended without one.
+/// `X-Padding` header of `padding` bytes and `extra_fields` more short
+/// fields: the status, or `None` when the connection ended without one.
 async fn http1_with_padding(
     dir: &std::path::Path,
     addr: std::net::SocketAddr,
     padding: usize,
+    extra_fields: usize,
 ) -> Option<u16> {
     let mut stream = connect(&trusting(dir, b"http/1.1"), addr).await.unwrap();
     let body = review("compliant-deployment.json");
+    let extra: String = (0..extra_fields)
+        .map(|i| format!("X-{i:05}: {i}\r\n"))
+        .collect();
     let head = format!(
         "POST /validate HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
-         X-Padding: {}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+         X-Padding: {}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n",
         "a".repeat(padding),
         body.len()
     );
@@ -573,11 +579,16 @@ async fn http1_with_padding(
 async fn http2_with_padding(
     sender: &mut hyper::client::conn::http2::SendRequest<Full<Bytes>>,
     padding: usize,
+    extra_fields: usize,
 ) -> Result<u16, String> {
-    let request = Request::post("/validate")
+    let mut request = Request::post("/validate")
         .header("host", "localhost")
         .header("content-type", "application/json")
-        .header("x-padding", "a".repeat(padding))
+        .header("x-padding", "a".repeat(padding));
+    for i in 0..extra_fields {
+        request = request.header(format!("x-{i:05}"), i.to_string());
+    }
+    let request = request
         .body(Full::new(Bytes::from(review("compliant-deployment.json"))))
         .unwrap();
     let response = tokio::time::timeout(Duration::from_secs(5), sender.send_request(request))
@@ -594,14 +605,24 @@ async fn oversized_headers_are_refused_and_admissions_go_on() {
     let (dir, server) = start("headers", &[]);
     let addr = server.admission;
 
-    // HTTP/1.1: a head that fits is answered; one past the read buffer is
-    // refused (431, or the connection closed) and never decided.
-    assert_eq!(http1_with_padding(&dir, addr, 8 * 1024).await, Some(200));
-    for padding in [MAX_HEADER_BYTES + 1024, 1024 * 1024] {
-        let status = http1_with_padding(&dir, addr, padding).await;
+    // HTTP/1.1: a head that fits is answered; one past the read buffer,
+    // or with too many fields, is refused (431, or the connection closed)
+    // and never decided. The request has 4 fields of its own and one
+    // X-Padding.
+    assert_eq!(http1_with_padding(&dir, addr, 8 * 1024, 0).await, Some(200));
+    assert_eq!(
+        http1_with_padding(&dir, addr, 8, MAX_HEADER_FIELDS - 5).await,
+        Some(200)
+    );
+    for (padding, fields) in [
+        (MAX_HEADER_BYTES + 1024, 0),
+        (1024 * 1024, 0),
+        (8, MAX_HEADER_FIELDS),
+    ] {
+        let status = http1_with_padding(&dir, addr, padding, fields).await;
         assert!(
             status.is_none() || status == Some(431),
-            "HTTP/1.1 with a {padding}-byte header: {status:?}"
+            "HTTP/1.1 with a {padding}-byte header and {fields} more: {status:?}"
         );
     }
 
@@ -613,16 +634,26 @@ async fn oversized_headers_are_refused_and_admissions_go_on() {
             .await
             .unwrap();
     tokio::spawn(conn);
-    assert_eq!(http2_with_padding(&mut sender, 8 * 1024).await, Ok(200));
+    assert_eq!(http2_with_padding(&mut sender, 8 * 1024, 0).await, Ok(200));
     assert_eq!(
-        http2_with_padding(&mut sender, MAX_HEADER_BYTES + 1024).await,
+        http2_with_padding(&mut sender, MAX_HEADER_BYTES + 1024, 0).await,
         Ok(431),
         "an HTTP/2 header list over the limit"
     );
-    assert_eq!(http2_with_padding(&mut sender, 0).await, Ok(200));
+    // Fields: host, content-type, x-padding, content-length and these.
+    assert_eq!(
+        http2_with_padding(&mut sender, 0, MAX_HEADER_FIELDS - 4).await,
+        Ok(200)
+    );
+    assert_eq!(
+        http2_with_padding(&mut sender, 0, MAX_HEADER_FIELDS - 3).await,
+        Ok(431),
+        "an HTTP/2 request with more than {MAX_HEADER_FIELDS} fields"
+    );
+    assert_eq!(http2_with_padding(&mut sender, 0, 0).await, Ok(200));
     // A header block far past the limit (sent in CONTINUATION frames) is
     // not buffered: the stream or the connection is refused.
-    let huge = http2_with_padding(&mut sender, 1024 * 1024).await;
+    let huge = http2_with_padding(&mut sender, 1024 * 1024, 0).await;
     assert!(
         huge.as_ref().map_or(true, |s| *s == 431),
         "a 1 MiB HTTP/2 header list: {huge:?}"
@@ -634,8 +665,16 @@ async fn oversized_headers_are_refused_and_admissions_go_on() {
             &metrics,
             r#"portkey_guard_admission_requests_total{webhook="validate",kind="Deployment",operation="CREATE",decision="allowed"}"#
         ),
-        3,
+        5,
         "only the requests with headers in bounds were decided:\n{metrics}"
+    );
+    assert_eq!(
+        metric(
+            &metrics,
+            r#"portkey_guard_rejected_requests_total{reason="headers"}"#
+        ),
+        1,
+        "the HTTP/2 request with too many fields:\n{metrics}"
     );
     normal_admissions_are_answered(&dir, addr).await;
 }
@@ -702,24 +741,26 @@ async fn open_http2_streams_with_headers(
 /// Headers are not in the body budget: what a client can make the server
 /// hold with them is bounded per connection (32 streams, each with a
 /// header list of at most 16 KiB as HTTP/2 counts it), and SECURITY.md
-/// gives that bound as measured here. Many small fields cost more than
-/// one long one of the same counted size.
+/// gives that bound as measured here. Many fields cost more than one long
+/// one of the same counted size; a request with more than 100 is refused
+/// before it is held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn headers_of_open_http2_streams_cost_a_bounded_amount_per_connection() {
     // The connection alone, after the TLS handshake and HTTP/2 preface.
     let idle = open_http2_streams_with_headers("headers-none", 64, 0, 0, 0).await;
     // 32 streams with one field of 15,000 bytes each (15,042 counted).
     let long = open_http2_streams_with_headers("headers-long", 16, 32, 1, 15_000).await;
-    // 32 streams with 360 fields of 6 + 6 bytes each (15,840 counted).
-    let many = open_http2_streams_with_headers("headers-many", 16, 32, 360, 6).await;
+    // 32 streams with the most fields allowed, 98 of 6 + 120 bytes each
+    // besides host and content-length (15,484 counted).
+    let many = open_http2_streams_with_headers("headers-many", 16, 32, 98, 120).await;
     assert!(
         idle <= 128,
         "an established connection with no stream: {idle} KiB, over 128 KiB"
     );
-    for (shape, kib) in [("one long field", long), ("360 small fields", many)] {
+    for (shape, kib) in [("one long field", long), ("100 fields", many)] {
         assert!(
-            kib <= 4 * 1024,
-            "{shape}: {kib} KiB per connection, over 4 MiB (SECURITY.md says about 3 MiB)"
+            kib <= 2 * 1024,
+            "{shape}: {kib} KiB per connection, over 2 MiB (SECURITY.md says about 1.5 MiB)"
         );
     }
 }

@@ -215,7 +215,7 @@ impl Metrics {
         );
         registry.register(
             "rejected_requests",
-            "HTTP requests refused before a decision (malformed, too large, too slow, over the body budget)",
+            "HTTP requests refused before a decision (malformed, too large, too slow, over the body budget, too many HTTP/2 header fields)",
             rejected_requests.clone(),
         );
         registry.register(
