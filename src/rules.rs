@@ -250,6 +250,8 @@ impl RuleId {
                     | RuleId::PodRunAsGroup
                     | RuleId::PodReadOnlyRootFilesystem
                     | RuleId::PodWritableMount
+                    | RuleId::PodFsGroup
+                    | RuleId::PodSupplementalGroups
             )
     }
 
@@ -306,5 +308,34 @@ mod tests {
             assert_eq!(RuleId::from_id(rule.as_str()), Some(*rule));
         }
         assert_eq!(RuleId::from_id("no.such-rule"), None);
+    }
+
+    /// The rules a controller-made Pod, ReplicaSet or Job is judged by:
+    /// every `pss.*` rule and the identities, filesystem and groups of
+    /// `pod.*`, nothing about the workload or the requester.
+    #[test]
+    fn the_pod_hardening_set_is_exactly_this() {
+        let hardening: Vec<&str> = RuleId::ALL
+            .iter()
+            .filter(|r| r.is_pod_hardening())
+            .map(|r| r.as_str())
+            .filter(|r| !r.starts_with("pss."))
+            .collect();
+        assert_eq!(
+            hardening,
+            [
+                "pod.run-as-user",
+                "pod.run-as-group",
+                "pod.read-only-root-filesystem",
+                "pod.writable-mount",
+                "pod.fs-group",
+                "pod.supplemental-groups",
+            ]
+        );
+        for rule in RuleId::ALL {
+            if rule.as_str().starts_with("pss.") {
+                assert!(rule.is_pod_hardening(), "{rule}");
+            }
+        }
     }
 }
