@@ -48,6 +48,9 @@ struct Case {
     /// JSON Pointers the mutation must add.
     #[serde(default)]
     mutates: Vec<String>,
+    /// JSON Pointers the mutation must not add, nor add anything under.
+    #[serde(default)]
+    not_mutates: Vec<String>,
     #[serde(default)]
     never_mutates: bool,
     /// Other objects checked with the base, for the relations between
@@ -295,9 +298,20 @@ fn run(case: &Case) -> Result<(), Failed> {
     if case.never_mutates && !added.is_empty() {
         problems.push(format!("mutated {added:?}"));
     }
+    for path in case.mutates.iter().chain(&case.not_mutates) {
+        if !path.starts_with('/') {
+            problems.push(format!("{path:?} is not a JSON Pointer"));
+        }
+    }
     for path in &case.mutates {
         if !added.contains(path) {
             problems.push(format!("{path} not among the added {added:?}"));
+        }
+    }
+    for path in &case.not_mutates {
+        let under = format!("{path}/");
+        if let Some(op) = added.iter().find(|a| *a == path || a.starts_with(&under)) {
+            problems.push(format!("{op} added, which must not be"));
         }
     }
     // No secret value from any case ever reaches a message.
