@@ -147,7 +147,7 @@ rule_catalog! {
         "The gateway container's env does not override the production settings of its ConfigMap (`gatewayConfig.values`).";
 
     ConfigMapGatewayConfig => "configmap.gateway-config", Deny,
-        "The gateway's ConfigMap (`gatewayConfig.name`) sets each of its settings to an allowed value (`gatewayConfig.values`).";
+        "The gateway's ConfigMap (`gatewayConfig.name`, or a name made from it), which the gateway takes envFrom, sets each of its settings to an allowed value (`gatewayConfig.values`) and holds no other key but `gateway.allowedEnv` names.";
     ConfigMapCredentials => "configmap.credentials", Deny,
         "The gateway's ConfigMap, which the gateway takes envFrom, holds no credential-like keys (`pods.credentialEnvNames`).";
     StrategySchema => "strategy.schema", Deny,
