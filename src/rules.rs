@@ -207,7 +207,7 @@ rule_catalog! {
     ExternalSecretCreationPolicy => "externalsecret.creation-policy", Deny,
         "ExternalSecrets own their target Secret (`externalSecrets.creationPolicy`).";
     ExternalSecretTemplateLiteral => "externalsecret.template-literal", Deny,
-        "An ExternalSecret's template fills its keys from the store, never with a literal (no quoted text in an expression, no templateFrom).";
+        "An ExternalSecret's template fills its keys from the store, never with a literal (beside its expressions only an authentication scheme such as Bearer, no quoted text or comment in one, no templateFrom).";
     SecretStoreForbidden => "secretstore.forbidden", Deny,
         "No namespaced SecretStore: keys come only from the ClusterSecretStore (`externalSecrets.storeName`).";
     PushSecretForbidden => "pushsecret.forbidden", Deny,
