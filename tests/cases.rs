@@ -37,6 +37,9 @@ struct Case {
     /// Makes the case an UPDATE: the old object is the base with this patch
     /// applied (an empty list: the base itself).
     old_patch: Option<json_patch::Patch>,
+    /// With `oldPatch`: a JSON Patch applied inside one strategy file of
+    /// the old object.
+    old_strategy_patch: Option<StrategyPatch>,
     #[serde(default)]
     denied: Expected,
     #[serde(default)]
@@ -193,8 +196,11 @@ fn decide(case: &Case) -> Result<Decision, String> {
     let mut req = create_request(&object, &policy).map_err(|e| e.to_string())?;
     req.user_info.username = case.user.clone().or(req.user_info.username);
     req.user_info.groups = Some(case.groups.clone());
+    if case.old_strategy_patch.is_some() && case.old_patch.is_none() {
+        return Err("oldStrategyPatch needs oldPatch".into());
+    }
     if let Some(old_patch) = &case.old_patch {
-        let old = patched(&case.base, old_patch, None)?;
+        let old = patched(&case.base, old_patch, case.old_strategy_patch.as_ref())?;
         req.operation = Operation::Update;
         req.old_object = Some(serde_json::from_value(old).map_err(|e| e.to_string())?);
     }
@@ -210,7 +216,7 @@ fn check_together(
     base: Value,
     policy: &Policy,
 ) -> Result<Decision, String> {
-    if case.old_patch.is_some() || case.stage.is_some() {
+    if case.old_patch.is_some() || case.old_strategy_patch.is_some() || case.stage.is_some() {
         return Err("`with` cases are offline checks: no oldPatch, no stage".into());
     }
     let mut objects = vec![base];
