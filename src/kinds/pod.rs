@@ -571,6 +571,51 @@ mod tests {
         assert!(paths(service_account_token, ok).is_empty());
     }
 
+    #[test]
+    fn owner_references_are_the_controllers_and_the_collectors() {
+        let owned = |uid: &str| {
+            json!({"metadata": {"name": "gw-7d9f", "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "portkey-gateway", "uid": uid, "controller": true}]}})
+        };
+        let old = owned("1111");
+        let repointed = owned("2222");
+        let mut released = old.clone();
+        released["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
+        let found = |new: &Value, ctx: &Context| -> Vec<String> {
+            owner_references(&Change { old: &old, new }, ctx)
+                .into_iter()
+                .map(|v| v.path)
+                .collect()
+        };
+        // A person may neither re-point nor drop them.
+        for new in [&repointed, &released] {
+            assert_eq!(found(new, &ctx()), ["metadata.ownerReferences"]);
+        }
+        // Nor add them to an object that had none.
+        let adopted = Change {
+            old: &released,
+            new: &old,
+        };
+        assert_eq!(owner_references(&adopted, &ctx()).len(), 1);
+        // An UPDATE that leaves them as they were is anyone's.
+        assert!(found(&old, &ctx()).is_empty());
+        // The controllers (adopting, releasing) and the garbage collector
+        // are exempt.
+        for username in [
+            "system:serviceaccount:kube-system:deployment-controller",
+            "system:kube-controller-manager",
+            "system:serviceaccount:kube-system:generic-garbage-collector",
+        ] {
+            let exempt = Context { username, ..ctx() };
+            for new in [&repointed, &released] {
+                assert!(found(new, &exempt).is_empty(), "{username}");
+            }
+        }
+    }
+
     /// The JSON Pointers an injection adds to a Deployment with this spec.
     fn injected(
         inject: fn(&PodTemplate, &Policy, &mut PatchBuilder) -> Option<String>,
