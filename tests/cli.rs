@@ -106,6 +106,42 @@ fn denied_manifest_exits_1_and_lists_every_violation() {
 }
 
 #[test]
+fn the_version_label_names_the_pinned_version_not_the_image_tag() {
+    // Image and labels agree on `latest`: both are told the pinned release.
+    let latest = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: portkey-gateway
+  namespace: portkey
+  labels: {app.kubernetes.io/name: portkey-gateway, app.kubernetes.io/version: latest}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: portkey-gateway}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: portkey-gateway, app.kubernetes.io/version: latest}}
+    spec:
+      containers:
+        - name: gateway
+          image: portkeyai/gateway:latest
+";
+    let out = run(&["check", "-"], Some(latest));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let labels: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("gateway.version-label:"))
+        .collect();
+    assert_eq!(labels.len(), 2, "workload and template: {stdout}");
+    let pinned = portkey_guard::policy::Policy::default_policy()
+        .gateway
+        .version;
+    assert_ne!(pinned, "latest");
+    for line in labels {
+        let told = format!("(expected {pinned}, got latest)");
+        assert!(line.ends_with(&told), "{line}");
+    }
+}
+
+#[test]
 fn json_output_has_the_documented_shape() {
     let out = run(&["check", "--output", "json", "-"], Some(DENIED_DEPLOYMENT));
     assert_eq!(out.status.code(), Some(1));

@@ -276,7 +276,8 @@ pub fn credential_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     out
 }
 
-/// `pod.service-account-token`: the token is not mounted.
+/// `pod.service-account-token`: the token is mounted, or not, as the
+/// policy says (by default not: the gateway never calls the Kubernetes API).
 pub fn service_account_token(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let wanted = ctx.policy.pods.automount_service_account_token;
     let actual = pod.spec.automount_service_account_token;
@@ -286,7 +287,11 @@ pub fn service_account_token(pod: &PodTemplate, ctx: &Context) -> Vec<Violation>
     vec![Violation::new(
         RuleId::PodServiceAccountToken,
         pod.spec_path().field("automountServiceAccountToken"),
-        "the service account token should not be mounted",
+        if wanted {
+            "the service account token should be mounted"
+        } else {
+            "the service account token should not be mounted"
+        },
         wanted.to_string(),
         shown(actual),
     )]
@@ -569,6 +574,21 @@ mod tests {
         );
         let ok = json!({"automountServiceAccountToken": false, "containers": []});
         assert!(paths(service_account_token, ok).is_empty());
+        // The message follows the policy, not the default.
+        let mut policy = ctx().policy.clone();
+        policy.pods.automount_service_account_token = true;
+        let mounting = Context {
+            policy: &policy,
+            ..ctx()
+        };
+        let unset = deployment(json!({"containers": []}));
+        let found = service_account_token(&unset, &mounting);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].message,
+            "the service account token should be mounted"
+        );
+        assert_eq!(found[0].expected, "true");
     }
 
     #[test]
