@@ -1,6 +1,7 @@
-//! portkey-guard: the Portkey AI Gateway deployment note as an admission
-//! webhook. Mutates what a manifest forgot, validates every change, and runs
-//! the same decisions offline.
+//! portkey-guard: the Portkey AI Gateway's deployment policy as an
+//! admission webhook (README: Policy, Rules). Mutates what a manifest
+//! forgot, validates every change, and runs the same decisions offline
+//! (README: Commands).
 
 #![forbid(unsafe_code)]
 

@@ -1,4 +1,5 @@
-//! The policy file: every value of the deployment note as a typed field.
+//! The policy file: every value a rule reads, as a typed field (README:
+//! Policy).
 //!
 //! The default policy is `policy/default.yaml`, compiled into the binary. A
 //! policy file is merged over it (maps key by key, lists and scalars
