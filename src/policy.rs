@@ -658,6 +658,17 @@ mod tests {
     }
 
     #[test]
+    fn durations_are_parsed_when_the_policy_is_read() {
+        let err = Policy::from_yaml("serviceMonitor:\n  interval: \"30\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serviceMonitor.interval"), "{err}");
+        assert!(err.contains("not a Prometheus duration"), "{err}");
+        let policy = Policy::from_yaml("serviceMonitor:\n  interval: 1m30s\n").unwrap();
+        assert_eq!(policy.service_monitor.interval.millis(), 90_000);
+    }
+
+    #[test]
     fn controller_grants_name_pod_template_kinds() {
         let policy = Policy::default_policy();
         let dc = "system:serviceaccount:kube-system:deployment-controller";
