@@ -509,6 +509,56 @@ fn kustomize_renders_and_points_findings_at_the_source_files() {
 }
 
 #[test]
+fn kustomize_overlays_point_findings_at_the_base_and_component_files() {
+    let scratch = Scratch::new("overlay");
+    let deployment = std::fs::read_to_string(repo_path("deploy/portkey/deployment.yaml")).unwrap();
+    scratch.write(
+        "base/deployment.yaml",
+        deployment.replace(
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+        ),
+    );
+    scratch.write("base/kustomization.yaml", "resources: [deployment.yaml]\n");
+    scratch.write(
+        "exposed/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [service.yaml]\n",
+    );
+    scratch.write(
+        "exposed/service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: portkey-gateway\nspec:\n  type: NodePort\n  selector: {app.kubernetes.io/name: portkey-gateway}\n  ports: [{name: http, port: 8787, targetPort: http}]\n",
+    );
+    scratch.write(
+        "overlays/staging/kustomization.yaml",
+        "namespace: portkey\nnamePrefix: staging-\nnameSuffix: -a\nresources: [../../base]\ncomponents: [../../exposed]\n",
+    );
+    let overlay = format!("{}/overlays/staging", scratch.path());
+    let o = run(&["check", "-k", &overlay], None);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    let text = out(&o);
+    for expected in [
+        format!(
+            "DENIED  Deployment portkey/staging-portkey-gateway-a ({}/base/deployment.yaml:1:1)",
+            scratch.path()
+        ),
+        format!(
+            "  {}/base/deployment.yaml:69:13: deny  pod.read-only-root-filesystem: ",
+            scratch.path()
+        ),
+        format!(
+            "  {}/exposed/service.yaml:6:3: deny  service.type: ",
+            scratch.path()
+        ),
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&expected)),
+            "{expected}\nin\n{text}"
+        );
+    }
+    assert!(!text.contains("kustomization.yaml:1:1"), "{text}");
+}
+
+#[test]
 fn empty_input_is_unusable() {
     for input in ["", "\n", "---\n", "# only a comment\n"] {
         let o = run(&["check", "-"], Some(input.as_bytes()));
