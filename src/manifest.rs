@@ -396,8 +396,10 @@ fn parse_file(
         message: format!("not valid YAML: {}", e.message),
     })?;
     let parsed: Vec<YamlDocument> = parsed.into_iter().filter(|d| !d.value.is_null()).collect();
-    let looks_like_object = |v: &Value| v.get("apiVersion").is_some() || v.get("kind").is_some();
-    if mode == Mode::Found && !parsed.iter().any(|d| looks_like_object(&d.value)) {
+    // A found file is judged only when it holds a Kubernetes object: well-
+    // formed YAML or JSON with no document carrying both fields (a strategy
+    // file, a Helm `Chart.yaml` with `apiVersion` but no `kind`) is not one.
+    if mode == Mode::Found && !parsed.iter().any(|d| is_object(&d.value)) {
         return Ok(None);
     }
     let mut docs = Vec::new();
@@ -429,7 +431,7 @@ fn parse_file(
         };
         for (item, positions) in items {
             let start = positions.pos();
-            for field in ["apiVersion", "kind"] {
+            for field in OBJECT_FIELDS {
                 if !item.get(field).is_some_and(Value::is_string) {
                     return Err(InputError::Invalid {
                         file: file.to_owned(),
@@ -448,6 +450,15 @@ fn parse_file(
         }
     }
     Ok(Some(docs))
+}
+
+/// The fields that make a document a Kubernetes object.
+const OBJECT_FIELDS: [&str; 2] = ["apiVersion", "kind"];
+
+fn is_object(value: &Value) -> bool {
+    OBJECT_FIELDS
+        .iter()
+        .all(|field| value.get(field).is_some_and(Value::is_string))
 }
 
 fn read_file(path: &Path, name: &str, limits: &Limits) -> Result<String, InputError> {
@@ -575,7 +586,9 @@ impl Walk<'_> {
                     Some(docs) => self.inputs.documents.extend(docs),
                     None => self.inputs.skipped.push(SkippedFile {
                         file: entry_name,
-                        reason: "not a Kubernetes object (no apiVersion or kind)".to_owned(),
+                        reason:
+                            "not a Kubernetes object (no document has both apiVersion and kind)"
+                                .to_owned(),
                     }),
                 }
             }
@@ -636,6 +649,12 @@ mod tests {
                 .is_none()
         );
         assert!(parse_file("s.json", "{\"strategy\": {}}", &limits, Mode::Named).is_err());
+        // Helm's Chart.yaml: `apiVersion` but no `kind`.
+        let chart = "apiVersion: v2\nname: gateway\nversion: 0.1.0\n";
+        assert!(parse_file("Chart.yaml", chart, &limits, Mode::Found)
+            .unwrap()
+            .is_none());
+        assert!(parse_file("Chart.yaml", chart, &limits, Mode::Named).is_err());
         // An object in the file: every document must be one.
         assert!(parse_file(
             "m.yaml",

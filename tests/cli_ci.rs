@@ -447,6 +447,22 @@ fn a_directory_skips_kustomization_and_non_objects_with_a_note() {
         "ok.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
     );
+    // Helm's Chart.yaml has an `apiVersion` but no `kind`: not an object.
+    scratch.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: gateway\nversion: 0.1.0\n",
+    );
+    let o = run(&["check", scratch.path()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(
+        err(&o).contains(&format!(
+            "note: skipped {}/chart/Chart.yaml: not a Kubernetes object (no document has both apiVersion and kind)",
+            scratch.path()
+        )),
+        "{}",
+        err(&o)
+    );
+    assert!(out(&o).contains("1 objects:"), "{}", out(&o));
     scratch.write("broken.yaml", "a: [unclosed\n");
     let o = run(&["check", scratch.path()], None);
     assert_eq!(o.status.code(), Some(2), "{}", both(&o));
