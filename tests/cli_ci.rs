@@ -756,6 +756,76 @@ fn directory_symlink_loops_are_detected() {
 }
 
 #[test]
+fn directory_depth_is_bounded() {
+    let scratch = Scratch::new("depth");
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+    // 64 directories below the PATH are read ...
+    let nested: String = (0..64).map(|i| format!("d{i}/")).collect();
+    scratch.write(&format!("{nested}deep.yaml"), config_map);
+    let o = run(&["check", scratch.path()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(out(&o).contains("1 objects:"), "{}", out(&o));
+    // ... the 65th is refused, and the message names the limit.
+    scratch.write(&format!("{nested}d64/deeper.yaml"), config_map);
+    assert_refused(
+        &["check", scratch.path()],
+        None,
+        "directories nested deeper than 64 levels",
+    );
+}
+
+#[test]
+fn an_over_limit_file_in_a_directory_is_refused() {
+    let scratch = Scratch::new("dir-limit");
+    scratch.write(
+        "a-small.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
+    let big = scratch.write(
+        "sub/big.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: b}}\ndata: {{k: {}}}\n",
+            "x".repeat(4096)
+        ),
+    );
+    assert_refused(
+        &["check", "--max-file-bytes", "1024", scratch.path()],
+        None,
+        &format!("{}: larger than the limit of 1024 bytes", big.display()),
+    );
+    // Within the limit the same directory is read.
+    let o = run(&["check", "--max-file-bytes", "8192", scratch.path()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+}
+
+#[test]
+fn relation_findings_name_file_line_and_column_in_text() {
+    let scratch = Scratch::new("relation");
+    for file in ["deployment.yaml", "service.yaml"] {
+        let text = std::fs::read_to_string(repo_path(&format!("deploy/portkey/{file}"))).unwrap();
+        scratch.write(file, text.replace("targetPort: http", "targetPort: 9999"));
+    }
+    let o = run(&["check", scratch.path()], None);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    let text = out(&o);
+    let expected = format!(
+        "  {}/service.yaml:14:7: deny  relation.service-gateway: spec.ports[0].targetPort: ",
+        scratch.path()
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with(&expected)),
+        "{expected}\nin\n{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "DENIED  Service portkey/portkey-gateway ({}/service.yaml:1:1)",
+            scratch.path()
+        )),
+        "{text}"
+    );
+}
+
+#[test]
 fn file_size_and_document_count_are_bounded() {
     let scratch = Scratch::new("limits");
     let big = scratch.write(
