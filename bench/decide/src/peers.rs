@@ -214,12 +214,22 @@ pub fn deployment_fixtures() -> Vec<(String, Value)> {
         // Only the plain cases: the peers implement the default policy, for
         // a CREATE by whoever applies the manifest, and only the rules of
         // SPEC §3.2-3.3.
-        let adjusted = ["policy", "user", "groups", "oldPatch", "stage", "with", "preexisting"]
-            .iter()
-            .any(|k| case.get(k).is_some());
-        let beyond_the_peers = case["denied"]
-            .as_object()
-            .is_some_and(|denied| denied.keys().any(|rule| !PEER_RULES.contains(&rule.as_str())));
+        let adjusted = [
+            "policy",
+            "user",
+            "groups",
+            "oldPatch",
+            "stage",
+            "with",
+            "preexisting",
+        ]
+        .iter()
+        .any(|k| case.get(k).is_some());
+        let beyond_the_peers = case["denied"].as_object().is_some_and(|denied| {
+            denied
+                .keys()
+                .any(|rule| !PEER_RULES.contains(&rule.as_str()))
+        });
         let name = case["name"].as_str().unwrap_or_default();
         if case["base"] != "deploy/portkey/deployment.yaml"
             || adjusted
@@ -238,7 +248,10 @@ pub fn deployment_fixtures() -> Vec<(String, Value)> {
     }
     let names: Vec<&str> = cases.iter().filter_map(|c| c["name"].as_str()).collect();
     for name in NOT_MODELLED {
-        assert!(names.contains(name), "no case {name:?} (NOT_MODELLED is out of date)");
+        assert!(
+            names.contains(name),
+            "no case {name:?} (NOT_MODELLED is out of date)"
+        );
     }
     out
 }
