@@ -50,11 +50,17 @@ RUN case "$TARGETARCH" in \
 # Dependencies first, in a layer of their own: the workspace's manifests
 # and lock file with empty targets. It is rebuilt only when Cargo.toml,
 # Cargo.lock or a member's manifest changes, not on a source change.
+# Cargo reads every member's manifest and refuses one whose declared
+# targets are missing, so each declared [[test]] and [[bench]] gets an
+# empty file too. Those stay: tests/ and the benches are not in the build
+# context (.dockerignore), and the real build reads the same manifests.
 COPY Cargo.toml Cargo.lock ./
 COPY bench/decide/Cargo.toml bench/decide/Cargo.toml
-RUN mkdir -p src bench/decide/src bench/decide/benches \
+RUN mkdir -p src tests bench/decide/src bench/decide/benches \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs bench/decide/src/lib.rs bench/decide/benches/decide.rs bench/decide/benches/peers.rs \
+    && touch src/lib.rs tests/cases.rs \
+       bench/decide/src/lib.rs bench/decide/benches/decide.rs \
+       bench/decide/benches/peers.rs bench/decide/benches/allocations.rs \
     && . /cross.env \
     && cargo build --locked --release --target "$RUST_TARGET" \
     && rm -rf src

@@ -4,7 +4,8 @@
 # side by side, over HTTP/2 (h2load) and HTTP/1.1 (h2load --h1), at
 # concurrency 1, 16 and 64, with a real AdmissionReview body. Prints a
 # Markdown table: requests/s, p50/p99 latency, errors, peak RSS, and
-# portkey-guard's throughput as a ratio of the floor's.
+# portkey-guard's throughput as a ratio of the floor's; then the same for
+# /mutate of the bare gateway Deployment over HTTP/2 at concurrency 16.
 #   bench/load.sh            full run (about 2 minutes)
 #   bench/load.sh --smoke    a few hundred requests per cell, zero errors
 source "$(dirname "$0")/common.sh"
@@ -22,8 +23,8 @@ start_server guard "$guard" --log-format json
 start_server floor "$floor"
 
 declare -A rps
-row() { # server proto concurrency
-  local server=$1 proto=$2 c=$3 port_var=${1}_port pid_var=${1}_pid
+row() { # server proto concurrency [path]
+  local server=$1 proto=$2 c=$3 path=${4:-/validate} port_var=${1}_port pid_var=${1}_pid
   local n
   n=$(per_cell "$c")
   local flags=()
@@ -31,11 +32,11 @@ row() { # server proto concurrency
   local log=$bench_dir/$server-$proto-$c.tsv
   local report
   # Warm the connections and caches, then measure.
-  h2load_run "https://127.0.0.1:${!port_var}/validate" "$c" "$(( n / 10 + c ))" "${flags[@]}" >/dev/null
-  report=$(h2load_run "https://127.0.0.1:${!port_var}/validate" "$c" "$n" "${flags[@]}" --log-file="$log")
+  h2load_run "https://127.0.0.1:${!port_var}$path" "$c" "$(( n / 10 + c ))" "${flags[@]}" >/dev/null
+  report=$(h2load_run "https://127.0.0.1:${!port_var}$path" "$c" "$n" "${flags[@]}" --log-file="$log")
   local req_s
   req_s=$(grep -oE '[0-9.]+ req/s' <<<"$report" | grep -oE '^[0-9.]+')
-  rps[$server-$proto-$c]=$req_s
+  rps[$server-$proto-$c$path]=$req_s
   python3 - "$log" "$server" "$proto" "$c" "$req_s" "$(peak_rss_kib "${!pid_var}")" <<'PY'
 import sys
 path, server, proto, c, req_s, peak = sys.argv[1:]
@@ -60,9 +61,18 @@ echo "| protocol | concurrency | portkey-guard / floor throughput |"
 echo "|---|---|---|"
 for proto in h2 h1; do
   for c in 1 16 64; do
-    python3 -c "print(f'| $proto | $c | {${rps[guard-$proto-$c]} / ${rps[floor-$proto-$c]}:.2f} |')"
+    python3 -c "print(f'| $proto | $c | {${rps[guard-$proto-$c/validate]} / ${rps[floor-$proto-$c/validate]}:.2f} |')"
   done
 done
+echo
+echo "/mutate of the bare gateway Deployment (the floor answers the same body):"
+echo
+echo "| server | protocol | concurrency | requests/s | p50 ms | p99 ms | errors | peak RSS MiB |"
+echo "|---|---|---|---|---|---|---|---|"
+review=$PWD/tests/data/reviews/bare-deployment.json
+row guard h2 16 /mutate
+row floor h2 16 /mutate
+python3 -c "print(f'portkey-guard / floor throughput: {${rps[guard-h2-16/mutate]} / ${rps[floor-h2-16/mutate]}:.2f}')"
 echo
 echo "ready after start: portkey-guard ${guard_ready_ms} ms, floor ${floor_ready_ms} ms (process start to /readyz 200)"
 echo "peak RSS: portkey-guard $(( $(peak_rss_kib "$guard_pid") / 1024 )) MiB"

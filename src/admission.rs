@@ -378,13 +378,15 @@ fn mark_preexisting(
     let Ok(before) = judge(kind, ctx, Doc::Object(old)) else {
         return;
     };
+    let mut new_values = Fingerprints::of(new.value());
+    let mut old_values = Fingerprints::of(old.json());
     for finding in findings.iter_mut() {
         let v = &finding.violation;
-        let value = value_fingerprint(new.value(), &v.path);
+        let value = new_values.at(&v.path);
         finding.preexisting = !v.rule.judges_requester()
             && before
                 .iter()
-                .any(|o| o.same_as(v) && value_fingerprint(old.json(), &o.path) == value);
+                .any(|o| o.same_as(v) && old_values.at(&o.path) == value);
     }
 }
 
@@ -458,23 +460,60 @@ fn without_finalizers(v: &Value) -> Value {
     v
 }
 
-/// A fingerprint of the value at a violation's field (`None` when the
-/// field is absent): with the rule, the keyed path and `actual`, what makes
-/// a violation of the old object the same violation. Messages keep
-/// `actual` short and free of secrets ("an ipBlock", "external IPs"); the
-/// fingerprint still tells `10.0.0.0/24` from `0.0.0.0/0`.
-fn value_fingerprint(doc: &Value, path: &str) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut node = doc;
-    for segment in crate::yaml::parse_path(path) {
-        node = match segment {
-            crate::yaml::Segment::Key(key) => node.get(key.as_str())?,
-            crate::yaml::Segment::Index(i) => node.get(i)?,
-        };
+/// Fingerprints of the values at violations' fields (`None` when the
+/// field is absent) in one object: with the rule, the keyed path and
+/// `actual`, what makes a violation of the old object the same violation.
+/// Messages keep `actual` short and free of secrets ("an ipBlock", "a
+/// string"); the fingerprint still tells `10.0.0.0/24` from `0.0.0.0/0`.
+///
+/// A path that goes on past a string reads on in the JSON that string holds
+/// (`data["all-models.json"].strategy.mode`: a strategy file in a
+/// ConfigMap), so a value inside a file is told from another as well. Each
+/// such text is parsed once, however many violations point into it.
+struct Fingerprints<'a> {
+    doc: &'a Value,
+    /// The JSON of each string the paths went on past, by the string's
+    /// address in `doc` (`None`: not JSON).
+    parsed: std::collections::HashMap<*const String, Option<Value>>,
+}
+
+impl<'a> Fingerprints<'a> {
+    fn of(doc: &'a Value) -> Self {
+        Fingerprints {
+            doc,
+            parsed: std::collections::HashMap::new(),
+        }
     }
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    serde_json::to_string(node).ok()?.hash(&mut hasher);
-    Some(hasher.finish())
+
+    fn at(&mut self, path: &str) -> Option<u64> {
+        use crate::yaml::Segment;
+        use std::hash::{Hash, Hasher};
+        fn step<'v>(node: &'v Value, segment: &Segment) -> Option<&'v Value> {
+            match segment {
+                Segment::Key(key) => node.get(key.as_str()),
+                Segment::Index(i) => node.get(i),
+            }
+        }
+        let segments = crate::yaml::parse_path(path);
+        let mut node = self.doc;
+        let mut rest = segments.as_slice();
+        while let Some((segment, after)) = rest.split_first() {
+            if let Value::String(text) = node {
+                let inner = self
+                    .parsed
+                    .entry(text as *const String)
+                    .or_insert_with(|| serde_json::from_str(text).ok())
+                    .as_ref()?;
+                node = rest.iter().try_fold(inner, step)?;
+                break;
+            }
+            node = step(node, segment)?;
+            rest = after;
+        }
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        serde_json::to_string(node).ok()?.hash(&mut hasher);
+        Some(hasher.finish())
+    }
 }
 
 fn audit_annotations(findings: &[Finding]) -> BTreeMap<String, String> {
@@ -525,6 +564,31 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fingerprints_read_into_the_json_a_string_holds() {
+        let doc = serde_json::json!({"data": {
+            "a.json": "{\"strategy\": {\"mode\": \"x\"}, \"targets\": [1, 2]}",
+            "b.json": "{\"strategy\": {\"mode\": \"y\"}}",
+            "same.json": "{\n  \"strategy\": {\"mode\": \"x\"}\n}",
+            "text": "not JSON"}});
+        let mut prints = Fingerprints::of(&doc);
+        let a = prints.at(r#"data["a.json"].strategy.mode"#);
+        assert!(a.is_some());
+        assert_ne!(a, prints.at(r#"data["b.json"].strategy.mode"#));
+        // The same value, however the file is laid out.
+        assert_eq!(a, prints.at(r#"data["same.json"].strategy.mode"#));
+        assert!(prints.at(r#"data["a.json"].targets[1]"#).is_some());
+        assert_ne!(
+            prints.at(r#"data["a.json"].targets[0]"#),
+            prints.at(r#"data["a.json"].targets[1]"#)
+        );
+        assert_eq!(prints.at(r#"data["a.json"].strategy.absent"#), None);
+        assert_eq!(prints.at("data.text.inside"), None);
+        assert!(prints.at("data.text").is_some());
+        // Each file parsed once.
+        assert_eq!(prints.parsed.len(), 4);
+    }
 
     #[test]
     fn warnings_are_limited_in_number_and_length() {

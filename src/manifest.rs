@@ -176,24 +176,34 @@ pub fn read_kustomization(dir: &Path, limits: &Limits) -> Result<Inputs, InputEr
     }
     let text = utf8(output.stdout, &rendered_name)?;
     let rendered = parse_file(&rendered_name, &text, limits, Mode::Named)?.unwrap_or_default();
-    let kustomization = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+    let kustomization = KUSTOMIZATION_FILES
         .iter()
         .map(|f| dir.join(f))
         .find(|p| p.is_file());
     let sources = kustomization
         .as_deref()
-        .map(|k| resource_documents(dir, k, limits))
+        .map(|k| {
+            let mut sources = Vec::new();
+            let mut seen = HashSet::new();
+            resource_documents(dir, k, limits, 0, &mut seen, &mut sources);
+            sources
+        })
         .unwrap_or_default();
     let kustomization = kustomization.map_or_else(|| name.clone(), |p| p.display().to_string());
     let mut documents = Vec::new();
     for (i, doc) in rendered.into_iter().enumerate() {
-        let source = sources.iter().find(|s| same_object(&s.value, &doc.value));
+        // The name kustomize gives it first; then the name as written, for
+        // the kinds its name transformers leave alone.
+        let source = sources
+            .iter()
+            .find(|s| s.renders_as(&doc.value, true))
+            .or_else(|| sources.iter().find(|s| s.renders_as(&doc.value, false)));
         documents.push(match source {
             Some(s) => Document {
-                source: s.source.clone(),
-                file: s.file.clone(),
+                source: s.document.source.clone(),
+                file: s.document.file.clone(),
                 value: doc.value,
-                positions: s.positions.clone(),
+                positions: s.document.positions.clone(),
             },
             None => Document {
                 source: format!("{kustomization}#generated-{}", i + 1),
@@ -209,35 +219,151 @@ pub fn read_kustomization(dir: &Path, limits: &Limits) -> Result<Inputs, InputEr
     })
 }
 
-/// The documents of the files a kustomization lists as `resources`: where
-/// a person edits the objects it renders.
-fn resource_documents(dir: &Path, kustomization: &Path, limits: &Limits) -> Vec<Document> {
+/// An object as written in a file a kustomization reads, with the name and
+/// namespace the kustomizations above it give it when rendered.
+struct Source {
+    document: Document,
+    name: String,
+    namespace: Option<String>,
+}
+
+impl Source {
+    /// Whether `rendered` is this object: same kind, and the rendered name
+    /// (`transformed`) or the name as written.
+    fn renders_as(&self, rendered: &Value, transformed: bool) -> bool {
+        let written = &self.document.value;
+        let kind = written.get("kind");
+        let rendered_name = rendered.pointer("/metadata/name").and_then(Value::as_str);
+        let name = if transformed {
+            Some(self.name.as_str())
+        } else {
+            written.pointer("/metadata/name").and_then(Value::as_str)
+        };
+        let rendered_namespace = rendered
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str);
+        let namespace_agrees = match (transformed, &self.namespace, rendered_namespace) {
+            (true, Some(expected), Some(got)) => expected == got,
+            _ => true,
+        };
+        kind.is_some()
+            && kind == rendered.get("kind")
+            && name.is_some()
+            && name == rendered_name
+            && namespace_agrees
+    }
+}
+
+/// The objects of the files a kustomization lists as `resources` (and
+/// `components`, and the older `bases`): where a person edits the objects
+/// it renders. A directory entry is another kustomization, read the same
+/// way, down to the directory depth limit and once each; remote entries
+/// and anything unreadable are left out (kustomize itself reports them).
+/// Names and namespaces are carried through each level's `namePrefix`,
+/// `nameSuffix` and `namespace`.
+fn resource_documents(
+    dir: &Path,
+    kustomization: &Path,
+    limits: &Limits,
+    depth: usize,
+    seen: &mut HashSet<PathBuf>,
+    out: &mut Vec<Source>,
+) {
+    if depth > limits.max_directory_depth {
+        return;
+    }
+    let Ok(canonical) = dir.canonicalize() else {
+        return;
+    };
+    if !seen.insert(canonical) {
+        return;
+    }
     let Ok(text) = read_file(kustomization, "", limits) else {
-        return Vec::new();
+        return;
     };
     let Ok(k) = yaml::parse_one(&text) else {
-        return Vec::new();
+        return;
     };
-    let resources = k.get("resources").and_then(Value::as_array);
-    let mut docs = Vec::new();
-    for resource in resources.into_iter().flatten().filter_map(Value::as_str) {
-        let path = dir.join(resource);
+    let field = |name: &str| k.get(name).and_then(Value::as_str).unwrap_or_default();
+    let (prefix, suffix) = (field("namePrefix"), field("nameSuffix"));
+    let namespace = k.get("namespace").and_then(Value::as_str);
+    let first = out.len();
+    let entries = ["resources", "bases", "components"]
+        .iter()
+        .filter_map(|list| k.get(*list).and_then(Value::as_array))
+        .flatten()
+        .filter_map(Value::as_str);
+    for entry in entries {
+        let path = dir.join(entry);
+        if path.is_dir() {
+            let child = KUSTOMIZATION_FILES
+                .iter()
+                .map(|f| path.join(f))
+                .find(|p| p.is_file());
+            if let Some(child) = child {
+                resource_documents(&path, &child, limits, depth + 1, seen, out);
+            }
+            continue;
+        }
         if !path.is_file() {
             continue;
         }
-        let name = path.display().to_string();
-        if let Ok(text) = read_file(&path, &name, limits) {
-            if let Ok(Some(found)) = parse_file(&name, &text, limits, Mode::Found) {
-                docs.extend(found);
+        let name = lexically_normal(&path).display().to_string();
+        let Ok(text) = read_file(&path, &name, limits) else {
+            continue;
+        };
+        let Ok(Some(found)) = parse_file(&name, &text, limits, Mode::Found) else {
+            continue;
+        };
+        out.extend(found.into_iter().map(|document| {
+            Source {
+                name: document
+                    .value
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned(),
+                namespace: document
+                    .value
+                    .pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                document,
             }
+        }));
+    }
+    for source in &mut out[first..] {
+        source.name = format!("{prefix}{}{suffix}", source.name);
+        if let Some(namespace) = namespace {
+            source.namespace = Some(namespace.to_owned());
         }
     }
-    docs
 }
 
-fn same_object(a: &Value, b: &Value) -> bool {
-    let name = |v: &Value| v.pointer("/metadata/name").cloned();
-    a.get("kind") == b.get("kind") && name(a).is_some() && name(a) == name(b)
+/// The names kustomize looks for in a directory, in its order.
+const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// `path` with `.` and `..` taken out by name, to name a file as a person
+/// would write it (`overlay/../base/x.yaml` is `base/x.yaml`). The file is
+/// read by its own path, so a symlinked directory is still followed.
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(normal.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                normal.pop();
+            }
+            other => normal.push(other),
+        }
+    }
+    if normal.as_os_str().is_empty() {
+        normal.push(".");
+    }
+    normal
 }
 
 /// Splits `text` into documents, expands `kind: List`, and checks every
@@ -270,8 +396,10 @@ fn parse_file(
         message: format!("not valid YAML: {}", e.message),
     })?;
     let parsed: Vec<YamlDocument> = parsed.into_iter().filter(|d| !d.value.is_null()).collect();
-    let looks_like_object = |v: &Value| v.get("apiVersion").is_some() || v.get("kind").is_some();
-    if mode == Mode::Found && !parsed.iter().any(|d| looks_like_object(&d.value)) {
+    // A found file is judged only when it holds a Kubernetes object: well-
+    // formed YAML or JSON with no document carrying both fields (a strategy
+    // file, a Helm `Chart.yaml` with `apiVersion` but no `kind`) is not one.
+    if mode == Mode::Found && !parsed.iter().any(|d| is_object(&d.value)) {
         return Ok(None);
     }
     let mut docs = Vec::new();
@@ -303,7 +431,7 @@ fn parse_file(
         };
         for (item, positions) in items {
             let start = positions.pos();
-            for field in ["apiVersion", "kind"] {
+            for field in OBJECT_FIELDS {
                 if !item.get(field).is_some_and(Value::is_string) {
                     return Err(InputError::Invalid {
                         file: file.to_owned(),
@@ -322,6 +450,15 @@ fn parse_file(
         }
     }
     Ok(Some(docs))
+}
+
+/// The fields that make a document a Kubernetes object.
+const OBJECT_FIELDS: [&str; 2] = ["apiVersion", "kind"];
+
+fn is_object(value: &Value) -> bool {
+    OBJECT_FIELDS
+        .iter()
+        .all(|field| value.get(field).is_some_and(Value::is_string))
 }
 
 fn read_file(path: &Path, name: &str, limits: &Limits) -> Result<String, InputError> {
@@ -368,12 +505,9 @@ fn utf8(bytes: Vec<u8>, name: &str) -> Result<String, InputError> {
 }
 
 fn is_kustomization(path: &Path) -> bool {
-    path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-        matches!(
-            n,
-            "kustomization.yaml" | "kustomization.yml" | "Kustomization"
-        )
-    })
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| KUSTOMIZATION_FILES.contains(&n))
 }
 
 fn is_manifest(path: &Path) -> bool {
@@ -452,7 +586,9 @@ impl Walk<'_> {
                     Some(docs) => self.inputs.documents.extend(docs),
                     None => self.inputs.skipped.push(SkippedFile {
                         file: entry_name,
-                        reason: "not a Kubernetes object (no apiVersion or kind)".to_owned(),
+                        reason:
+                            "not a Kubernetes object (no document has both apiVersion and kind)"
+                                .to_owned(),
                     }),
                 }
             }
@@ -513,6 +649,12 @@ mod tests {
                 .is_none()
         );
         assert!(parse_file("s.json", "{\"strategy\": {}}", &limits, Mode::Named).is_err());
+        // Helm's Chart.yaml: `apiVersion` but no `kind`.
+        let chart = "apiVersion: v2\nname: gateway\nversion: 0.1.0\n";
+        assert!(parse_file("Chart.yaml", chart, &limits, Mode::Found)
+            .unwrap()
+            .is_none());
+        assert!(parse_file("Chart.yaml", chart, &limits, Mode::Named).is_err());
         // An object in the file: every document must be one.
         assert!(parse_file(
             "m.yaml",
@@ -521,6 +663,69 @@ mod tests {
             Mode::Found
         )
         .is_err());
+    }
+
+    #[test]
+    fn kustomization_sources_follow_bases_with_their_names_and_end_on_loops() {
+        let dir = std::env::temp_dir().join(format!("pg-sources-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let write = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write(
+            "base/cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: a}\n",
+        );
+        // The base lists the overlay back: a loop, read once.
+        write(
+            "base/kustomization.yaml",
+            "namePrefix: b-\nresources: [cm.yaml, ../overlay, https://example.com/x]\n",
+        );
+        write(
+            "overlay/kustomization.yaml",
+            "namespace: portkey\nnamePrefix: o-\nnameSuffix: -s\nresources: [../base, missing.yaml]\n",
+        );
+        let overlay = dir.join("overlay");
+        let mut sources = Vec::new();
+        resource_documents(
+            &overlay,
+            &overlay.join("kustomization.yaml"),
+            &Limits::default(),
+            0,
+            &mut HashSet::new(),
+            &mut sources,
+        );
+        assert_eq!(sources.len(), 1);
+        let source = &sources[0];
+        assert_eq!(source.name, "o-b-c-s");
+        assert_eq!(source.namespace.as_deref(), Some("portkey"));
+        assert_eq!(
+            source.document.file,
+            dir.join("base/cm.yaml").display().to_string()
+        );
+        let rendered = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "o-b-c-s", "namespace": "portkey"}});
+        assert!(source.renders_as(&rendered, true));
+        let elsewhere = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "o-b-c-s", "namespace": "other"}});
+        assert!(!source.renders_as(&elsewhere, true));
+        let untouched = serde_json::json!({"kind": "ConfigMap", "metadata": {"name": "c"}});
+        assert!(!source.renders_as(&untouched, true));
+        assert!(source.renders_as(&untouched, false));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn file_names_lose_dot_segments() {
+        for (path, normal) in [
+            ("ov/staging/../../base/d.yaml", "base/d.yaml"),
+            ("./a/./b.yaml", "a/b.yaml"),
+            ("../up/x.yaml", "../up/x.yaml"),
+            ("/abs/ov/../b.yaml", "/abs/b.yaml"),
+            ("a/..", "."),
+        ] {
+            assert_eq!(lexically_normal(Path::new(path)), Path::new(normal));
+        }
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! The policy file: every value of the deployment note as a typed field.
+//! The policy file: every value a rule reads, as a typed field (README:
+//! Policy).
 //!
 //! The default policy is `policy/default.yaml`, compiled into the binary. A
 //! policy file is merged over it (maps key by key, lists and scalars
@@ -654,6 +655,17 @@ mod tests {
         assert!(err.to_string().contains("kind"), "{err}");
         assert!(Policy::from_yaml("- a list\n").is_err());
         assert!(Policy::from_yaml("a: [unclosed\n").is_err());
+    }
+
+    #[test]
+    fn durations_are_parsed_when_the_policy_is_read() {
+        let err = Policy::from_yaml("serviceMonitor:\n  interval: \"30\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("serviceMonitor.interval"), "{err}");
+        assert!(err.contains("not a Prometheus duration"), "{err}");
+        let policy = Policy::from_yaml("serviceMonitor:\n  interval: 1m30s\n").unwrap();
+        assert_eq!(policy.service_monitor.interval.millis(), 90_000);
     }
 
     #[test]

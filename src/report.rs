@@ -53,6 +53,17 @@ struct Summary {
     warnings: usize,
 }
 
+/// The closing line of the text and GitHub outputs.
+impl std::fmt::Display for Summary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} objects: {} allowed, {} denied, {} skipped ({} violations, {} warnings)",
+            self.objects, self.allowed, self.denied, self.skipped, self.violations, self.warnings
+        )
+    }
+}
+
 fn summary(report: &Report<'_>) -> Summary {
     Summary {
         objects: report.objects.len(),
@@ -163,12 +174,7 @@ pub fn text(report: &Report<'_>, colour: bool) -> String {
             );
         }
     }
-    let s = summary(report);
-    let _ = writeln!(
-        out,
-        "{} objects: {} allowed, {} denied, {} skipped ({} violations, {} warnings)",
-        s.objects, s.allowed, s.denied, s.skipped, s.violations, s.warnings
-    );
+    let _ = writeln!(out, "{}", summary(report));
     out
 }
 
@@ -445,12 +451,7 @@ pub fn github(report: &Report<'_>) -> String {
             );
         }
     }
-    let s = summary(report);
-    let _ = writeln!(
-        out,
-        "portkey-guard: {} objects: {} allowed, {} denied, {} skipped ({} violations, {} warnings)",
-        s.objects, s.allowed, s.denied, s.skipped, s.violations, s.warnings
-    );
+    let _ = writeln!(out, "portkey-guard: {}", summary(report));
     out
 }
 

@@ -76,7 +76,7 @@ rule_catalog! {
     PssCapabilities => "pss.capabilities", Deny,
         "Every container drops ALL capabilities and adds only the allowed ones (`podSecurity.allowedCapabilities`).";
     PssVolumeTypes => "pss.volume-types", Deny,
-        "Volumes are only of the allowed types (`podSecurity.allowedVolumeTypes`): no hostPath.";
+        "Volumes are only of the allowed types (`podSecurity.allowedVolumeTypes`).";
     PssHostPorts => "pss.host-ports", Deny,
         "No container port sets hostPort.";
     PssAppArmor => "pss.apparmor", Deny,
@@ -117,14 +117,14 @@ rule_catalog! {
     PodCredentialEnv => "pod.credential-env", Deny,
         "Credential-like env vars (`pods.credentialEnvNames`) come from a secretKeyRef, not a literal value.";
     PodServiceAccountToken => "pod.service-account-token", Warn,
-        "automountServiceAccountToken is as the policy says (`pods.automountServiceAccountToken`): the gateway never calls the Kubernetes API.";
+        "automountServiceAccountToken is as the policy says (`pods.automountServiceAccountToken`).";
 
     GatewayImage => "gateway.image", Deny,
         "The gateway runs the pinned image (`gateway.image` at `gateway.version`, a digest only from `gateway.digests`); its pods run nothing else but the policy's sidecars (`gateway.sidecarImages`).";
     GatewayLabels => "gateway.labels", Deny,
         "The workload and its pod template carry the gateway's labels (`gateway.labels`).";
     GatewayVersionLabel => "gateway.version-label", Deny,
-        "The version label (`gateway.versionLabel`) on the workload and pod template equals the image tag.";
+        "The version label (`gateway.versionLabel`) on the workload and pod template names the pinned release (`gateway.version`).";
     GatewayPort => "gateway.port", Deny,
         "The gateway container exposes its named port (`gateway.port`).";
     GatewayConfigEnv => "gateway.config-env", Deny,
@@ -147,7 +147,7 @@ rule_catalog! {
         "The gateway container's env does not override the production settings of its ConfigMap (`gatewayConfig.values`).";
 
     ConfigMapGatewayConfig => "configmap.gateway-config", Deny,
-        "The gateway's ConfigMap (`gatewayConfig.name`) sets each of its settings to an allowed value (`gatewayConfig.values`).";
+        "The gateway's ConfigMap (`gatewayConfig.name`, or a name made from it), which the gateway takes envFrom, sets each of its settings to an allowed value (`gatewayConfig.values`) and holds no other key but `gateway.allowedEnv` names.";
     ConfigMapCredentials => "configmap.credentials", Deny,
         "The gateway's ConfigMap, which the gateway takes envFrom, holds no credential-like keys (`pods.credentialEnvNames`).";
     StrategySchema => "strategy.schema", Deny,
@@ -160,7 +160,7 @@ rule_catalog! {
         "Strategy files use only known Portkey config keys.";
 
     ServiceType => "service.type", Deny,
-        "Services are of an allowed type (`service.allowedTypes`) without externalIPs: no NodePort, LoadBalancer or ExternalName.";
+        "Services are of an allowed type (`service.allowedTypes`) without externalIPs.";
     ServicePort => "service.port", Deny,
         "The gateway Service (`service.name`) exposes its named port to the gateway's port (`service.port`).";
     ServiceSelector => "service.selector", Deny,
@@ -207,9 +207,9 @@ rule_catalog! {
     ExternalSecretCreationPolicy => "externalsecret.creation-policy", Deny,
         "ExternalSecrets own their target Secret (`externalSecrets.creationPolicy`).";
     ExternalSecretTemplateLiteral => "externalsecret.template-literal", Deny,
-        "An ExternalSecret's template fills its keys from the store, never with a literal (no quoted text in an expression, no templateFrom).";
+        "An ExternalSecret's template fills its keys from the store, never with a literal (beside its expressions only an authentication scheme such as Bearer, no quoted text or comment in one, no templateFrom).";
     SecretStoreForbidden => "secretstore.forbidden", Deny,
-        "No namespaced SecretStore: keys come only from the ClusterSecretStore (`externalSecrets.storeName`).";
+        "No namespaced SecretStore: keys come only from the policy's store (`externalSecrets.storeKind`, `externalSecrets.storeName`).";
     PushSecretForbidden => "pushsecret.forbidden", Deny,
         "No PushSecret: nothing in the namespace sends secrets out to a provider.";
 
@@ -250,6 +250,8 @@ impl RuleId {
                     | RuleId::PodRunAsGroup
                     | RuleId::PodReadOnlyRootFilesystem
                     | RuleId::PodWritableMount
+                    | RuleId::PodFsGroup
+                    | RuleId::PodSupplementalGroups
             )
     }
 
@@ -306,5 +308,34 @@ mod tests {
             assert_eq!(RuleId::from_id(rule.as_str()), Some(*rule));
         }
         assert_eq!(RuleId::from_id("no.such-rule"), None);
+    }
+
+    /// The rules a controller-made Pod, ReplicaSet or Job is judged by:
+    /// every `pss.*` rule and the identities, filesystem and groups of
+    /// `pod.*`, nothing about the workload or the requester.
+    #[test]
+    fn the_pod_hardening_set_is_exactly_this() {
+        let hardening: Vec<&str> = RuleId::ALL
+            .iter()
+            .filter(|r| r.is_pod_hardening())
+            .map(|r| r.as_str())
+            .filter(|r| !r.starts_with("pss."))
+            .collect();
+        assert_eq!(
+            hardening,
+            [
+                "pod.run-as-user",
+                "pod.run-as-group",
+                "pod.read-only-root-filesystem",
+                "pod.writable-mount",
+                "pod.fs-group",
+                "pod.supplemental-groups",
+            ]
+        );
+        for rule in RuleId::ALL {
+            if rule.as_str().starts_with("pss.") {
+                assert!(rule.is_pod_hardening(), "{rule}");
+            }
+        }
     }
 }

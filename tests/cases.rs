@@ -37,6 +37,9 @@ struct Case {
     /// Makes the case an UPDATE: the old object is the base with this patch
     /// applied (an empty list: the base itself).
     old_patch: Option<json_patch::Patch>,
+    /// With `oldPatch`: a JSON Patch applied inside one strategy file of
+    /// the old object.
+    old_strategy_patch: Option<StrategyPatch>,
     #[serde(default)]
     denied: Expected,
     #[serde(default)]
@@ -48,6 +51,9 @@ struct Case {
     /// JSON Pointers the mutation must add.
     #[serde(default)]
     mutates: Vec<String>,
+    /// JSON Pointers the mutation must not add, nor add anything under.
+    #[serde(default)]
+    not_mutates: Vec<String>,
     #[serde(default)]
     never_mutates: bool,
     /// Other objects checked with the base, for the relations between
@@ -190,8 +196,11 @@ fn decide(case: &Case) -> Result<Decision, String> {
     let mut req = create_request(&object, &policy).map_err(|e| e.to_string())?;
     req.user_info.username = case.user.clone().or(req.user_info.username);
     req.user_info.groups = Some(case.groups.clone());
+    if case.old_strategy_patch.is_some() && case.old_patch.is_none() {
+        return Err("oldStrategyPatch needs oldPatch".into());
+    }
     if let Some(old_patch) = &case.old_patch {
-        let old = patched(&case.base, old_patch, None)?;
+        let old = patched(&case.base, old_patch, case.old_strategy_patch.as_ref())?;
         req.operation = Operation::Update;
         req.old_object = Some(serde_json::from_value(old).map_err(|e| e.to_string())?);
     }
@@ -207,7 +216,7 @@ fn check_together(
     base: Value,
     policy: &Policy,
 ) -> Result<Decision, String> {
-    if case.old_patch.is_some() || case.stage.is_some() {
+    if case.old_patch.is_some() || case.old_strategy_patch.is_some() || case.stage.is_some() {
         return Err("`with` cases are offline checks: no oldPatch, no stage".into());
     }
     let mut objects = vec![base];
@@ -295,9 +304,20 @@ fn run(case: &Case) -> Result<(), Failed> {
     if case.never_mutates && !added.is_empty() {
         problems.push(format!("mutated {added:?}"));
     }
+    for path in case.mutates.iter().chain(&case.not_mutates) {
+        if !path.starts_with('/') {
+            problems.push(format!("{path:?} is not a JSON Pointer"));
+        }
+    }
     for path in &case.mutates {
         if !added.contains(path) {
             problems.push(format!("{path} not among the added {added:?}"));
+        }
+    }
+    for path in &case.not_mutates {
+        let under = format!("{path}/");
+        if let Some(op) = added.iter().find(|a| *a == path || a.starts_with(&under)) {
+            problems.push(format!("{op} added, which must not be"));
         }
     }
     // No secret value from any case ever reaches a message.

@@ -106,6 +106,42 @@ fn denied_manifest_exits_1_and_lists_every_violation() {
 }
 
 #[test]
+fn the_version_label_names_the_pinned_version_not_the_image_tag() {
+    // Image and labels agree on `latest`: both are told the pinned release.
+    let latest = "apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: portkey-gateway
+  namespace: portkey
+  labels: {app.kubernetes.io/name: portkey-gateway, app.kubernetes.io/version: latest}
+spec:
+  selector: {matchLabels: {app.kubernetes.io/name: portkey-gateway}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: portkey-gateway, app.kubernetes.io/version: latest}}
+    spec:
+      containers:
+        - name: gateway
+          image: portkeyai/gateway:latest
+";
+    let out = run(&["check", "-"], Some(latest));
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = text(&out.stdout);
+    let labels: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("gateway.version-label:"))
+        .collect();
+    assert_eq!(labels.len(), 2, "workload and template: {stdout}");
+    let pinned = portkey_guard::policy::Policy::default_policy()
+        .gateway
+        .version;
+    assert_ne!(pinned, "latest");
+    for line in labels {
+        let told = format!("(expected {pinned}, got latest)");
+        assert!(line.ends_with(&told), "{line}");
+    }
+}
+
+#[test]
 fn json_output_has_the_documented_shape() {
     let out = run(&["check", "--output", "json", "-"], Some(DENIED_DEPLOYMENT));
     assert_eq!(out.status.code(), Some(1));
@@ -253,4 +289,104 @@ fn readme_rule_table_matches_the_catalog() {
         generated.trim(),
         "README rule table is out of date: run PORTKEY_GUARD_BLESS=1 cargo test --test cli readme"
     );
+}
+
+/// `serve` killed when dropped, on success or failure.
+struct Serving(std::process::Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The newcomer path of the README: `serve` with no certificate makes its
+/// own, writes the CA under `$TMPDIR` once it listens, and prints a `curl`
+/// that works as printed, from the repository.
+#[test]
+fn serve_without_certificates_prints_a_curl_that_works() {
+    use std::io::BufRead;
+    let tmp = std::env::temp_dir().join(format!("pg-newcomer-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).unwrap();
+    // Port 0: the printed line names the port the listener got.
+    let mut serving = Serving(
+        Command::new(env!("CARGO_BIN_EXE_portkey-guard"))
+            .args([
+                "serve",
+                "--addr",
+                "127.0.0.1:0",
+                "--probe-addr",
+                "127.0.0.1:0",
+                "--log-format",
+                "text",
+            ])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("TMPDIR", &tmp)
+            .env_remove("PORTKEY_GUARD_POLICY")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let stderr = serving.0.stderr.take().unwrap();
+    let (lines, printed) = std::sync::mpsc::channel();
+    // Reads to the end, so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let _ = lines.send(line);
+        }
+    });
+    let marker = "try it (from the repository): ";
+    let mut seen = Vec::new();
+    let curl = loop {
+        match printed.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => match line.split_once(marker) {
+                Some((_, curl)) => break curl.to_owned(),
+                None => seen.push(line),
+            },
+            Err(e) => panic!("no curl line printed ({e}); stderr:\n{}", seen.join("\n")),
+        }
+    };
+    assert!(curl.starts_with("curl --cacert "), "{curl}");
+    let ca = curl["curl --cacert ".len()..]
+        .split_whitespace()
+        .next()
+        .unwrap();
+    assert!(
+        std::path::Path::new(ca).starts_with(&tmp) && ca.ends_with("/ca.crt"),
+        "the CA is written under $TMPDIR: {curl}"
+    );
+    assert!(
+        std::path::Path::new(ca).is_file(),
+        "{ca} exists once it is printed"
+    );
+    assert!(
+        curl.contains("@tests/data/reviews/denied-deployment.json")
+            && !curl.contains("localhost:0/"),
+        "{curl}"
+    );
+    // Run exactly as printed, as a person pastes it into a shell; only
+    // curl's own error reporting and a time bound are added.
+    let answer = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{curl} --silent --show-error --max-time 20"))
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("sh and curl are needed (scripts/test.sh installs curl)");
+    assert!(answer.status.success(), "{curl}: {}", text(&answer.stderr));
+    let review: serde_json::Value = serde_json::from_slice(&answer.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&answer.stdout)));
+    assert_eq!(review["kind"], "AdmissionReview", "{review}");
+    assert_eq!(review["response"]["allowed"], false, "{review}");
+    assert_eq!(review["response"]["status"]["code"], 403, "{review}");
+    assert_eq!(
+        review["response"]["uid"], "11111111-0000-4000-8000-000000000002",
+        "{review}"
+    );
+    drop(serving);
+    let _ = std::fs::remove_dir_all(&tmp);
 }

@@ -447,6 +447,22 @@ fn a_directory_skips_kustomization_and_non_objects_with_a_note() {
         "ok.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
     );
+    // Helm's Chart.yaml has an `apiVersion` but no `kind`: not an object.
+    scratch.write(
+        "chart/Chart.yaml",
+        "apiVersion: v2\nname: gateway\nversion: 0.1.0\n",
+    );
+    let o = run(&["check", scratch.path()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(
+        err(&o).contains(&format!(
+            "note: skipped {}/chart/Chart.yaml: not a Kubernetes object (no document has both apiVersion and kind)",
+            scratch.path()
+        )),
+        "{}",
+        err(&o)
+    );
+    assert!(out(&o).contains("1 objects:"), "{}", out(&o));
     scratch.write("broken.yaml", "a: [unclosed\n");
     let o = run(&["check", scratch.path()], None);
     assert_eq!(o.status.code(), Some(2), "{}", both(&o));
@@ -506,6 +522,56 @@ fn kustomize_renders_and_points_findings_at_the_source_files() {
     let o = run(&["check", "-k", "/nonexistent/kustomization"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("kubectl kustomize"), "{}", err(&o));
+}
+
+#[test]
+fn kustomize_overlays_point_findings_at_the_base_and_component_files() {
+    let scratch = Scratch::new("overlay");
+    let deployment = std::fs::read_to_string(repo_path("deploy/portkey/deployment.yaml")).unwrap();
+    scratch.write(
+        "base/deployment.yaml",
+        deployment.replace(
+            "readOnlyRootFilesystem: true",
+            "readOnlyRootFilesystem: false",
+        ),
+    );
+    scratch.write("base/kustomization.yaml", "resources: [deployment.yaml]\n");
+    scratch.write(
+        "exposed/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [service.yaml]\n",
+    );
+    scratch.write(
+        "exposed/service.yaml",
+        "apiVersion: v1\nkind: Service\nmetadata:\n  name: portkey-gateway\nspec:\n  type: NodePort\n  selector: {app.kubernetes.io/name: portkey-gateway}\n  ports: [{name: http, port: 8787, targetPort: http}]\n",
+    );
+    scratch.write(
+        "overlays/staging/kustomization.yaml",
+        "namespace: portkey\nnamePrefix: staging-\nnameSuffix: -a\nresources: [../../base]\ncomponents: [../../exposed]\n",
+    );
+    let overlay = format!("{}/overlays/staging", scratch.path());
+    let o = run(&["check", "-k", &overlay], None);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    let text = out(&o);
+    for expected in [
+        format!(
+            "DENIED  Deployment portkey/staging-portkey-gateway-a ({}/base/deployment.yaml:1:1)",
+            scratch.path()
+        ),
+        format!(
+            "  {}/base/deployment.yaml:69:13: deny  pod.read-only-root-filesystem: ",
+            scratch.path()
+        ),
+        format!(
+            "  {}/exposed/service.yaml:6:3: deny  service.type: ",
+            scratch.path()
+        ),
+    ] {
+        assert!(
+            text.lines().any(|l| l.starts_with(&expected)),
+            "{expected}\nin\n{text}"
+        );
+    }
+    assert!(!text.contains("kustomization.yaml:1:1"), "{text}");
 }
 
 #[test]
@@ -687,6 +753,76 @@ fn directory_symlink_loops_are_detected() {
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     assert!(out(&o).contains("1 objects:"), "{}", out(&o));
     assert!(err(&o).contains("already read"), "{}", err(&o));
+}
+
+#[test]
+fn directory_depth_is_bounded() {
+    let scratch = Scratch::new("depth");
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
+    // 64 directories below the PATH are read ...
+    let nested: String = (0..64).map(|i| format!("d{i}/")).collect();
+    scratch.write(&format!("{nested}deep.yaml"), config_map);
+    let o = run(&["check", scratch.path()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    assert!(out(&o).contains("1 objects:"), "{}", out(&o));
+    // ... the 65th is refused, and the message names the limit.
+    scratch.write(&format!("{nested}d64/deeper.yaml"), config_map);
+    assert_refused(
+        &["check", scratch.path()],
+        None,
+        "directories nested deeper than 64 levels",
+    );
+}
+
+#[test]
+fn an_over_limit_file_in_a_directory_is_refused() {
+    let scratch = Scratch::new("dir-limit");
+    scratch.write(
+        "a-small.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
+    );
+    let big = scratch.write(
+        "sub/big.yaml",
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: b}}\ndata: {{k: {}}}\n",
+            "x".repeat(4096)
+        ),
+    );
+    assert_refused(
+        &["check", "--max-file-bytes", "1024", scratch.path()],
+        None,
+        &format!("{}: larger than the limit of 1024 bytes", big.display()),
+    );
+    // Within the limit the same directory is read.
+    let o = run(&["check", "--max-file-bytes", "8192", scratch.path()], None);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+}
+
+#[test]
+fn relation_findings_name_file_line_and_column_in_text() {
+    let scratch = Scratch::new("relation");
+    for file in ["deployment.yaml", "service.yaml"] {
+        let text = std::fs::read_to_string(repo_path(&format!("deploy/portkey/{file}"))).unwrap();
+        scratch.write(file, text.replace("targetPort: http", "targetPort: 9999"));
+    }
+    let o = run(&["check", scratch.path()], None);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    let text = out(&o);
+    let expected = format!(
+        "  {}/service.yaml:14:7: deny  relation.service-gateway: spec.ports[0].targetPort: ",
+        scratch.path()
+    );
+    assert!(
+        text.lines().any(|l| l.starts_with(&expected)),
+        "{expected}\nin\n{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "DENIED  Service portkey/portkey-gateway ({}/service.yaml:1:1)",
+            scratch.path()
+        )),
+        "{text}"
+    );
 }
 
 #[test]

@@ -37,15 +37,9 @@ fn is_gateway_config(config_map: &ConfigMap, ctx: &Context) -> bool {
     name_pattern::is_variant_of(&ctx.policy.gateway_config.name, name)
 }
 
-/// `configmap.credentials`: the gateway takes its ConfigMap envFrom, so a
-/// credential-like key there is a credential in the gateway's environment,
-/// out of Git's reach only if it is not there at all. The message names the
-/// key, never the value.
-pub fn credentials(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
-    if !is_gateway_config(config_map, ctx) {
-        return Vec::new();
-    }
-    let names = &ctx.policy.pods.credential_env_names;
+/// Every key of the ConfigMap with its field (`data`, `binaryData`) and
+/// value.
+fn entries(config_map: &ConfigMap) -> impl Iterator<Item = (&'static str, &String, &[u8])> {
     let text = config_map
         .data
         .iter()
@@ -57,7 +51,32 @@ pub fn credentials(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
         .flatten()
         .map(|(k, v)| ("binaryData", k, v.0.as_slice()));
     text.chain(binary)
-        .filter(|(_, key, value)| name_pattern::matches_any(names, key) && !value.is_empty())
+}
+
+/// A credential-like key with a value: `configmap.credentials` judges it.
+fn literal_credential(key: &str, value: &[u8], ctx: &Context) -> bool {
+    name_pattern::matches_any(&ctx.policy.pods.credential_env_names, key) && !value.is_empty()
+}
+
+/// The keys the gateway's ConfigMap may hold. The gateway takes every key
+/// envFrom, so these are the names `gateway.env` lets the gateway set that
+/// do not come from a Secret: its production settings
+/// (`gatewayConfig.values`) and `gateway.allowedEnv`.
+fn may_hold(key: &str, ctx: &Context) -> bool {
+    let p = ctx.policy;
+    p.gateway_config.values.contains_key(key) || p.gateway.allowed_env.iter().any(|n| n == key)
+}
+
+/// `configmap.credentials`: the gateway takes its ConfigMap envFrom, so a
+/// credential-like key there is a credential in the gateway's environment,
+/// out of Git's reach only if it is not there at all. The message names the
+/// key, never the value.
+pub fn credentials(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
+    if !is_gateway_config(config_map, ctx) {
+        return Vec::new();
+    }
+    entries(config_map)
+        .filter(|(_, key, value)| literal_credential(key, value, ctx))
         .map(|(field, key, value)| {
             Violation::new(
                 RuleId::ConfigMapCredentials,
@@ -73,14 +92,21 @@ pub fn credentials(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
         .collect()
 }
 
-/// `configmap.gateway-config`: the gateway's production settings.
+/// `configmap.gateway-config`: the gateway's ConfigMap, under its name or a
+/// generated variant of it, sets each production setting to an allowed
+/// value and holds nothing else but the names of `gateway.allowedEnv`:
+/// every key reaches the gateway's environment (`NODE_OPTIONS`, a provider
+/// key under a name that does not look like one). A credential-like key
+/// with a value is `configmap.credentials`' to report. Messages name keys,
+/// never values.
 pub fn gateway_config(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
-    let policy = &ctx.policy.gateway_config;
-    if config_map.metadata.name.as_deref() != Some(policy.name.as_str()) {
+    if !is_gateway_config(config_map, ctx) {
         return Vec::new();
     }
     let data = config_map.data.as_ref();
-    policy
+    let mut out: Vec<Violation> = ctx
+        .policy
+        .gateway_config
         .values
         .iter()
         .filter_map(|(key, allowed)| {
@@ -95,7 +121,24 @@ pub fn gateway_config(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
                 )
             })
         })
-        .collect()
+        .collect();
+    out.extend(
+        entries(config_map)
+            .filter(|(_, key, value)| !may_hold(key, ctx) && !literal_credential(key, value, ctx))
+            .map(|(field, key, value)| {
+                Violation::new(
+                    RuleId::ConfigMapGatewayConfig,
+                    FieldPath::root(field).key(key),
+                    format!(
+                        "{key} is not a setting of the gateway: the gateway takes every key of this ConfigMap into its environment"
+                    ),
+                    "a key of gatewayConfig.values or gateway.allowedEnv",
+                    key.as_str(),
+                )
+                .with_witness(&String::from_utf8_lossy(value))
+            }),
+    );
+    out
 }
 
 #[cfg(test)]
@@ -131,6 +174,44 @@ mod tests {
         assert!(found
             .iter()
             .all(|v| !v.to_string().contains("sk-live-literal")));
+    }
+
+    #[test]
+    fn the_gateway_config_holds_only_its_settings_and_the_allowed_env() {
+        let settings = json!({"NODE_ENV": "production", "PORT": "8787",
+            "HEALTH_CHECK_PATH": "/v1/health", "LOG_LEVEL": "info"});
+        let mut doc =
+            json!({"metadata": {"name": "portkey-gateway-config-5fgk9b7hc2"}, "data": settings});
+        doc["data"]["NODE_OPTIONS"] = json!("--require /tmp/x.js");
+        doc["data"]["OPENAI_APIKEY"] = json!("sk-live-literal");
+        doc["data"]["EMPTY_TOKEN"] = json!("");
+        doc["binaryData"] = json!({"extra": "eA=="});
+        let found = violations(doc.clone());
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "data.EMPTY_TOKEN",
+                "data.NODE_OPTIONS",
+                "data.OPENAI_APIKEY",
+                "binaryData.extra"
+            ]
+        );
+        assert!(found
+            .iter()
+            .all(|v| v.rule == RuleId::ConfigMapGatewayConfig
+                && !v.to_string().contains("sk-live-literal")));
+
+        // gateway.allowedEnv, the names gateway.env accepts, opens the set.
+        let policy = crate::policy::Policy::from_yaml(
+            "gateway: {allowedEnv: [NODE_OPTIONS, OPENAI_APIKEY, EMPTY_TOKEN, extra]}",
+        )
+        .unwrap();
+        let ctx = Context {
+            policy: &policy,
+            ..ctx()
+        };
+        assert!(validate(&ctx, &doc).unwrap().is_empty());
     }
 
     #[test]

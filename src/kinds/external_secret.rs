@@ -164,9 +164,11 @@ pub fn creation_policy(spec: &ExternalSecretSpec, ctx: &Context) -> Vec<Violatio
 
 /// `externalsecret.template-literal`: the target Secret's template fills
 /// its keys from the store (`{{ .apiKey }}`), never with a literal that
-/// would put a credential in Git: no key without a template expression, no
-/// quoted text inside one (`{{ "sk-..." }}`), no `templateFrom` (a literal
-/// or a ConfigMap of its own). Messages name the key, never the value.
+/// would put a credential in Git: no key without a template expression,
+/// nothing beside the expressions but whitespace and an authentication
+/// scheme ([`AUTH_SCHEMES`]: `Bearer {{ .token }}`), no quoted text or
+/// comment inside one (`{{ "sk-..." }}`), no `templateFrom` (a literal or a
+/// ConfigMap of its own). Messages name the key, never the value.
 pub fn template_literal(spec: &ExternalSecretSpec, _: &Context) -> Vec<Violation> {
     let Some(template) = spec.target.as_ref().and_then(|t| t.template.as_ref()) else {
         return Vec::new();
@@ -181,7 +183,7 @@ pub fn template_literal(spec: &ExternalSecretSpec, _: &Context) -> Vec<Violation
                 RuleId::ExternalSecretTemplateLiteral,
                 path.field("data").key(key),
                 format!("{key} must come from the store"),
-                "a template reading the store, such as \"{{ .apiKey }}\"",
+                "store expressions such as \"{{ .apiKey }}\", beside them only an authentication scheme (Bearer, Basic, Token)",
                 "a literal value",
             )
             .with_witness(value)
@@ -199,9 +201,23 @@ pub fn template_literal(spec: &ExternalSecretSpec, _: &Context) -> Vec<Violation
     out
 }
 
+/// The words a template may put beside its expressions: the HTTP
+/// authentication schemes a header value starts with (in any case, as HTTP
+/// reads them). Anything else outside `{{ }}` is text in Git, and a
+/// credential can hide in any text.
+pub const AUTH_SCHEMES: &[&str] = &["Bearer", "Basic", "Token"];
+
 /// Whether a template value reads from the store: it holds a `{{ ... }}`
-/// expression, and no expression quotes a literal.
+/// expression, no expression quotes a literal or holds a comment, and
+/// between them there is only whitespace and [`AUTH_SCHEMES`].
 fn reads_only_the_store(value: &str) -> bool {
+    let outside_is_free = |text: &str| {
+        text.split_whitespace().all(|word| {
+            AUTH_SCHEMES
+                .iter()
+                .any(|scheme| scheme.eq_ignore_ascii_case(word))
+        })
+    };
     let mut expressions = 0;
     let mut rest = value;
     while let Some(start) = rest.find("{{") {
@@ -209,13 +225,16 @@ fn reads_only_the_store(value: &str) -> bool {
             return false;
         };
         let expression = &rest[start + 2..start + len];
-        if expression.contains(['"', '`', '\'']) {
+        if !outside_is_free(&rest[..start])
+            || expression.contains(['"', '`', '\''])
+            || expression.contains("/*")
+        {
             return false;
         }
         expressions += 1;
         rest = &rest[start + len + 2..];
     }
-    expressions > 0
+    expressions > 0 && outside_is_free(rest)
 }
 
 /// `secretstore.forbidden`: no namespaced SecretStore.
@@ -286,16 +305,24 @@ mod tests {
     fn template_literals_of_credential_keys() {
         let value = spec(json!({"target": {"template": {"data": {
             "OPENAI_API_KEY": "sk-live-literal", "ANTHROPIC_API_KEY": "{{ .anthropic }}",
-            "QUOTED": "{{ \"sk-quoted\" }}", "UPSTREAM": "plain", "MIXED": "Bearer {{ .token }}"},
+            "QUOTED": "{{ \"sk-quoted\" }}", "UPSTREAM": "plain", "MIXED": "Bearer {{ .token }}",
+            "PREFIXED": "sk-live-0123{{ .x }}", "SUFFIXED": "{{ .x }} sk-live", "BETWEEN": "{{ .a }}:{{ .b }}", "WORD": "Bearer: {{ .a }}",
+            "COMMENT": "{{ .a }}{{/* sk-live-commented */}}", "SCHEMES": " Basic  {{- .a -}}\n",
+            "TWO": "{{ .a }}{{ .b | b64dec }}", "LOWER": "bearer {{ .token }}"},
             "templateFrom": [{"literal": "x"}]}}}));
         let found = template_literal(&value, &ctx());
         let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
         assert_eq!(
             paths,
             [
+                "spec.target.template.data.BETWEEN",
+                "spec.target.template.data.COMMENT",
                 "spec.target.template.data.OPENAI_API_KEY",
+                "spec.target.template.data.PREFIXED",
                 "spec.target.template.data.QUOTED",
+                "spec.target.template.data.SUFFIXED",
                 "spec.target.template.data.UPSTREAM",
+                "spec.target.template.data.WORD",
                 "spec.target.template.templateFrom"
             ]
         );

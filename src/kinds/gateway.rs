@@ -962,13 +962,29 @@ mod tests {
     }
 
     #[test]
-    fn version_label_follows_the_image_tag() {
+    fn version_label_names_the_pinned_version() {
         assert_eq!(
             paths(version_label, |d| d["spec"]["template"]["metadata"]
                 ["labels"]["app.kubernetes.io/version"] =
                 json!("1.0.0")),
             [r#"spec.template.metadata.labels["app.kubernetes.io/version"]"#]
         );
+        // The label names the policy's version, whatever the image's tag:
+        // `latest` on a `:latest` image is still not the pinned release.
+        let mut doc = compliant();
+        gateway(&mut doc)["image"] = json!("portkeyai/gateway:latest");
+        doc["metadata"]["labels"]["app.kubernetes.io/version"] = json!("latest");
+        doc["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/version"] =
+            json!("latest");
+        let pod = PodTemplate::read(Kind::Deployment, &doc).unwrap();
+        let found = version_label(&pod, &ctx());
+        assert_eq!(found.len(), 2, "{found:?}");
+        for v in &found {
+            assert_eq!(
+                (v.expected.as_str(), v.actual.as_str()),
+                ("1.12.1", "latest")
+            );
+        }
     }
 
     #[test]
@@ -1103,6 +1119,109 @@ mod tests {
                 {"name": "OTHER", "value": "x"}]);
         });
         assert_eq!(found, [format!("{C0}.env[0]"), format!("{C0}.env[2]")]);
+        // The health path is a production setting too: only its own value.
+        let health = |value: &str| {
+            let value = value.to_owned();
+            paths(config_override, move |d| {
+                gateway(d)["env"] = json!([{"name": "HEALTH_CHECK_PATH", "value": value}]);
+            })
+        };
+        assert_eq!(health("/debug"), [format!("{C0}.env[0]")]);
+        assert!(health("/v1/health").is_empty());
+    }
+
+    #[test]
+    fn entrypoint_is_the_images_own() {
+        for (field, value) in [
+            ("command", json!(["sh", "-c", "cat /proc/self/environ"])),
+            ("args", json!(["--port", "9999"])),
+            (
+                "lifecycle",
+                json!({"postStart": {"exec": {"command": ["true"]}}}),
+            ),
+        ] {
+            assert_eq!(
+                paths(entrypoint, |d| gateway(d)[field] = value),
+                [format!("{C0}.{field}")],
+                "{field}"
+            );
+        }
+        // Empty lists run the image's entrypoint as well.
+        assert!(paths(entrypoint, |d| {
+            gateway(d)["command"] = json!([]);
+            gateway(d)["args"] = json!([]);
+        })
+        .is_empty());
+        // Every field set is named.
+        let all = paths(entrypoint, |d| {
+            gateway(d)["command"] = json!(["node"]);
+            gateway(d)["args"] = json!(["x.js"]);
+            gateway(d)["lifecycle"] = json!({"preStop": {"sleep": {"seconds": 1}}});
+        });
+        assert_eq!(
+            all,
+            [
+                format!("{C0}.command"),
+                format!("{C0}.args"),
+                format!("{C0}.lifecycle")
+            ]
+        );
+    }
+
+    #[test]
+    fn env_holds_only_settings_credentials_and_allowed_names() {
+        let found = paths(env, |d| {
+            gateway(d)["env"] = json!([
+                {"name": "NODE_ENV", "value": "production"},
+                {"name": "OPENAI_API_KEY", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+                {"name": "NODE_OPTIONS", "value": "--require /tmp/x.js"},
+                {"name": "HTTPS_PROXY", "value": "http://proxy:3128"}]);
+        });
+        assert_eq!(
+            found,
+            [format!("{C0}.env[2].name"), format!("{C0}.env[3].name")]
+        );
+        // A name the policy allows is no violation.
+        let mut policy = ctx().policy.clone();
+        policy.gateway.allowed_env = vec!["NODE_OPTIONS".to_owned()];
+        let allowing = Context {
+            policy: &policy,
+            ..ctx()
+        };
+        let mut doc = compliant();
+        gateway(&mut doc)["env"] =
+            json!([{"name": "NODE_OPTIONS", "value": "--max-old-space-size=400"}]);
+        let pod = PodTemplate::read(Kind::Deployment, &doc).unwrap();
+        assert!(env(&pod, &allowing).is_empty());
+    }
+
+    fn spec(doc: &mut Value) -> &mut Value {
+        &mut doc["spec"]["template"]["spec"]
+    }
+
+    #[test]
+    fn name_resolution_through_the_cluster_dns() {
+        const SPEC: &str = "spec.template.spec";
+        assert_eq!(
+            paths(name_resolution, |d| spec(d)["hostAliases"] =
+                json!([{"ip": "10.0.0.9", "hostnames": ["api.openai.com"]}])),
+            [format!("{SPEC}.hostAliases")]
+        );
+        assert_eq!(
+            paths(name_resolution, |d| {
+                spec(d)["dnsPolicy"] = json!("None");
+                spec(d)["dnsConfig"] = json!({"nameservers": ["10.0.0.53"]});
+            }),
+            [format!("{SPEC}.dnsPolicy"), format!("{SPEC}.dnsConfig")]
+        );
+        // The cluster's own policies and an empty list are fine.
+        for policy in ["ClusterFirst", "ClusterFirstWithHostNet"] {
+            assert!(
+                paths(name_resolution, |d| spec(d)["dnsPolicy"] = json!(policy)).is_empty(),
+                "{policy}"
+            );
+        }
+        assert!(paths(name_resolution, |d| spec(d)["hostAliases"] = json!([])).is_empty());
     }
 
     #[test]

@@ -129,7 +129,8 @@ pub fn validate_update(kind: Kind, ctx: &Context, old: &Value, new: &Value) -> V
     rules.iter().flat_map(|r| (r.check)(&change, ctx)).collect()
 }
 
-/// The rule ids of every rule table, the relations' last, in table order.
+/// The rule ids of every rule table of the kinds, in table order (the
+/// relations' are `crate::relations::rule_ids`).
 pub fn rule_tables() -> Vec<RuleId> {
     fn ids<T: ?Sized>(rules: &[rule::Rule<T>]) -> impl Iterator<Item = RuleId> + '_ {
         rules.iter().map(|r| r.id)
@@ -151,21 +152,169 @@ pub fn rule_tables() -> Vec<RuleId> {
         .chain(ids(external_secret::SECRET_STORE_RULES))
         .chain(ids(external_secret::PUSH_SECRET_RULES))
         .chain(ids(service_monitor::RULES))
-        .chain(crate::relations::rule_ids())
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    /// Rule functions whose module tests them through the module's
+    /// `validate` (which picks the table by the object's name) rather than
+    /// by name: `(file, function)`.
+    const TESTED_THROUGH_VALIDATE: &[(&str, &str)] = &[
+        ("config_map.rs", "gateway_config"),
+        ("config_map.rs", "credentials"),
+    ];
+
+    /// The source with string literals and comments blanked, so that a
+    /// name in a message or a JSON key is not taken for a call.
+    fn code_only(source: &str) -> String {
+        let bytes = source.as_bytes();
+        let mut out = String::with_capacity(source.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let rest = &source[i..];
+            if rest.starts_with("//") {
+                let end = rest.find('\n').unwrap_or(rest.len());
+                i += end;
+            } else if let Some(hashes) = raw_string_start(rest) {
+                let open = 2 + hashes; // r, the hashes, the quote
+                let close = format!("\"{}", "#".repeat(hashes));
+                let end = rest[open..]
+                    .find(&close)
+                    .map_or(rest.len(), |e| open + e + close.len());
+                out.push_str("\"\"");
+                i += end;
+            } else if rest.starts_with('"') {
+                let mut j = 1;
+                while j < rest.len() && rest.as_bytes()[j] != b'"' {
+                    j += if rest.as_bytes()[j] == b'\\' { 2 } else { 1 };
+                }
+                out.push_str("\"\"");
+                i += (j + 1).min(rest.len());
+            } else {
+                let c = rest.chars().next().unwrap_or(' ');
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+        out
+    }
+
+    /// The number of `#` of a raw string literal starting here.
+    fn raw_string_start(rest: &str) -> Option<usize> {
+        let after = rest.strip_prefix('r')?;
+        let hashes = after.len() - after.trim_start_matches('#').len();
+        after[hashes..].starts_with('"').then_some(hashes)
+    }
+
+    fn is_ident(b: u8) -> bool {
+        b.is_ascii_alphanumeric() || b == b'_'
+    }
+
+    /// Whether `code` uses `name` as a value: called (`name(`) or passed
+    /// (`name,` `name)`), not as a field (`.name`) or a declaration.
+    fn uses(code: &str, name: &str) -> bool {
+        code.match_indices(name).any(|(at, _)| {
+            let before = code[..at].trim_end();
+            let after = code[at + name.len()..].trim_start();
+            let bounded = !code[..at].bytes().next_back().is_some_and(is_ident)
+                && !code[at + name.len()..].bytes().next().is_some_and(is_ident);
+            bounded
+                && !before.ends_with('.')
+                && !before.ends_with("fn")
+                && !before.ends_with("let")
+                && after.starts_with(['(', ',', ')'])
+        })
+    }
+
+    /// `(rule id variant, function)` of every `Rule::new(RuleId::X, f)` and
+    /// `UpdateRule { id: RuleId::X, check: f }` in `code`.
+    fn table_entries(code: &str) -> Vec<(String, String)> {
+        let words: Vec<&str> = code
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == ':'))
+            .filter(|w| !w.is_empty())
+            .collect();
+        let mut out = Vec::new();
+        for (i, w) in words.iter().enumerate() {
+            let Some(variant) = w.strip_prefix("RuleId::") else {
+                continue;
+            };
+            let function = match (words.get(i.wrapping_sub(1)), words.get(i + 1)) {
+                (Some(&"Rule::new"), Some(f)) => *f,
+                (Some(&"id:"), Some(&"check:")) => match words.get(i + 2) {
+                    Some(f) => *f,
+                    None => continue,
+                },
+                _ => continue,
+            };
+            out.push((variant.to_owned(), function.to_owned()));
+        }
+        out
+    }
+
+    /// Every rule function of every table above is called by name in its
+    /// module's tests: each rule has unit tests beside it, not only cases
+    /// in the table.
+    #[test]
+    fn every_rule_function_is_tested_by_name_in_its_module() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/kinds");
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect();
+        files.sort();
+        let mut found = BTreeSet::new();
+        let mut untested = Vec::new();
+        for path in files {
+            let file = path.file_name().unwrap().to_string_lossy().into_owned();
+            let source = std::fs::read_to_string(&path).unwrap();
+            let (rules, tests) = match source.split_once("#[cfg(test)]") {
+                Some((rules, tests)) => (rules, code_only(tests)),
+                None => (source.as_str(), String::new()),
+            };
+            for (variant, function) in table_entries(&code_only(rules)) {
+                found.insert(variant);
+                let exempt = TESTED_THROUGH_VALIDATE.contains(&(file.as_str(), function.as_str()));
+                if !exempt && !uses(&tests, &function) {
+                    untested.push(format!("{file}: {function}"));
+                }
+            }
+        }
+        // The reading of the sources found every rule of the tables.
+        let tables: BTreeSet<String> = rule_tables().iter().map(|r| format!("{r:?}")).collect();
+        assert_eq!(found, tables);
+        assert!(
+            untested.is_empty(),
+            "rule functions no unit test calls by name: {untested:?}"
+        );
+    }
 
     #[test]
-    fn every_rule_of_the_catalog_has_exactly_one_function() {
-        let tables = rule_tables();
-        for rule in RuleId::ALL {
-            let count = tables.iter().filter(|r| *r == rule).count();
-            assert_eq!(count, 1, "{rule} is in {count} rule tables");
-        }
-        assert_eq!(tables.len(), RuleId::ALL.len());
+    fn the_source_reading_sees_calls_not_strings() {
+        let code = code_only(
+            r##"paths(env, |d| d["env"] = 1); // env(
+               let labels = v.labels; r#"image("#; image(&pod)"##,
+        );
+        assert!(uses(&code, "env"));
+        assert!(!uses(&code, "labels"));
+        assert!(uses(&code, "image"));
+        assert!(!uses(&code_only(r#""port(" port_name(1)"#), "port"));
+        let entries = table_entries(
+            "Rule::new(RuleId::GatewayEnv, env), UpdateRule { id: RuleId::PodOwnerReferences, check: owner_references }",
+        );
+        assert_eq!(
+            entries,
+            [
+                ("GatewayEnv".to_owned(), "env".to_owned()),
+                (
+                    "PodOwnerReferences".to_owned(),
+                    "owner_references".to_owned()
+                )
+            ]
+        );
     }
 }

@@ -276,7 +276,8 @@ pub fn credential_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     out
 }
 
-/// `pod.service-account-token`: the token is not mounted.
+/// `pod.service-account-token`: the token is mounted, or not, as the
+/// policy says (by default not: the gateway never calls the Kubernetes API).
 pub fn service_account_token(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let wanted = ctx.policy.pods.automount_service_account_token;
     let actual = pod.spec.automount_service_account_token;
@@ -286,7 +287,11 @@ pub fn service_account_token(pod: &PodTemplate, ctx: &Context) -> Vec<Violation>
     vec![Violation::new(
         RuleId::PodServiceAccountToken,
         pod.spec_path().field("automountServiceAccountToken"),
-        "the service account token should not be mounted",
+        if wanted {
+            "the service account token should be mounted"
+        } else {
+            "the service account token should not be mounted"
+        },
         wanted.to_string(),
         shown(actual),
     )]
@@ -569,6 +574,66 @@ mod tests {
         );
         let ok = json!({"automountServiceAccountToken": false, "containers": []});
         assert!(paths(service_account_token, ok).is_empty());
+        // The message follows the policy, not the default.
+        let mut policy = ctx().policy.clone();
+        policy.pods.automount_service_account_token = true;
+        let mounting = Context {
+            policy: &policy,
+            ..ctx()
+        };
+        let unset = deployment(json!({"containers": []}));
+        let found = service_account_token(&unset, &mounting);
+        assert_eq!(found.len(), 1);
+        assert_eq!(
+            found[0].message,
+            "the service account token should be mounted"
+        );
+        assert_eq!(found[0].expected, "true");
+    }
+
+    #[test]
+    fn owner_references_are_the_controllers_and_the_collectors() {
+        let owned = |uid: &str| {
+            json!({"metadata": {"name": "gw-7d9f", "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "Deployment", "name": "portkey-gateway", "uid": uid, "controller": true}]}})
+        };
+        let old = owned("1111");
+        let repointed = owned("2222");
+        let mut released = old.clone();
+        released["metadata"]
+            .as_object_mut()
+            .unwrap()
+            .remove("ownerReferences");
+        let found = |new: &Value, ctx: &Context| -> Vec<String> {
+            owner_references(&Change { old: &old, new }, ctx)
+                .into_iter()
+                .map(|v| v.path)
+                .collect()
+        };
+        // A person may neither re-point nor drop them.
+        for new in [&repointed, &released] {
+            assert_eq!(found(new, &ctx()), ["metadata.ownerReferences"]);
+        }
+        // Nor add them to an object that had none.
+        let adopted = Change {
+            old: &released,
+            new: &old,
+        };
+        assert_eq!(owner_references(&adopted, &ctx()).len(), 1);
+        // An UPDATE that leaves them as they were is anyone's.
+        assert!(found(&old, &ctx()).is_empty());
+        // The controllers (adopting, releasing) and the garbage collector
+        // are exempt.
+        for username in [
+            "system:serviceaccount:kube-system:deployment-controller",
+            "system:kube-controller-manager",
+            "system:serviceaccount:kube-system:generic-garbage-collector",
+        ] {
+            let exempt = Context { username, ..ctx() };
+            for new in [&repointed, &released] {
+                assert!(found(new, &exempt).is_empty(), "{username}");
+            }
+        }
     }
 
     /// The JSON Pointers an injection adds to a Deployment with this spec.

@@ -186,4 +186,15 @@ mod tests {
         }
         assert!(http_only(&claims(Kind::HttpRoute, json!({})), &ctx()).is_empty());
     }
+
+    #[test]
+    fn no_reference_grant_in_the_gateways_namespace() {
+        let meta: ObjectMeta =
+            serde_json::from_value(json!({"name": "let-shop-in", "namespace": "portkey"})).unwrap();
+        let found = reference_grant(&meta, &ctx());
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(paths, ["kind"]);
+        assert_eq!(found[0].rule, RuleId::RouteReferenceGrant);
+        assert_eq!(found[0].actual, "ReferenceGrant");
+    }
 }

@@ -1,6 +1,6 @@
 //! Services (README: Rules, `service.*`): nothing that bypasses the
-//! gateway's route, and the gateway Service itself exactly as the
-//! deployment note says.
+//! gateway's route, and the gateway Service itself exactly as the policy
+//! describes it (README: Policy, `service`).
 
 use super::rule::{has_labels, Context, Rule};
 use crate::rules::RuleId;

@@ -1,5 +1,5 @@
 //! The ServiceMonitor (README: Rules, `servicemonitor.*`) scrapes the
-//! gateway the way the deployment note says.
+//! gateway the way the policy says (README: Policy, `serviceMonitor`).
 
 use super::rule::{has_labels, Context, Rule};
 use crate::duration::PromDuration;

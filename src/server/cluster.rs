@@ -122,6 +122,10 @@ async fn audit_loop(
     interval: Duration,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    state
+        .metrics
+        .audit_interval_seconds
+        .set(interval.as_secs_f64());
     let mut ticker = tokio::time::interval(interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut lease_held = true;
@@ -131,19 +135,19 @@ async fn audit_loop(
             changed = leader.changed(), if lease_held => {
                 if changed.is_err() {
                     lease_held = false; // the lease task ended: leading no more
-                    state.metrics.audit_leader.set(0);
+                    state.metrics.audit_leading(false);
                     continue;
                 }
                 // Run at once on becoming the leader.
                 if !*leader.borrow() {
-                    state.metrics.audit_leader.set(0);
+                    state.metrics.audit_leading(false);
                     continue;
                 }
             }
             _ = shutdown.changed() => return,
         }
         let leading = lease_held && *leader.borrow();
-        state.metrics.audit_leader.set(i64::from(leading));
+        state.metrics.audit_leading(leading);
         if !leading {
             continue;
         }

@@ -1,7 +1,7 @@
 //! Accepting connections: TLS handshake with a deadline, HTTP/1.1 or HTTP/2
-//! by ALPN, bounds on concurrent connections, on streams and flow-control
-//! windows per HTTP/2 connection, connections closed once idle, and a
-//! graceful drain.
+//! by ALPN, bounds on concurrent connections, on request headers, and on
+//! streams and flow-control windows per HTTP/2 connection, connections
+//! closed once idle, and a graceful drain.
 
 use super::body;
 use super::metrics::{Metrics, ProtocolLabels};
@@ -34,6 +34,24 @@ pub const STREAM_WINDOW_BYTES: u32 = 256 * 1024;
 /// unread beyond the body budget.
 pub const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 
+/// Most bytes of request headers one request may hold: the HTTP/1.1 read
+/// buffer (a request head that does not fit in it is answered 431 and the
+/// connection closed) and one HTTP/2 stream's header list, counted as
+/// HTTP/2 counts it (name, value and 32 bytes per field; a larger list is
+/// answered 431 and the stream reset, and a header block that keeps
+/// growing past it ends the connection). Admission requests carry a
+/// handful of headers, a bearer token included, well under this. Headers
+/// are not in the body budget: per connection they are bounded by this,
+/// times the open streams for HTTP/2 (SECURITY.md, "Refusal under load").
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Most header fields one request may carry: hyper's bound for an
+/// HTTP/1.1 request head, which it answers 431 beyond. An HTTP/2 request
+/// with more is answered 431 as soon as it arrives, before the router, so
+/// its fields are not held while its body is awaited: many small fields
+/// cost several times their counted size.
+pub const MAX_HEADER_FIELDS: usize = 100;
+
 /// Connection limits and deadlines.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -64,14 +82,15 @@ fn http_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
-        .max_buf_size(64 * 1024);
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADER_FIELDS);
     builder
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(MAX_CONCURRENT_STREAMS)
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
-        .max_header_list_size(64 * 1024)
+        .max_header_list_size(MAX_HEADER_BYTES as u32)
         .keep_alive_interval(Duration::from_secs(30))
         .keep_alive_timeout(Duration::from_secs(10));
     builder
@@ -198,6 +217,7 @@ impl Connection {
         let service = Tracked {
             app: TowerToHyperService::new(self.app),
             activity: activity.clone(),
+            metrics: self.metrics.clone(),
         };
         let connection = self.builder.serve_connection(TokioIo::new(tls), service);
         tokio::pin!(connection);
@@ -273,11 +293,13 @@ impl Drop for OpenRequest {
 }
 
 /// The router, with each request counted as open on its connection until
-/// its response is sent.
+/// its response is sent, and a request with too many header fields
+/// answered 431 without it.
 #[derive(Clone)]
 struct Tracked {
     app: TowerToHyperService<Router>,
     activity: Arc<Activity>,
+    metrics: Arc<Metrics>,
 }
 
 impl hyper::service::Service<Request<Incoming>> for Tracked {
@@ -286,6 +308,18 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn call(&self, request: Request<Incoming>) -> Self::Future {
+        if request.headers().len() > MAX_HEADER_FIELDS {
+            // Dropped here: its fields are freed before the answer is sent.
+            drop(request);
+            self.metrics.reject("headers");
+            let response = Response::builder()
+                .status(hyper::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE)
+                .body(axum::body::Body::from(format!(
+                    "more than {MAX_HEADER_FIELDS} header fields\n"
+                )))
+                .unwrap_or_default();
+            return Box::pin(std::future::ready(Ok(response)));
+        }
         let open = self.activity.start();
         let answer = self.app.call(request);
         Box::pin(async move {

@@ -117,6 +117,8 @@ pub struct Metrics {
     pub audit_objects: Gauge,
     /// 1 while this replica holds the audit lease.
     pub audit_leader: Gauge,
+    /// The background audit's interval; 0 while it is off.
+    pub audit_interval_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -184,6 +186,7 @@ impl Metrics {
         let audit_findings = Family::<ViolationLabels, Gauge>::default();
         let audit_objects = Gauge::default();
         let audit_leader = Gauge::default();
+        let audit_interval_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
             .get_or_create(&BuildLabels {
@@ -218,7 +221,7 @@ impl Metrics {
         );
         registry.register(
             "rejected_requests",
-            "HTTP requests refused before a decision (malformed, too large, too slow, over the body budget)",
+            "HTTP requests refused before a decision (malformed, too large, too slow, over the body budget, too many HTTP/2 header fields)",
             rejected_requests.clone(),
         );
         registry.register(
@@ -318,6 +321,11 @@ impl Metrics {
             audit_leader.clone(),
         );
         registry.register(
+            "audit_interval_seconds",
+            "The background audit's interval (--audit-interval); 0 when this replica runs no audit",
+            audit_interval_seconds.clone(),
+        );
+        registry.register(
             "ready",
             "1 while the server is ready to answer admissions, 0 while starting or draining",
             ready.clone(),
@@ -374,6 +382,7 @@ impl Metrics {
             audit_findings,
             audit_objects,
             audit_leader,
+            audit_interval_seconds,
         }
     }
 
@@ -399,6 +408,18 @@ impl Metrics {
                     })
                     .inc();
             }
+        }
+    }
+
+    /// Records whether this replica holds the audit lease. A replica that
+    /// does not lead runs no audit, so it exports no findings: the last
+    /// ones it found are dropped and the objects gauge zeroed, or a former
+    /// leader would report stale findings for as long as it runs.
+    pub fn audit_leading(&self, leading: bool) {
+        self.audit_leader.set(i64::from(leading));
+        if !leading {
+            self.audit_findings.clear();
+            self.audit_objects.set(0);
         }
     }
 
@@ -668,6 +689,61 @@ mod tests {
         assert_eq!(text, metrics.encode());
         assert!(text.ends_with("# EOF\n"));
         assert!(text.contains("# TYPE portkey_guard_admission_requests counter\n"));
+    }
+
+    fn audit_lines(metrics: &Metrics) -> Vec<String> {
+        metrics
+            .encode_as(Format::Prometheus)
+            .lines()
+            .filter(|l| {
+                l.starts_with("portkey_guard_audit_findings{")
+                    || l.starts_with("portkey_guard_audit_objects ")
+                    || l.starts_with("portkey_guard_audit_leader ")
+            })
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn a_replica_that_loses_the_lease_exports_no_findings() {
+        let metrics = Metrics::new();
+        metrics.audit_leading(true);
+        // What audit_finished leaves after a run with two deny findings.
+        metrics.audit_objects.set(7);
+        metrics
+            .audit_findings
+            .get_or_create(&ViolationLabels {
+                rule: "relation.route-backend",
+                action: "deny",
+            })
+            .set(2);
+        assert_eq!(
+            audit_lines(&metrics),
+            [
+                "portkey_guard_audit_findings{rule=\"relation.route-backend\",action=\"deny\"} 2",
+                "portkey_guard_audit_objects 7",
+                "portkey_guard_audit_leader 1",
+            ]
+        );
+        metrics.audit_leading(false);
+        assert_eq!(
+            audit_lines(&metrics),
+            [
+                "portkey_guard_audit_objects 0",
+                "portkey_guard_audit_leader 0"
+            ]
+        );
+        // Still leading: nothing is dropped.
+        metrics.audit_leading(true);
+        metrics.audit_objects.set(3);
+        metrics.audit_leading(true);
+        assert_eq!(
+            audit_lines(&metrics),
+            [
+                "portkey_guard_audit_objects 3",
+                "portkey_guard_audit_leader 1"
+            ]
+        );
     }
 
     #[test]

@@ -8,11 +8,26 @@
 use super::metrics::Metrics;
 use super::tls::{CertResolver, ServingCert};
 use super::webhook::PolicyStore;
-use crate::policy::Policy;
+use crate::policy::{Policy, PolicyError};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// Why a new version of the policy file was not taken.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyReloadError {
+    #[error("the policy file is not UTF-8: {0}")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    #[error("{0}")]
+    Invalid(#[source] PolicyError),
+}
+
+/// The policy in a new version of the policy file.
+fn read_policy(bytes: &[u8]) -> Result<Policy, PolicyReloadError> {
+    let text = std::str::from_utf8(bytes).map_err(PolicyReloadError::NotUtf8)?;
+    Policy::from_yaml(text).map_err(PolicyReloadError::Invalid)
+}
 
 /// The bytes of the watched files, to notice a change.
 type Contents = Vec<Vec<u8>>;
@@ -82,11 +97,11 @@ pub async fn watch_policy(
     interval: Duration,
     shutdown: watch::Receiver<bool>,
 ) {
-    poll(vec![path.clone()], interval, shutdown, |contents| {
-        let parsed = std::str::from_utf8(&contents[0])
-            .map_err(|e| e.to_string())
-            .and_then(|text| Policy::from_yaml(text).map_err(|e| e.to_string()));
-        match parsed {
+    poll(
+        vec![path.clone()],
+        interval,
+        shutdown,
+        |contents| match read_policy(&contents[0]) {
             Ok(policy) => {
                 metrics.policy_reloaded(Some(&policy));
                 store.set(policy);
@@ -97,7 +112,29 @@ pub async fn watch_policy(
                 tracing::error!(policy = %path.display(), %error,
                     "new policy rejected; the previous one keeps serving");
             }
-        }
-    })
+        },
+    )
     .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error;
+
+    #[test]
+    fn a_refused_policy_says_why_and_keeps_its_cause() {
+        let err = read_policy(b"gateway:\n  version: \xff\n").unwrap_err();
+        assert!(matches!(err, PolicyReloadError::NotUtf8(_)), "{err}");
+        assert!(err.to_string().contains("not UTF-8"), "{err}");
+        assert!(err.source().is_some_and(|s| s.is::<std::str::Utf8Error>()));
+
+        let err = read_policy(b"gateway:\n  probes: {startup: {delay: 3}}\n").unwrap_err();
+        assert!(matches!(err, PolicyReloadError::Invalid(_)), "{err}");
+        assert!(err.to_string().contains("gateway.probes.startup"), "{err}");
+        assert!(err.source().is_some_and(|s| s.is::<PolicyError>()));
+
+        let policy = read_policy(b"gateway:\n  version: \"1.13.0\"\n").unwrap();
+        assert_eq!(policy.gateway.version, "1.13.0");
+    }
 }

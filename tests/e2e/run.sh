@@ -1557,6 +1557,30 @@ if [ "${E2E_AUDIT_BENCH:-}" = 1 ]; then
   audit_benchmark
 fi
 
+# Very last: the setup left the machine as build-apiserver.sh promises.
+# Debian's etcd unit is neither enabled nor running (the suite runs its own
+# etcd), and the deb-src entry added for `apt-get source` is gone.
+s_machine_left_clean() {
+  local src_list leftover
+  src_list=$(sed -n 's/^src_list=//p' tests/e2e/build-apiserver.sh)
+  [ -n "$src_list" ] || fail "no src_list= in tests/e2e/build-apiserver.sh"
+  [ ! -e "$src_list" ] || fail "apt source $src_list is still there"
+  for leftover in /etc/apt/sources.list.d/portkey-guard-*; do
+    [ ! -e "$leftover" ] || fail "apt source $leftover is still there"
+  done
+  if command -v systemctl >/dev/null && systemctl is-enabled --quiet etcd.service 2>/dev/null; then
+    fail "etcd.service is enabled: $(systemctl is-enabled etcd.service 2>&1)"
+  fi
+  if [ -d /run/systemd/system ] && systemctl is-active --quiet etcd.service; then
+    fail "etcd.service is running"
+  fi
+  if ls /etc/rc[2-5].d/S??etcd >/dev/null 2>&1; then
+    fail "/etc/init.d/etcd starts at boot: $(ls /etc/rc[2-5].d/S??etcd)"
+  fi
+  echo "no portkey-guard apt source; etcd.service not enabled"
+}
+scenario "the machine is left clean: etcd's unit not enabled, no apt source added by the build" s_machine_left_clean
+
 finished_at=$(date +%s)
 echo "e2e: $((finished_at - started_at))s in all: $((built_at - started_at))s building," \
   "$((set_up_at - built_at))s setting up, $((finished_at - set_up_at))s of scenarios"
