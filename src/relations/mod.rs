@@ -210,17 +210,23 @@ fn pod_labels<'a>(m: &Member<'a>) -> Option<&'a Labels> {
 }
 
 /// Whether a Service or NetworkPolicy named `name` is meant for the
-/// gateway: named after the gateway Service or a gateway workload.
-fn meant_for_gateway(name: &str, objects: &Objects<'_>, ctx: &Context) -> bool {
-    name == ctx.policy.service.name || objects.gateway_workloads().any(|g| g.object.name == name)
+/// gateway: named after the gateway Service or one of the `gateways`
+/// (the view's gateway workloads).
+fn meant_for_gateway(name: &str, gateways: &[Member<'_>], ctx: &Context) -> bool {
+    name == ctx.policy.service.name || gateways.iter().any(|g| g.object.name == name)
 }
 
 /// Whether a Service or NetworkPolicy that selects none of the set's pods
 /// is known to be broken: where the set holds every workload, it selects
 /// nothing at all; elsewhere only when it is meant for the gateway — its
 /// pods might otherwise be in files not given.
-fn selecting_nothing_is_known(name: &str, objects: &Objects<'_>, ctx: &Context) -> bool {
-    objects.workloads_complete() || meant_for_gateway(name, objects, ctx)
+fn selecting_nothing_is_known(
+    name: &str,
+    objects: &Objects<'_>,
+    gateways: &[Member<'_>],
+    ctx: &Context,
+) -> bool {
+    objects.workloads_complete() || meant_for_gateway(name, gateways, ctx)
 }
 
 /// A selector (`spec.<field>`, shown as `selector`) of `holder` that
@@ -374,7 +380,8 @@ pub fn service_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
             .collect();
         if selected.is_empty() {
             let selects_other_pods = !objects.workloads_labelled(selector).is_empty();
-            if selects_other_pods || !selecting_nothing_is_known(&service.object.name, objects, ctx)
+            if selects_other_pods
+                || !selecting_nothing_is_known(&service.object.name, objects, &gateways, ctx)
             {
                 continue;
             }
@@ -613,7 +620,7 @@ pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken
             None => objects.workloads().collect(),
         };
         let others: Vec<Member<'_>> = candidates.into_iter().filter(selects_pods).collect();
-        let meant = meant_for_gateway(&policy.object.name, objects, ctx);
+        let meant = meant_for_gateway(&policy.object.name, &gateways, ctx);
         let what = if !others.is_empty() {
             // Another app's policy protects that app.
             if !meant {
