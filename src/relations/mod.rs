@@ -229,6 +229,17 @@ fn selecting_nothing_is_known(
     objects.workloads_complete() || meant_for_gateway(name, gateways, ctx)
 }
 
+/// Whether a workload is being admitted that is not one of the `gateways`:
+/// the Service and NetworkPolicy relations hold their findings on the
+/// Service or NetworkPolicy and name only gateway workloads, so none of
+/// them involves it, and there is nothing to look for.
+fn names_no_admitted_workload(objects: &Objects<'_>, gateways: &[Member<'_>]) -> bool {
+    objects
+        .admitted()
+        .is_some_and(|a| a.object.kind.has_pod_template())
+        && !gateways.iter().any(|g| g.id == ObjectId::ADMITTED)
+}
+
 /// A selector (`spec.<field>`, shown as `selector`) of `holder` that
 /// selects none of the gateway pods: `what` it does, and the labels the
 /// gateway pods carry.
@@ -361,7 +372,7 @@ fn gateway_port_names(gateway: &Member<'_>, port: i32) -> Vec<String> {
 /// or any Service where the set holds every workload, selects some pod.
 pub fn service_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     let gateways: Vec<Member<'_>> = objects.gateway_workloads().collect();
-    if gateways.is_empty() {
+    if gateways.is_empty() || names_no_admitted_workload(objects, &gateways) {
         return Vec::new(); // No gateway pods to reach: unknown.
     }
     let port = ctx.policy.gateway.port.container_port;
@@ -601,7 +612,7 @@ pub fn servicemonitor_service(objects: &Objects<'_>, ctx: &Context) -> Vec<Broke
 /// selects some other pod of the set, or it protects nothing.
 pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     let gateways: Vec<Member<'_>> = objects.gateway_workloads().collect();
-    if gateways.is_empty() {
+    if gateways.is_empty() || names_no_admitted_workload(objects, &gateways) {
         return Vec::new(); // No gateway pods: unknown.
     }
     let empty = Labels::new();

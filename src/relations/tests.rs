@@ -910,3 +910,55 @@ fn involving_finds_what_writing_an_object_breaks() {
     )
     .is_empty());
 }
+
+#[test]
+fn what_another_apps_workload_is_involved_in_names_no_gateway_selector() {
+    // The gateway's NetworkPolicy moved onto redis's pods, in a namespace
+    // listed in full: broken, naming the gateway (not redis).
+    let redis = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "redis", "namespace": "portkey"},
+        "spec": {"selector": {"matchLabels": {"app": "redis"}},
+            "template": {"metadata": {"labels": {"app": "redis"}},
+                "spec": {"containers": [{"name": "redis", "image": "redis:7.4"}]}}}});
+    let mut docs = edited("NetworkPolicy", |p| {
+        put(
+            p,
+            "/spec/podSelector",
+            json!({"matchLabels": {"app": "redis"}}),
+        )
+    });
+    docs.push(redis.clone());
+    let set = set_of(&docs, LIVE);
+    let whole = check(&set.view(), &ctx());
+    let redis_id = ObjectId(set.find(Kind::Deployment, "redis").unwrap());
+    let gateway_id = ObjectId(set.find(Kind::Deployment, "portkey-gateway").unwrap());
+    let np: Vec<&Broken> = whole
+        .iter()
+        .filter(|b| b.violation.rule == RuleId::RelationNetworkPolicyGateway)
+        .collect();
+    assert_eq!(np.len(), 1, "{whole:#?}");
+    assert_eq!(np[0].others, [gateway_id]);
+    assert!(!whole.iter().any(|b| b.others.contains(&redis_id)));
+    // Writing redis again involves it in nothing ...
+    let admitted = Admitted::new(read(&redis), ctx().policy);
+    let found = involving(
+        &set.with(&admitted),
+        &ctx(),
+        ObjectId::ADMITTED,
+        Kind::Deployment,
+    );
+    assert!(found.is_empty(), "{found:#?}");
+    // ... writing the gateway again involves it in the broken policy.
+    let gateway = docs.iter().find(|d| d["kind"] == "Deployment").unwrap();
+    let admitted = Admitted::new(read(gateway), ctx().policy);
+    let rules: Vec<RuleId> = involving(
+        &set.with(&admitted),
+        &ctx(),
+        ObjectId::ADMITTED,
+        Kind::Deployment,
+    )
+    .into_iter()
+    .map(|b| b.violation.rule)
+    .collect();
+    assert_eq!(rules, [RuleId::RelationNetworkPolicyGateway]);
+}
