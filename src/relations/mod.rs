@@ -240,6 +240,16 @@ fn names_no_admitted_workload(objects: &Objects<'_>, gateways: &[Member<'_>]) ->
         && !gateways.iter().any(|g| g.id == ObjectId::ADMITTED)
 }
 
+/// The Services or NetworkPolicies to look at: with a (gateway) workload
+/// being admitted, only those a finding involving it can be held on
+/// ([`Objects::gateway_selectors`]); otherwise all of them.
+fn gateway_selectors<'a>(objects: &Objects<'a>, kind: Kind) -> Vec<Member<'a>> {
+    match objects.admitted() {
+        Some(a) if a.object.kind.has_pod_template() => objects.gateway_selectors(kind, &a),
+        _ => objects.holders(kind),
+    }
+}
+
 /// A selector (`spec.<field>`, shown as `selector`) of `holder` that
 /// selects none of the gateway pods: `what` it does, and the labels the
 /// gateway pods carry.
@@ -377,7 +387,7 @@ pub fn service_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     }
     let port = ctx.policy.gateway.port.container_port;
     let mut out = Vec::new();
-    for service in objects.holders(Kind::Service) {
+    for service in gateway_selectors(objects, Kind::Service) {
         let View::Service(spec) = &service.object.view else {
             continue;
         };
@@ -617,7 +627,7 @@ pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken
     }
     let empty = Labels::new();
     let mut out = Vec::new();
-    for policy in objects.holders(Kind::NetworkPolicy) {
+    for policy in gateway_selectors(objects, Kind::NetworkPolicy) {
         let View::NetworkPolicy(selector) = &policy.object.view else {
             continue;
         };

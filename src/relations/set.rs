@@ -6,6 +6,7 @@ use crate::kind::{Kind, HANDLED_KINDS};
 use crate::kinds::external_secret::ExternalSecretSpec;
 use crate::kinds::gateway::gateway_containers;
 use crate::kinds::http_route;
+use crate::kinds::network_policy::selects;
 use crate::kinds::pod_template::PodTemplate;
 use crate::kinds::rule::{read_at, MalformedObject};
 use crate::kinds::service_monitor::ServiceMonitorSpec;
@@ -355,6 +356,26 @@ pub struct ObjectSet {
     complete: HashSet<Kind>,
     /// The namespace relations look in.
     namespace: String,
+    /// The namespace's Services and NetworkPolicies by their selectors, for
+    /// [`Objects::involving_gateway`].
+    selecting: HashMap<Kind, Selecting>,
+}
+
+/// Objects of one kind with a pod selector (Services, NetworkPolicies),
+/// indexed so that admission visits only those a written gateway workload
+/// can be involved with.
+#[derive(Debug, Default)]
+struct Selecting {
+    /// By the first `key=value` their selector pins (a selector selects
+    /// only pods carrying every label it pins, that one among them).
+    pinned: HashMap<String, HashMap<String, Vec<usize>>>,
+    /// Those whose selector pins no label.
+    unpinned: Vec<usize>,
+    /// Those that may be broken whatever workload is written: a Service
+    /// that selects no workload of the set; a NetworkPolicy that selects no
+    /// gateway workload of the set, and either no workload at all or is
+    /// named after the gateway Service or a gateway workload.
+    suspect: Vec<usize>,
 }
 
 impl ObjectSet {
@@ -388,7 +409,7 @@ impl ObjectSet {
             .iter()
             .map(|o| o.gateway_containers(policy))
             .collect();
-        ObjectSet {
+        let mut set = ObjectSet {
             objects,
             gateway,
             by_kind,
@@ -397,7 +418,67 @@ impl ObjectSet {
             by_pod_label,
             complete,
             namespace: policy.namespace.clone(),
+            selecting: HashMap::new(),
+        };
+        set.selecting = set.index_selectors(policy);
+        set
+    }
+
+    /// The [`Selecting`] index of the Services and NetworkPolicies.
+    fn index_selectors(&self, policy: &Policy) -> HashMap<Kind, Selecting> {
+        let view = self.view();
+        let gateways: Vec<Member<'_>> = view.gateway_workloads().collect();
+        let meant = |name: &str| {
+            name == policy.service.name || gateways.iter().any(|g| g.object.name == name)
+        };
+        let mut out: HashMap<Kind, Selecting> = HashMap::new();
+        for kind in [Kind::Service, Kind::NetworkPolicy] {
+            let index = out.entry(kind).or_default();
+            for m in view.of(kind) {
+                let ObjectId(i) = m.id;
+                let (pinned, suspect) = match &m.object.view {
+                    View::Service(spec) => {
+                        let selector = spec.selector.as_ref().filter(|s| !s.is_empty());
+                        let nothing =
+                            selector.is_some_and(|s| view.workloads_labelled(s).is_empty());
+                        (selector.and_then(|s| s.iter().next()), nothing)
+                    }
+                    View::NetworkPolicy(selector) => {
+                        let pinned = selector.match_labels.as_ref().filter(|l| !l.is_empty());
+                        let empty = Labels::new();
+                        let selects = |w: &Member<'_>| {
+                            let labels = w
+                                .object
+                                .workload()
+                                .and_then(|w| w.template.meta.labels.as_ref());
+                            selects(selector, labels.unwrap_or(&empty))
+                        };
+                        let candidates = match pinned {
+                            Some(labels) => view.workloads_labelled(labels),
+                            None => view.workloads().collect(),
+                        };
+                        let suspect = !gateways.iter().any(selects)
+                            && (!candidates.iter().any(selects) || meant(&m.object.name));
+                        (pinned.and_then(|l| l.iter().next()), suspect)
+                    }
+                    _ => (None, true),
+                };
+                match pinned {
+                    Some((k, v)) => index
+                        .pinned
+                        .entry(k.clone())
+                        .or_default()
+                        .entry(v.clone())
+                        .or_default()
+                        .push(i),
+                    None => index.unpinned.push(i),
+                }
+                if suspect {
+                    index.suspect.push(i);
+                }
+            }
         }
+        out
     }
 
     pub fn len(&self) -> usize {
@@ -428,6 +509,7 @@ impl ObjectSet {
             set: self,
             replaced: None,
             admitted: None,
+            scan_all: false,
         }
     }
 
@@ -444,6 +526,7 @@ impl ObjectSet {
                 None
             },
             admitted: in_namespace.then_some(admitted),
+            scan_all: false,
         }
     }
 }
@@ -483,6 +566,8 @@ pub struct Objects<'a> {
     set: &'a ObjectSet,
     replaced: Option<usize>,
     admitted: Option<&'a Admitted>,
+    /// [`Objects::gateway_selectors`] visits every one (tests).
+    scan_all: bool,
 }
 
 impl<'a> Objects<'a> {
@@ -619,6 +704,51 @@ impl<'a> Objects<'a> {
             Some(a) if a.object.kind == kind => vec![a],
             _ => self.of(kind).collect(),
         }
+    }
+
+    /// The Services or NetworkPolicies (`kind`) that a finding of the
+    /// gateway relations involving `admitted`, a gateway workload being
+    /// written, can be held on: those selecting its pods as written or as
+    /// they were, those selecting by no label, those named after it, and
+    /// those that select no gateway of the set. Any other one selects a
+    /// gateway the write does not change, or another app's pods it does not
+    /// change, so the write cannot break it. In the set's order; for a kind
+    /// not indexed (or [`Objects::scanning_all`]), every one.
+    pub fn gateway_selectors(&self, kind: Kind, admitted: &Member<'a>) -> Vec<Member<'a>> {
+        let Some(index) = self.set.selecting.get(&kind).filter(|_| !self.scan_all) else {
+            return self.holders(kind);
+        };
+        let mut ids: Vec<usize> = index
+            .unpinned
+            .iter()
+            .chain(&index.suspect)
+            .copied()
+            .collect();
+        let old = self
+            .replaced
+            .and_then(|i| self.set.objects[i].workload())
+            .and_then(|w| w.template.meta.labels.as_ref());
+        let new = admitted
+            .object
+            .workload()
+            .and_then(|w| w.template.meta.labels.as_ref());
+        for (k, v) in old.into_iter().chain(new).flatten() {
+            if let Some(found) = index.pinned.get(k).and_then(|values| values.get(v)) {
+                ids.extend(found);
+            }
+        }
+        ids.extend(self.set.find(kind, &admitted.object.name));
+        ids.sort_unstable();
+        ids.dedup();
+        ids.into_iter().map(|i| self.member(i)).collect()
+    }
+
+    /// The view with [`Objects::gateway_selectors`] visiting every
+    /// Service and NetworkPolicy (to compare against, in tests).
+    #[cfg(test)]
+    pub fn scanning_all(mut self) -> Self {
+        self.scan_all = true;
+        self
     }
 
     /// [`Objects::workloads`] as holders (see [`Objects::holders`]).

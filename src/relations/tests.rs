@@ -962,3 +962,135 @@ fn what_another_apps_workload_is_involved_in_names_no_gateway_selector() {
     .collect();
     assert_eq!(rules, [RuleId::RelationNetworkPolicyGateway]);
 }
+
+/// Admission visits only the Services and NetworkPolicies a written
+/// gateway workload can be involved with: what it finds is what visiting
+/// every one finds, across namespaces where those relations hold and
+/// break, for the gateway written as it was, relabelled, or renamed ports,
+/// and for another app's workload that becomes a gateway.
+#[test]
+fn gateway_selectors_find_what_scanning_every_one_finds() {
+    let app = |name: &str| {
+        json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": name, "namespace": "portkey"},
+            "spec": {"selector": {"matchLabels": {"app": name}},
+                "template": {"metadata": {"labels": {"app": name, "tier": "backend"}},
+                    "spec": {"containers": [{"name": "main", "image": "busybox:1.36"}]}}}})
+    };
+    let service = |name: &str, selector: Value| {
+        json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "portkey"},
+            "spec": {"selector": selector, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+    };
+    let policy = |name: &str, selector: Value| {
+        json!({"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+            "metadata": {"name": name, "namespace": "portkey"},
+            "spec": {"podSelector": selector}})
+    };
+    let gateway_labels = json!({"app.kubernetes.io/name": "portkey-gateway"});
+    let mut namespace = shipped();
+    for name in ["redis", "search", "worker"] {
+        namespace.push(app(name));
+        namespace.push(service(name, json!({"app": name})));
+        namespace.push(policy(name, json!({"matchLabels": {"app": name}})));
+    }
+    let variants: Vec<Vec<Value>> = vec![
+        vec![],
+        // The gateway's policy moved onto redis's pods.
+        vec![policy(
+            "portkey-gateway",
+            json!({"matchLabels": {"app": "redis"}}),
+        )],
+        // Selecting nothing; by expressions only; everything.
+        vec![
+            service("ghost", json!({"app": "ghost"})),
+            policy("ghost", json!({"matchLabels": {"app": "ghost"}})),
+        ],
+        vec![policy(
+            "by-expression",
+            json!({"matchExpressions": [{"key": "app.kubernetes.io/name", "operator": "In", "values": ["portkey-gateway"]}]}),
+        )],
+        vec![policy("everything", json!({}))],
+        // redis's policy on search's pods: once redis is a gateway, the
+        // policy is meant for it.
+        vec![policy("redis", json!({"matchLabels": {"app": "search"}}))],
+        // A Service and a policy selecting the gateway and a backend
+        // label; a Service on the gateway port by name.
+        vec![
+            service("wide", json!({"tier": "backend"})),
+            service("gateway-too", gateway_labels.clone()),
+            policy("backends", json!({"matchLabels": {"tier": "backend"}})),
+        ],
+    ];
+    let gateway = shipped()
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap();
+    let mut written: Vec<Value> = vec![gateway.clone()];
+    let mut relabelled = gateway.clone();
+    put(
+        &mut relabelled,
+        "/spec/template/metadata/labels/app.kubernetes.io~1name",
+        json!("gw"),
+    );
+    written.push(relabelled);
+    let mut backend = gateway.clone();
+    backend["spec"]["template"]["metadata"]["labels"]["tier"] = json!("backend");
+    written.push(backend);
+    let mut renamed_port = gateway.clone();
+    put(
+        &mut renamed_port,
+        "/spec/template/spec/containers/0/ports/0/name",
+        json!("web"),
+    );
+    written.push(renamed_port);
+    // redis, written as a gateway.
+    let mut redis_gateway = gateway.clone();
+    redis_gateway["metadata"]["name"] = json!("redis");
+    redis_gateway["spec"]["template"]["metadata"]["labels"] = json!({"app": "redis"});
+    redis_gateway["spec"]["selector"] = json!({"matchLabels": {"app": "redis"}});
+    written.push(redis_gateway);
+
+    let mut compared = 0;
+    let mut found_some = 0;
+    for extra in &variants {
+        let mut docs = namespace.clone();
+        for doc in extra {
+            // An object of the same kind and name replaces the shipped one.
+            docs.retain(|d| {
+                !(d["kind"] == doc["kind"] && d["metadata"]["name"] == doc["metadata"]["name"])
+            });
+            docs.push(doc.clone());
+        }
+        for complete in [&[][..], LIVE] {
+            let set = set_of(&docs, complete);
+            for doc in &written {
+                let admitted = Admitted::new(read(doc), ctx().policy);
+                assert!(!admitted.object.gateway_containers(ctx().policy).is_empty());
+                let view = set.with(&admitted);
+                for relation in [service_gateway as Check, networkpolicy_gateway] {
+                    let involved = |v: &Objects<'_>| -> Vec<Broken> {
+                        relation(v, &ctx())
+                            .into_iter()
+                            .filter(|b| {
+                                b.holder == ObjectId::ADMITTED
+                                    || b.others.contains(&ObjectId::ADMITTED)
+                            })
+                            .collect()
+                    };
+                    let visited = involved(&view);
+                    assert_eq!(
+                        visited,
+                        involved(&view.scanning_all()),
+                        "{extra:#?} {doc:#?}"
+                    );
+                    compared += 1;
+                    found_some += usize::from(!visited.is_empty());
+                }
+            }
+        }
+    }
+    assert_eq!(compared, variants.len() * 2 * written.len() * 2);
+    // The comparison is over findings, not only over silence.
+    assert!(found_some >= 10, "{found_some}");
+}
