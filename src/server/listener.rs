@@ -40,9 +40,9 @@ pub const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 /// HTTP/2 counts it (name, value and 32 bytes per field; a larger list is
 /// answered 431 and the stream reset, and a header block that keeps
 /// growing past it ends the connection). Admission requests carry a
-/// handful of headers, a bearer token included, well under this. Headers
-/// are not in the body budget: per connection they are bounded by this,
-/// times the open streams for HTTP/2 (SECURITY.md, "Refusal under load").
+/// handful of headers, a bearer token included, well under this. A request
+/// waiting for its body holds a head charge against the budget sized for
+/// a header list at this limit (`body::HEAD_CHARGE_BYTES`).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Most header fields one request may carry: hyper's bound for an
