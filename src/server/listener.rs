@@ -52,6 +52,16 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// cost several times their counted size.
 pub const MAX_HEADER_FIELDS: usize = 100;
 
+/// Connections held at once unless configured. What a connection holds
+/// while no request of its own is in flight is outside the request budget:
+/// TLS state, HTTP/2 connection state, an incomplete header block or
+/// HTTP/1.1 request head (16 KiB at most); `tests/resources.rs` bounds it
+/// at 128 KiB per connection. 512 of them come to 64 MiB at most, so the
+/// process (about 40 MiB), the default budget (64 MiB) and these stay under
+/// 170 MiB, well inside the pod's 256 MiB; the API server uses tens of
+/// connections. More wait in the kernel's accept queue.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 512;
+
 /// Connection limits and deadlines.
 #[derive(Clone, Copy, Debug)]
 pub struct Limits {
@@ -67,7 +77,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 16_384,
+            max_connections: DEFAULT_MAX_CONNECTIONS as usize,
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),
