@@ -1,12 +1,15 @@
 //! Request bodies: read whole under the size limit and under one budget for
-//! the bytes of all bodies buffered at once, and kept alive until the
-//! response is sent.
+//! the memory of every request in flight (a fixed charge for its headers and
+//! the bytes of its body), and kept alive until the response is sent.
 //!
 //! Without a budget, memory grows with the number of requests in flight:
 //! sixty HTTP/1.1 connections each stalling one byte short of 3 MiB, or one
 //! HTTP/2 connection with 200 such streams, would hold 180 MiB or 600 MiB,
-//! past the pod's limit. With it, a body is read only while its bytes are
-//! reserved; past the budget the request is answered 503 at once.
+//! past the pod's limit; streams that only send their headers and stall
+//! cost tens of KiB each, on every connection. With it, a request waits for
+//! its body only while its head charge is reserved, and a body is read only
+//! while its bytes are reserved; past the budget the request is answered
+//! 503 at once.
 
 use super::metrics::Metrics;
 use axum::body::{Body, Bytes};
@@ -26,10 +29,20 @@ pub const DEFAULT_BUDGET_BYTES: u64 = 64 * 1024 * 1024;
 /// quarters of it. The last quarter stays free for ordinary objects (a
 /// Deployment's review is about 10 KiB) while large bodies fill the rest.
 pub const SMALL_BODY_BYTES: u64 = 256 * 1024;
+/// What every request in flight is charged for its headers and its state
+/// (HTTP/2 stream, task, parsed header map) from the moment its body is
+/// awaited until it is answered. An HTTP/2 stream holding a header list at
+/// the limit (16 KiB as HTTP/2 counts it, 100 fields) costs 35–47 KiB of
+/// RSS (`tests/resources.rs`, 32 such streams on a connection); the charge
+/// is above that worst case, so that the budget bounds the real memory of
+/// stalled requests and not only their bodies. A normal admission request
+/// costs less, and the charge still leaves room for 1,000 requests in
+/// flight in the default budget.
+pub const HEAD_CHARGE_BYTES: u64 = 64 * 1024;
 /// What a client over the budget is told to wait before retrying.
 pub const RETRY_AFTER_SECONDS: &str = "1";
 
-/// The bytes of request bodies buffered at once, bounded.
+/// The memory of requests in flight (head charges and body bytes), bounded.
 #[derive(Debug)]
 pub struct BodyBudget {
     capacity: u64,
@@ -41,7 +54,7 @@ impl BodyBudget {
     /// A budget of `capacity` bytes, shown with its use in `metrics`.
     pub fn new(capacity: u64, metrics: &Metrics) -> Arc<BodyBudget> {
         metrics.body_budget_bytes.set(gauge_value(capacity));
-        let gauge = metrics.buffered_body_bytes.clone();
+        let gauge = metrics.budget_held_bytes.clone();
         gauge.set(0);
         Arc::new(BodyBudget {
             capacity,
@@ -59,20 +72,20 @@ impl BodyBudget {
         self.used.load(Ordering::SeqCst)
     }
 
-    /// The most that may be reserved in all once a body of `total` bytes
+    /// The most that may be reserved in all once a body of `body` bytes
     /// holds its share.
-    fn ceiling(&self, total: u64) -> u64 {
-        if total <= SMALL_BODY_BYTES {
+    fn ceiling(&self, body: u64) -> u64 {
+        if body <= SMALL_BODY_BYTES {
             self.capacity
         } else {
             self.capacity - self.capacity / 4
         }
     }
 
-    /// Reserves `more` bytes for a body that then holds `total`; false when
-    /// that would pass the ceiling.
-    fn take(&self, more: u64, total: u64) -> bool {
-        let ceiling = self.ceiling(total);
+    /// Reserves `more` bytes for a request whose body then holds `body`;
+    /// false when that would pass the ceiling.
+    fn take(&self, more: u64, body: u64) -> bool {
+        let ceiling = self.ceiling(body);
         let taken = self
             .used
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |used| {
@@ -95,10 +108,12 @@ fn gauge_value(bytes: u64) -> i64 {
     i64::try_from(bytes).unwrap_or(i64::MAX)
 }
 
-/// Bytes held against a [`BodyBudget`]; given back when dropped.
+/// Bytes held against a [`BodyBudget`] for one request: its head charge,
+/// if taken, and its body; given back when dropped.
 #[derive(Debug)]
 pub struct Reservation {
     budget: Arc<BodyBudget>,
+    head: u64,
     bytes: u64,
 }
 
@@ -106,21 +121,39 @@ impl Reservation {
     pub fn new(budget: &Arc<BodyBudget>) -> Reservation {
         Reservation {
             budget: budget.clone(),
+            head: 0,
             bytes: 0,
         }
     }
 
+    /// All bytes reserved: the head charge and the body.
     pub fn bytes(&self) -> u64 {
         self.bytes
     }
 
-    /// Grows the reservation to `total` bytes. False, and unchanged, when
+    /// Reserves the head charge ([`HEAD_CHARGE_BYTES`]) before any body
+    /// byte; it counts as a small body's share. False, and unchanged, when
     /// the budget cannot cover it.
-    pub fn grow_to(&mut self, total: u64) -> bool {
+    pub fn take_head(&mut self) -> bool {
+        if self.head > 0 {
+            return true;
+        }
+        if !self.budget.take(HEAD_CHARGE_BYTES, 0) {
+            return false;
+        }
+        self.head = HEAD_CHARGE_BYTES;
+        self.bytes += HEAD_CHARGE_BYTES;
+        true
+    }
+
+    /// Grows the reservation to hold a body of `body` bytes besides the
+    /// head charge. False, and unchanged, when the budget cannot cover it.
+    pub fn grow_to(&mut self, body: u64) -> bool {
+        let total = self.head.saturating_add(body);
         if total <= self.bytes {
             return true;
         }
-        if !self.budget.take(total - self.bytes, total) {
+        if !self.budget.take(total - self.bytes, body) {
             return false;
         }
         self.bytes = total;
@@ -167,7 +200,7 @@ impl IntoResponse for Refusal {
             Refusal::OverBudget => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::RETRY_AFTER, RETRY_AFTER_SECONDS)],
-                "too many request bodies in flight; retry shortly\n",
+                "too many requests in flight; retry shortly\n",
             )
                 .into_response(),
             Refusal::Unreadable => {
@@ -188,6 +221,12 @@ impl Buffered {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
+
+    /// Frees the body, keeping its bytes reserved: for holding until the
+    /// answer is sent.
+    pub fn into_reservation(self) -> Reservation {
+        self._reservation
+    }
 }
 
 /// The `Content-Length` a request declares, if any.
@@ -200,10 +239,11 @@ pub fn declared_length(headers: &HeaderMap) -> Option<u64> {
         .ok()
 }
 
-/// Reads `body` whole, at most `limit` bytes. A declared length is checked
-/// and reserved before the first byte is read; without one, the buffer and
-/// its reservation grow as data arrives. Nothing is buffered that is not
-/// reserved.
+/// Reads `body` whole, at most `limit` bytes. The request's head charge is
+/// reserved first, then a declared length is checked and reserved before
+/// the first byte is read; without one, the buffer and its reservation grow
+/// as data arrives. Nothing is buffered that is not reserved, and no
+/// request waits for its body without its head charge.
 pub async fn read(
     body: &mut Body,
     declared: Option<u64>,
@@ -212,6 +252,14 @@ pub async fn read(
 ) -> Result<Buffered, Refusal> {
     let mut reservation = Reservation::new(budget);
     let mut bytes = Vec::new();
+    // Checked before the head charge: a length over the limit is a 413
+    // whatever the budget holds.
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(Refusal::TooLarge);
+    }
+    if !reservation.take_head() {
+        return Err(Refusal::OverBudget);
+    }
     if let Some(length) = declared {
         let length = usize::try_from(length)
             .ok()
@@ -336,7 +384,7 @@ mod tests {
         let metrics = Metrics::new();
         let budget = BodyBudget::new(capacity, &metrics);
         assert_eq!(metrics.body_budget_bytes.get(), capacity as i64);
-        (budget, metrics.buffered_body_bytes.clone())
+        (budget, metrics.budget_held_bytes.clone())
     }
 
     #[test]
@@ -386,6 +434,53 @@ mod tests {
         assert!(!Reservation::new(&budget).grow_to(u64::MAX));
     }
 
+    #[tokio::test]
+    async fn every_request_waiting_for_its_body_holds_its_head_charge() {
+        let heads = 10 * HEAD_CHARGE_BYTES;
+        let (budget, gauge) = budget(heads + 16);
+        // Ten requests whose bodies have not arrived fill the budget ...
+        let mut waiting = Vec::new();
+        for _ in 0..10 {
+            let (tx, body) = tokio::sync::mpsc::channel::<Item>(1);
+            let budget = budget.clone();
+            waiting.push((
+                tx,
+                tokio::spawn(async move {
+                    let mut body = Body::new(Channel(body));
+                    read(&mut body, None, 10, &budget).await.map(|_| ())
+                }),
+            ));
+        }
+        while budget.in_use() < heads {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(gauge.get(), heads as i64);
+        // ... so the next is refused at once, before its body, and a
+        // declared length over the limit is still a 413.
+        let mut body = chunks(&[b"{}"]);
+        assert_eq!(
+            read(&mut body, None, 10, &budget).await.unwrap_err(),
+            Refusal::OverBudget
+        );
+        let mut body = chunks(&[]);
+        assert_eq!(
+            read(&mut body, Some(11), 10, &budget).await.unwrap_err(),
+            Refusal::TooLarge
+        );
+        // A request that ends gives its charge back.
+        let (tx, task) = waiting.pop().unwrap();
+        drop(tx);
+        assert_eq!(task.await.unwrap(), Ok(()));
+        assert_eq!(budget.in_use(), heads - HEAD_CHARGE_BYTES);
+        let mut body = chunks(&[b"{}"]);
+        assert!(read(&mut body, None, 10, &budget).await.is_ok());
+        for (tx, task) in waiting {
+            drop(tx);
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!((budget.in_use(), gauge.get()), (0, 0));
+    }
+
     type Item = Result<Frame<Bytes>, std::io::Error>;
 
     /// A body of these frames, in order.
@@ -397,6 +492,18 @@ mod tests {
 
         fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Item>> {
             Poll::Ready(self.0.next())
+        }
+    }
+
+    /// A body of the frames sent on a channel, ended when it closes.
+    struct Channel(tokio::sync::mpsc::Receiver<Item>);
+
+    impl hyper::body::Body for Channel {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Item>> {
+            self.0.poll_recv(cx)
         }
     }
 
@@ -420,14 +527,18 @@ mod tests {
         let mut body = chunks(&[b"ab", b"cd", b"e"]);
         let read_whole = read(&mut body, None, 10, &budget).await.unwrap();
         assert_eq!(read_whole.bytes(), b"abcde");
-        assert!(budget.in_use() >= 5 && gauge.get() >= 5);
+        let held = HEAD_CHARGE_BYTES + 5;
+        assert!(budget.in_use() >= held && gauge.get() >= held as i64);
         drop(read_whole);
         assert_eq!(budget.in_use(), 0);
 
-        // Declared: reserved up front, exactly.
+        // Declared: reserved up front, exactly, besides the head charge.
         let mut body = chunks(&[b"abc"]);
         let read_whole = read(&mut body, Some(3), 10, &budget).await.unwrap();
-        assert_eq!((read_whole.bytes(), budget.in_use()), (&b"abc"[..], 3));
+        assert_eq!(
+            (read_whole.bytes(), budget.in_use()),
+            (&b"abc"[..], HEAD_CHARGE_BYTES + 3)
+        );
         drop(read_whole);
 
         let mut body = chunks(&[b"0123456789", b"x"]);

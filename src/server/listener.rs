@@ -40,9 +40,9 @@ pub const CONNECTION_WINDOW_BYTES: u32 = 1024 * 1024;
 /// HTTP/2 counts it (name, value and 32 bytes per field; a larger list is
 /// answered 431 and the stream reset, and a header block that keeps
 /// growing past it ends the connection). Admission requests carry a
-/// handful of headers, a bearer token included, well under this. Headers
-/// are not in the body budget: per connection they are bounded by this,
-/// times the open streams for HTTP/2 (SECURITY.md, "Refusal under load").
+/// handful of headers, a bearer token included, well under this. A request
+/// waiting for its body holds a head charge against the budget sized for
+/// a header list at this limit (`body::HEAD_CHARGE_BYTES`).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Most header fields one request may carry: hyper's bound for an
@@ -51,6 +51,16 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// its fields are not held while its body is awaited: many small fields
 /// cost several times their counted size.
 pub const MAX_HEADER_FIELDS: usize = 100;
+
+/// Connections held at once unless configured. What a connection holds
+/// while no request of its own is in flight is outside the request budget:
+/// TLS state, HTTP/2 connection state, an incomplete header block or
+/// HTTP/1.1 request head (16 KiB at most); `tests/resources.rs` bounds it
+/// at 128 KiB per connection. 512 of them come to 64 MiB at most, so the
+/// process (about 40 MiB), the default budget (64 MiB) and these stay under
+/// 170 MiB, well inside the pod's 256 MiB; the API server uses tens of
+/// connections. More wait in the kernel's accept queue.
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 512;
 
 /// Connection limits and deadlines.
 #[derive(Clone, Copy, Debug)]
@@ -67,7 +77,7 @@ pub struct Limits {
 impl Default for Limits {
     fn default() -> Self {
         Limits {
-            max_connections: 16_384,
+            max_connections: DEFAULT_MAX_CONNECTIONS as usize,
             handshake_timeout: Duration::from_secs(10),
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(60),

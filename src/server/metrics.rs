@@ -96,7 +96,7 @@ pub struct Metrics {
     policy_last_reload_successful: Gauge,
     policy_info: Family<PolicyLabels, Gauge>,
     policy_generation: Gauge,
-    pub buffered_body_bytes: Gauge,
+    pub budget_held_bytes: Gauge,
     pub body_budget_bytes: Gauge,
     pub idle_connections_closed: Counter,
     /// Relations between the admitted object and the cache reported as
@@ -164,7 +164,7 @@ impl Metrics {
         policy_last_reload_successful.set(1);
         let policy_info = Family::<PolicyLabels, Gauge>::default();
         let policy_generation = Gauge::default();
-        let buffered_body_bytes = Gauge::default();
+        let budget_held_bytes = Gauge::default();
         let body_budget_bytes = Gauge::default();
         let idle_connections_closed = Counter::default();
         let relation_warnings = Family::<RuleLabels, Counter>::default();
@@ -250,13 +250,13 @@ impl Metrics {
             policy_reloads.clone(),
         );
         registry.register(
-            "buffered_body_bytes",
-            "Bytes of request bodies held now, counted against the body budget",
-            buffered_body_bytes.clone(),
+            "budget_held_bytes",
+            "Bytes held now against the request budget: a fixed charge for each request in flight and the bytes of its body",
+            budget_held_bytes.clone(),
         );
         registry.register(
             "body_budget_bytes",
-            "The body budget: most bytes of request bodies held at once",
+            "The request budget (--body-budget-mib): most bytes of request heads and bodies held at once",
             body_budget_bytes.clone(),
         );
         registry.register(
@@ -368,7 +368,7 @@ impl Metrics {
             policy_last_reload_successful,
             policy_info,
             policy_generation,
-            buffered_body_bytes,
+            budget_held_bytes,
             body_budget_bytes,
             idle_connections_closed,
             relation_warnings,

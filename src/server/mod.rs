@@ -59,10 +59,13 @@ pub struct ServeArgs {
     pub probe_addr: SocketAddr,
     #[arg(long, env = "PORTKEY_GUARD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
-    /// Most connections held at once (idle ones cost about 8 KiB each);
-    /// more wait in the kernel's accept queue. Keep it below the open-file
-    /// limit.
-    #[arg(long, default_value_t = 16_384, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    /// Most connections held at once; more wait in the kernel's accept
+    /// queue. What a connection holds outside the request budget (TLS and
+    /// HTTP/2 state, an incomplete request head) is at most 128 KiB, so
+    /// the default keeps that under 64 MiB. Keep it below the open-file
+    /// limit, and its product with 128 KiB within the memory limit.
+    #[arg(long, default_value_t = listener::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub max_connections: u32,
     /// How often certificate and policy files are checked for changes.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=3600))]

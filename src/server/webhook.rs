@@ -139,10 +139,13 @@ pub fn router_with(state: AppState, review: ReviewFn) -> Router {
         .with_state(state)
 }
 
-/// Reads the body under the size limit, the body budget and the request
+/// Reads the body under the size limit, the budget and the request
 /// deadline, answers it with `review`, and counts refused requests. A
-/// declared length over the limit or the budget is refused before any body
-/// byte is read; an undeclared one as soon as it passes either.
+/// request is refused before any body byte is read when the budget cannot
+/// hold its head charge, or its declared length is over the limit or the
+/// budget; an undeclared length as soon as it passes either. What the
+/// request reserved is held until its answer has been sent: a client that
+/// does not read its answers holds them against the budget too.
 async fn answer(
     state: &AppState,
     webhook: Webhook,
@@ -162,7 +165,7 @@ async fn answer(
             if response.status() == StatusCode::BAD_REQUEST {
                 state.metrics.reject("malformed");
             }
-            return response;
+            return body::keep_until_sent(response, buffered.into_reservation());
         }
         Ok(Err(refusal)) => Some(refusal),
         Err(_) => None,
