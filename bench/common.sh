@@ -14,7 +14,7 @@ bench_need python3 python3
 
 cargo build --release --locked --quiet
 # PORTKEY_GUARD_BIN: measure another build (an earlier commit's) the same way.
-guard=${PORTKEY_GUARD_BIN:-$PWD/target/release/portkey-guard}
+guard=${PORTKEY_GUARD_BIN:-${CARGO_TARGET_DIR:-$PWD/target}/release/portkey-guard}
 bench_dir=$(mktemp -d /tmp/portkey-guard-bench.XXXXXX)
 bench_pids=()
 bench_cleanup() {

@@ -17,7 +17,7 @@ else
   per_cell() { case $1 in 1) echo 10000 ;; *) echo 40000 ;; esac; }
 fi
 cargo build --release --locked --quiet --example floor
-floor=$PWD/target/release/examples/floor
+floor=${CARGO_TARGET_DIR:-$PWD/target}/release/examples/floor
 
 start_server guard "$guard" --log-format json
 start_server floor "$floor"

@@ -20,7 +20,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/tools.sh
 
-guard=${1:-target/release/portkey-guard}
+guard=${1:-${CARGO_TARGET_DIR:-target}/release/portkey-guard}
 [ -x "$guard" ] || { echo "no portkey-guard binary at $guard" >&2; exit 1; }
 need_apt promtool prometheus
 need_apt curl curl

@@ -27,7 +27,7 @@ echo "== the hostname guard's matchConditions (CEL, from deploy/webhook/webhooks
 cargo test --locked -p portkey-guard-bench --lib --test match_conditions
 
 cargo build --locked --release
-guard=target/release/portkey-guard
+guard=${CARGO_TARGET_DIR:-target}/release/portkey-guard
 
 echo "== deploy/portkey: the directory (kustomization and strategy files skipped) and -k (rendered)"
 "$guard" check deploy/portkey

@@ -30,7 +30,7 @@ apiserver=$(sed -n 1p <<<"$binaries")
 controller_manager=$(sed -n 2p <<<"$binaries")
 [ -x "$apiserver" ] && [ -x "$controller_manager" ] || die "build-apiserver.sh printed no binaries: $binaries"
 cargo build --release --locked --quiet || die "cannot build portkey-guard"
-guard=$repo/target/release/portkey-guard
+guard=${CARGO_TARGET_DIR:-$repo/target}/release/portkey-guard
 built_at=$(date +%s)
 
 work=$(mktemp -d /tmp/portkey-guard-e2e.XXXXXX)
