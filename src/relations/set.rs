@@ -389,7 +389,12 @@ impl ObjectSet {
                 continue;
             }
             by_kind.entry(o.kind).or_default().push(i);
-            by_name.entry(o.kind).or_default().insert(o.name.clone(), i);
+            // The first of a kind and name is the one looked up, as set order has it.
+            by_name
+                .entry(o.kind)
+                .or_default()
+                .entry(o.name.clone())
+                .or_insert(i);
             match &o.view {
                 View::ExternalSecret(es) => by_target.entry(es.target.clone()).or_default().push(i),
                 View::Workload(w) if !o.controlled => {

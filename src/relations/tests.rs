@@ -1094,3 +1094,18 @@ fn gateway_selectors_find_what_scanning_every_one_finds() {
     // The comparison is over findings, not only over silence.
     assert!(found_some >= 10, "{found_some}");
 }
+
+/// Two objects of one kind and name (a directory holding a base and a
+/// copy): the first given is the one looked up by name.
+#[test]
+fn the_first_object_of_a_kind_and_name_is_the_one_found() {
+    let config_map = |key: &str| {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"name": "twice", "namespace": "portkey"},
+               "data": {key: "x"}})
+    };
+    let set = set_of(&[config_map("first"), config_map("second")], &[]);
+    assert_eq!(set.find(Kind::ConfigMap, "twice"), Some(0));
+    let view = set.view();
+    assert_eq!(view.named(Kind::ConfigMap, "twice").map(|m| m.id), Some(ObjectId(0)));
+}
