@@ -176,10 +176,7 @@ pub fn read_kustomization(dir: &Path, limits: &Limits) -> Result<Inputs, InputEr
     }
     let text = utf8(output.stdout, &rendered_name)?;
     let rendered = parse_file(&rendered_name, &text, limits, Mode::Named)?.unwrap_or_default();
-    let kustomization = KUSTOMIZATION_FILES
-        .iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file());
+    let kustomization = kustomization_file(dir);
     let sources = kustomization
         .as_deref()
         .map(|k| {
@@ -296,10 +293,7 @@ fn resource_documents(
     for entry in entries {
         let path = dir.join(entry);
         if path.is_dir() {
-            let child = KUSTOMIZATION_FILES
-                .iter()
-                .map(|f| path.join(f))
-                .find(|p| p.is_file());
+            let child = kustomization_file(&path);
             if let Some(child) = child {
                 resource_documents(&path, &child, limits, depth + 1, seen, out);
             }
@@ -342,6 +336,14 @@ fn resource_documents(
 
 /// The names kustomize looks for in a directory, in its order.
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// The kustomization file of `dir`, the first name kustomize looks for.
+fn kustomization_file(dir: &Path) -> Option<PathBuf> {
+    KUSTOMIZATION_FILES
+        .iter()
+        .map(|f| dir.join(f))
+        .find(|p| p.is_file())
+}
 
 /// `path` with `.` and `..` taken out by name, to name a file as a person
 /// would write it (`overlay/../base/x.yaml` is `base/x.yaml`). The file is

@@ -180,7 +180,6 @@ pub struct Snapshot {
     /// The same objects as stored, for the background audit.
     pub live: Vec<Live>,
     pub complete: HashSet<Kind>,
-    pub built: Instant,
 }
 
 /// The current snapshot, shared by the webhook and the background audit.
@@ -625,7 +624,6 @@ fn build(watched: &[Watched], policy: &Policy) -> Snapshot {
         set: ObjectSet::new(objects, complete.clone(), policy),
         live,
         complete,
-        built: Instant::now(),
     }
 }
 
@@ -649,7 +647,6 @@ impl Snapshot {
             set: ObjectSet::new(objects, complete.clone(), policy),
             live,
             complete,
-            built: Instant::now(),
         }
     }
 }

@@ -8,7 +8,7 @@ use crate::kinds::gateway::gateway_containers;
 use crate::kinds::http_route;
 use crate::kinds::network_policy::selects;
 use crate::kinds::pod_template::PodTemplate;
-use crate::kinds::rule::{read_at, MalformedObject};
+use crate::kinds::rule::{has_labels, read_at, MalformedObject};
 use crate::kinds::service_monitor::ServiceMonitorSpec;
 use crate::kinds::strategy::env_reference;
 use crate::object::Doc;
@@ -357,7 +357,7 @@ pub struct ObjectSet {
     /// The namespace relations look in.
     namespace: String,
     /// The namespace's Services and NetworkPolicies by their selectors, for
-    /// [`Objects::involving_gateway`].
+    /// [`Objects::gateway_selectors`].
     selecting: HashMap<Kind, Selecting>,
 }
 
@@ -670,15 +670,7 @@ impl<'a> Objects<'a> {
         let Some((k, v)) = wanted.iter().next() else {
             return self.workloads().collect();
         };
-        let matches = |m: &Member<'_>| {
-            let labels = m
-                .object
-                .workload()
-                .and_then(|w| w.template.meta.labels.as_ref());
-            wanted
-                .iter()
-                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-        };
+        let matches = |m: &Member<'_>| has_labels(super::pod_labels(m), wanted);
         let mut out: Vec<Member<'a>> = self
             .set
             .by_pod_label
