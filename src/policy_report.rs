@@ -82,17 +82,23 @@ pub struct ReportResult {
     pub timestamp: Timestamp,
 }
 
+/// A result's identity, outcome and message.
+type UnchangedKey<'a> = (
+    (&'a str, &'a [ResourceRef], Option<&'a String>),
+    &'a String,
+    &'a String,
+);
+
 impl ReportResult {
     /// What makes a result the same one from run to run.
     fn identity(&self) -> (&str, &[ResourceRef], Option<&String>) {
         (&self.rule, &self.resources, self.properties.get("path"))
     }
 
-    /// Whether `other` is this result unchanged (its time apart).
-    fn same_as(&self, other: &ReportResult) -> bool {
-        self.identity() == other.identity()
-            && self.result == other.result
-            && self.message == other.message
+    /// What must be equal for `other` to be this result unchanged (its
+    /// time apart).
+    fn unchanged_key(&self) -> UnchangedKey<'_> {
+        (self.identity(), &self.result, &self.message)
     }
 }
 
@@ -281,10 +287,16 @@ fn unjudged(live: &LiveRef, error: &str, now: Timestamp) -> ReportResult {
 
 /// Gives every result that is unchanged since `previous` its earlier
 /// timestamp: a result's time is when it became what it is.
+/// Looked up once per result, so a report of thousands of results is not
+/// compared pair by pair; the first earlier result of a key is its time.
 pub fn keep_timestamps(results: &mut [ReportResult], previous: &[ReportResult]) {
+    let mut earlier: BTreeMap<UnchangedKey<'_>, Timestamp> = BTreeMap::new();
+    for old in previous {
+        earlier.entry(old.unchanged_key()).or_insert(old.timestamp);
+    }
     for r in results.iter_mut() {
-        if let Some(old) = previous.iter().find(|old| old.same_as(r)) {
-            r.timestamp = old.timestamp;
+        if let Some(timestamp) = earlier.get(&r.unchanged_key()) {
+            r.timestamp = *timestamp;
         }
     }
 }
