@@ -249,7 +249,7 @@ pub fn admit(
             if policy.allow_existing_violations {
                 mark_preexisting(&mut findings, kind, &ctx, old, final_object);
             }
-            let changed = kinds::validate_update(kind, &ctx, old.json(), final_object.value());
+            let changed = kinds::validate_update(kind, &ctx, Doc::Object(old), final_object);
             findings.extend(changed.into_iter().map(|violation| Finding {
                 action: policy.action(violation.rule),
                 violation,

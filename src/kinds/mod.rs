@@ -31,7 +31,6 @@ use k8s_openapi::api::core::v1::Service;
 use k8s_openapi::api::networking::v1::NetworkPolicySpec;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use rule::{check_all, inject_all, read_at};
-use serde_json::Value;
 
 /// Mutates `builder`'s document; returns the names of the field groups it
 /// injected (each becomes one warning).
@@ -119,7 +118,7 @@ pub fn validate(kind: Kind, ctx: &Context, doc: Doc) -> Result<Vec<Violation>, M
 
 /// Every violation an UPDATE brings by what it changes (rules that read
 /// the old object as well as the new).
-pub fn validate_update(kind: Kind, ctx: &Context, old: &Value, new: &Value) -> Vec<Violation> {
+pub fn validate_update(kind: Kind, ctx: &Context, old: Doc, new: Doc) -> Vec<Violation> {
     let rules: &[rule::UpdateRule] = if kind.has_pod_template() {
         pod::UPDATE_RULES
     } else {

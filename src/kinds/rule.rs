@@ -9,7 +9,6 @@ use crate::rules::RuleId;
 use crate::violation::Violation;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
 use std::collections::BTreeMap;
 
 /// What a rule may know about the request besides the object.
@@ -54,10 +53,12 @@ pub struct UpdateRule {
     pub check: fn(&Change, &Context) -> Vec<Violation>,
 }
 
-/// The old and the new object of an UPDATE, as JSON.
+/// The old and the new object of an UPDATE. Read from their text unless a
+/// rule asks for the tree, so that a rule which does not apply costs
+/// nothing.
 pub struct Change<'a> {
-    pub old: &'a Value,
-    pub new: &'a Value,
+    pub old: Doc<'a>,
+    pub new: Doc<'a>,
 }
 
 /// One group of fields the mutating webhook adds where absent. Returns what
