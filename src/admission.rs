@@ -8,7 +8,6 @@ use crate::policy::Policy;
 use crate::rules::{Action, RuleId};
 use crate::violation::Violation;
 use json_patch::PatchOperation;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube_core::admission::{AdmissionRequest, ConvertAdmissionReviewError, Operation};
 use kube_core::TypeMeta;
 use serde::{Deserialize, Serialize};
@@ -288,7 +287,7 @@ pub fn admit(
 /// the requester is that controller AND the object names an owner of the
 /// kind the controller makes it from. Either alone earns nothing.
 fn origin(object: &RawObject, kind: Kind, username: &str, policy: &Policy) -> Origin {
-    let owner = controller_owner(object).and_then(|owner| {
+    let owner = object.controller_owner().and_then(|owner| {
         let group = owner.api_version.split_once('/').map_or("", |(g, _)| g);
         Kind::lookup(group, &owner.kind)
     });
@@ -298,15 +297,6 @@ fn origin(object: &RawObject, kind: Kind, username: &str, policy: &Policy) -> Or
         }
         _ => Origin::Authored,
     }
-}
-
-fn controller_owner(object: &RawObject) -> Option<&OwnerReference> {
-    object
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|r| r.controller == Some(true))
 }
 
 /// Whether the mutating webhook may patch this request.
@@ -330,7 +320,7 @@ fn mutable(
         return false;
     }
     if req.operation != Operation::Create
-        && (kind.pod_spec_immutable() || controller_owner(object).is_some())
+        && (kind.pod_spec_immutable() || object.controller_owner().is_some())
     {
         return false;
     }

@@ -12,7 +12,6 @@ use crate::offline::{
     reason_name, relate, request_for, Holders, LocatedFinding, ObjectReport, Requester, Status,
 };
 use crate::policy::Policy;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -58,15 +57,6 @@ impl Audit {
     }
 }
 
-fn controller_owner(live: &Live) -> Option<&OwnerReference> {
-    live.object
-        .metadata
-        .owner_references
-        .iter()
-        .flatten()
-        .find(|r| r.controller == Some(true))
-}
-
 /// Who `live` is judged as. What a built-in controller made from an owner
 /// that exists (the owner reference's uid is an object read, of the kind
 /// the controller makes it from) is judged as that controller, so `admit`
@@ -77,7 +67,7 @@ fn requester(live: &Live, kinds_by_uid: &HashMap<&str, Kind>, policy: &Policy) -
         username: AUDIT_USER.to_owned(),
         groups: Vec::new(),
     };
-    let Some(owner) = controller_owner(live) else {
+    let Some(owner) = live.object.controller_owner() else {
         return by_person;
     };
     let group = owner.api_version.split_once('/').map_or("", |(g, _)| g);

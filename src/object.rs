@@ -110,6 +110,15 @@ fn string_of(value: Option<Value>) -> String {
 }
 
 impl RawObject {
+    /// The owner reference marked `controller: true`, if any.
+    pub fn controller_owner(&self) -> Option<&OwnerReference> {
+        self.metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|r| r.controller == Some(true))
+    }
+
     /// An object from its JSON text.
     pub fn from_text(text: Box<RawValue>) -> Result<Self, serde_json::Error> {
         if !text.get().starts_with('{') {

@@ -311,12 +311,7 @@ pub fn relation_warnings(
     };
     if decision.reason != Reason::Judged
         || req.namespace.as_deref() != Some(policy.namespace.as_str())
-        || object
-            .metadata
-            .owner_references
-            .iter()
-            .flatten()
-            .any(|r| r.controller == Some(true))
+        || object.controller_owner().is_some()
     {
         return Vec::new();
     }
