@@ -543,12 +543,44 @@ pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
     let mut out: Vec<String> = warnings.iter().map(|w| limit_chars(w)).collect();
     if total > MAX_WARNINGS {
         out.truncate(MAX_WARNINGS - 1);
-        out.push(format!(
-            "portkey-guard: {} more warnings not shown",
-            total - (MAX_WARNINGS - 1)
-        ));
+        out.push(hidden_warnings(total - (MAX_WARNINGS - 1)));
     }
     out
+}
+
+const HIDDEN_PREFIX: &str = "portkey-guard: ";
+const HIDDEN_SUFFIX: &str = " more warnings not shown";
+
+/// The last warning when `n` more were left out.
+fn hidden_warnings(n: usize) -> String {
+    format!("{HIDDEN_PREFIX}{n}{HIDDEN_SUFFIX}")
+}
+
+/// How many warnings `warning` says were left out, if it is that note.
+pub fn hidden_count(warning: &str) -> Option<usize> {
+    warning
+        .strip_prefix(HIDDEN_PREFIX)?
+        .strip_suffix(HIDDEN_SUFFIX)?
+        .parse()
+        .ok()
+}
+
+/// Adds `more` warnings to `warnings` (already within the limits) within
+/// the same limits: when some were already left out, the note counts these
+/// too.
+pub fn extend_warnings(warnings: &mut Vec<String>, more: impl Iterator<Item = String>) {
+    let more: Vec<String> = more.collect();
+    if more.is_empty() {
+        return;
+    }
+    if let Some(hidden) = warnings.last().and_then(|w| hidden_count(w)) {
+        warnings.pop();
+        warnings.push(hidden_warnings(hidden + more.len()));
+        return;
+    }
+    let mut all: Vec<String> = std::mem::take(warnings);
+    all.extend(more);
+    *warnings = limit_warnings(all);
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! goes through the same [`admit`] as the webhook; then the relations
 //! between the objects given are applied across them.
 
-use crate::admission::{admit, AdmitError, Finding, Reason, Stage};
+use crate::admission::{admit, hidden_count, AdmitError, Finding, Reason, Stage};
 use crate::kinds::{Context, Kind, Origin};
 use crate::manifest::Document;
 use crate::object::RawObject;
@@ -119,7 +119,7 @@ impl ObjectReport {
     pub fn notes(&self) -> impl Iterator<Item = &String> {
         self.warnings
             .iter()
-            .filter(|w| w.starts_with("portkey-guard") && !w.ends_with("more warnings not shown"))
+            .filter(|w| w.starts_with("portkey-guard") && hidden_count(w).is_none())
     }
 }
 

@@ -357,26 +357,7 @@ pub fn relation_warnings(
 /// last saying how many more were left out, each cut to
 /// [`MAX_WARNING_CHARS`].
 fn add_warnings(warnings: &mut Vec<String>, more: impl Iterator<Item = String>) {
-    let more: Vec<String> = more.collect();
-    if more.is_empty() {
-        return;
-    }
-    let hidden_before = warnings
-        .last()
-        .and_then(|w| w.strip_prefix("portkey-guard: "))
-        .and_then(|w| w.strip_suffix(" more warnings not shown"))
-        .and_then(|n| n.parse::<usize>().ok());
-    if let Some(hidden) = hidden_before {
-        warnings.pop();
-        warnings.push(format!(
-            "portkey-guard: {} more warnings not shown",
-            hidden + more.len()
-        ));
-        return;
-    }
-    let mut all: Vec<String> = std::mem::take(warnings);
-    all.extend(more);
-    *warnings = crate::admission::limit_warnings(all);
+    crate::admission::extend_warnings(warnings, more);
     debug_assert!(warnings.len() <= MAX_WARNINGS);
     debug_assert!(warnings
         .iter()
