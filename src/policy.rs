@@ -430,6 +430,14 @@ impl Policy {
             .is_some_and(|grants| grants.iter().any(|g| g.kind == kind && g.owner == owner))
     }
 
+    /// Whether the gateway may be given `name` other than from a Secret:
+    /// one of its production settings (`gatewayConfig.values`) or a name of
+    /// `gateway.allowedEnv`. Both its env and its ConfigMap are held to it.
+    pub fn gateway_may_set(&self, name: &str) -> bool {
+        self.gateway_config.values.contains_key(name)
+            || self.gateway.allowed_env.iter().any(|n| n == name)
+    }
+
     /// The action of a rule under this policy.
     pub fn action(&self, rule: RuleId) -> Action {
         self.rules

@@ -58,15 +58,6 @@ fn literal_credential(key: &str, value: &[u8], ctx: &Context) -> bool {
     name_pattern::matches_any(&ctx.policy.pods.credential_env_names, key) && !value.is_empty()
 }
 
-/// The keys the gateway's ConfigMap may hold. The gateway takes every key
-/// envFrom, so these are the names `gateway.env` lets the gateway set that
-/// do not come from a Secret: its production settings
-/// (`gatewayConfig.values`) and `gateway.allowedEnv`.
-fn may_hold(key: &str, ctx: &Context) -> bool {
-    let p = ctx.policy;
-    p.gateway_config.values.contains_key(key) || p.gateway.allowed_env.iter().any(|n| n == key)
-}
-
 /// `configmap.credentials`: the gateway takes its ConfigMap envFrom, so a
 /// credential-like key there is a credential in the gateway's environment,
 /// out of Git's reach only if it is not there at all. The message names the
@@ -124,7 +115,7 @@ pub fn gateway_config(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
         .collect();
     out.extend(
         entries(config_map)
-            .filter(|(_, key, value)| !may_hold(key, ctx) && !literal_credential(key, value, ctx))
+            .filter(|(_, key, value)| !ctx.policy.gateway_may_set(key) && !literal_credential(key, value, ctx))
             .map(|(field, key, value)| {
                 Violation::new(
                     RuleId::ConfigMapGatewayConfig,

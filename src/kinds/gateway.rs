@@ -395,11 +395,10 @@ pub fn env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let mut out = Vec::new();
     for c in gateway_containers(pod, g) {
         for (i, var) in c.container.env.iter().flatten().enumerate() {
-            let setting = p.gateway_config.values.contains_key(&var.name);
             // Where a credential comes from is pod.credential-env's to judge.
             let credential =
                 crate::name_pattern::matches_any(&p.pods.credential_env_names, &var.name);
-            if !(setting || credential || g.allowed_env.contains(&var.name)) {
+            if !(p.gateway_may_set(&var.name) || credential) {
                 out.push(Violation::new(
                     RuleId::GatewayEnv,
                     c.path.field("env").item(i, &var.name).field("name"),
