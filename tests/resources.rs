@@ -10,11 +10,12 @@ mod common;
 use axum::body::Bytes;
 use common::server::{
     connect, post_compliant, review, start_with_certs as start, start_with_certs_and_env,
-    streamed_body, trusting, validate_head, StreamedBody,
+    streamed_body, trusting, validate_head, ServerProcess, StreamedBody,
 };
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -161,24 +162,29 @@ async fn collect(mut done: tokio::sync::mpsc::Receiver<Outcome>, n: usize) -> Ve
     outcomes
 }
 
+/// A server with a body budget of `mib`, and a request deadline longer
+/// than the attacks, so stalled requests stay held while memory is
+/// measured.
+fn start_with_budget(name: &str, mib: u64) -> (PathBuf, ServerProcess) {
+    let budget = mib.to_string();
+    start(
+        name,
+        &[
+            "--body-budget-mib",
+            &budget,
+            "--request-timeout-seconds",
+            "60",
+        ],
+    )
+}
+
 fn count(outcomes: &[Outcome], which: impl Fn(&Outcome) -> bool) -> usize {
     outcomes.iter().filter(|o| which(o)).count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_stalled_http1_bodies_stay_within_the_budget() {
-    let budget = BUDGET_MIB.to_string();
-    let (dir, server) = start(
-        "budget-h1",
-        &[
-            "--body-budget-mib",
-            &budget,
-            // Longer than the attack, so the stalled bodies stay buffered
-            // while memory is measured.
-            "--request-timeout-seconds",
-            "60",
-        ],
-    );
+    let (dir, server) = start_with_budget("budget-h1", BUDGET_MIB);
     normal_admissions_are_answered(&dir, server.admission).await;
     let (baseline, _) = memory_kib(server.pid());
 
@@ -310,16 +316,7 @@ async fn stalled_http2_stream(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_http2_streams_stay_within_the_budget() {
-    let budget = BUDGET_MIB.to_string();
-    let (dir, server) = start(
-        "budget-h2",
-        &[
-            "--body-budget-mib",
-            &budget,
-            "--request-timeout-seconds",
-            "60",
-        ],
-    );
+    let (dir, server) = start_with_budget("budget-h2", BUDGET_MIB);
     normal_admissions_are_answered(&dir, server.admission).await;
     let (baseline, _) = memory_kib(server.pid());
 
@@ -919,16 +916,7 @@ async fn many_http2_connections_with_full_streams_stay_within_the_budget() {
     const CONNECTIONS: usize = 160;
     const STREAMS: usize = 32;
     const BUDGET_MIB: u64 = 16;
-    let budget = BUDGET_MIB.to_string();
-    let (dir, server) = start(
-        "budget-heads",
-        &[
-            "--body-budget-mib",
-            &budget,
-            "--request-timeout-seconds",
-            "60",
-        ],
-    );
+    let (dir, server) = start_with_budget("budget-heads", BUDGET_MIB);
     normal_admissions_are_answered(&dir, server.admission).await;
     let (baseline, _) = memory_kib(server.pid());
     let client = trusting(&dir, b"h2");
