@@ -1107,5 +1107,8 @@ fn the_first_object_of_a_kind_and_name_is_the_one_found() {
     let set = set_of(&[config_map("first"), config_map("second")], &[]);
     assert_eq!(set.find(Kind::ConfigMap, "twice"), Some(0));
     let view = set.view();
-    assert_eq!(view.named(Kind::ConfigMap, "twice").map(|m| m.id), Some(ObjectId(0)));
+    assert_eq!(
+        view.named(Kind::ConfigMap, "twice").map(|m| m.id),
+        Some(ObjectId(0))
+    );
 }
