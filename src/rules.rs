@@ -128,7 +128,7 @@ rule_catalog! {
     GatewayPort => "gateway.port", Deny,
         "The gateway container exposes its named port (`gateway.port`).";
     GatewayConfigEnv => "gateway.config-env", Deny,
-        "The gateway container takes envFrom the gateway ConfigMap (`gateway.envFromConfigMap`), and nothing else, without prefix or optional.";
+        "The gateway container takes envFrom the gateway ConfigMap (`gateway.envFromConfigMap`, or its kustomize-hashed name), and nothing else, without prefix or optional.";
     GatewayProbes => "gateway.probes", Deny,
         "Startup, readiness and liveness probes GET the health path on the gateway port with the policy's timings (`gateway.probes`).";
     GatewayResources => "gateway.resources", Deny,
@@ -142,7 +142,7 @@ rule_catalog! {
     GatewayEnv => "gateway.env", Deny,
         "The gateway container sets only its production settings, credentials from Secrets and the policy's allowed names (`gateway.allowedEnv`).";
     GatewayNameResolution => "gateway.name-resolution", Deny,
-        "Gateway pods resolve names through the cluster's DNS: no hostAliases, dnsPolicy None or dnsConfig.";
+        "Gateway pods resolve names through the cluster's DNS: no hostAliases or dnsConfig, dnsPolicy ClusterFirst (or ClusterFirstWithHostNet).";
     GatewayConfigOverride => "gateway.config-override", Deny,
         "The gateway container's env does not override the production settings of its ConfigMap (`gatewayConfig.values`).";
 

@@ -334,10 +334,10 @@ pub fn config_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
         for (i, source) in c.container.env_from.iter().flatten().enumerate() {
             let exact = source.secret_ref.is_none()
                 && source.prefix.as_deref().is_none_or(str::is_empty)
-                && source
-                    .config_map_ref
-                    .as_ref()
-                    .is_some_and(|r| r.name == g.env_from_config_map && r.optional != Some(true));
+                && source.config_map_ref.as_ref().is_some_and(|r| {
+                    name_pattern::is_generated_from(&g.env_from_config_map, &r.name)
+                        && r.optional != Some(true)
+                });
             if !exact {
                 out.push(Violation::new(
                     RuleId::GatewayConfigEnv,
@@ -425,7 +425,13 @@ pub fn name_resolution(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
             "hostAliases",
             spec.host_aliases.as_ref().is_some_and(|h| !h.is_empty()),
         ),
-        ("dnsPolicy", spec.dns_policy.as_deref() == Some("None")),
+        // `Default` takes the node's resolver, `None` only `dnsConfig`.
+        (
+            "dnsPolicy",
+            spec.dns_policy
+                .as_deref()
+                .is_some_and(|p| !matches!(p, "ClusterFirst" | "ClusterFirstWithHostNet")),
+        ),
         ("dnsConfig", spec.dns_config.is_some()),
     ];
     set.into_iter()
@@ -446,7 +452,7 @@ fn has_env_from(c: &Container, config_map: &str) -> bool {
     c.env_from.iter().flatten().any(|e| {
         e.config_map_ref
             .as_ref()
-            .is_some_and(|r| r.name == config_map)
+            .is_some_and(|r| name_pattern::is_generated_from(config_map, &r.name))
     })
 }
 
@@ -1000,6 +1006,22 @@ mod tests {
             paths(config_env, |d| gateway(d)["envFrom"] = json!([])),
             [format!("{C0}.envFrom")]
         );
+        // kustomize's configMapGenerator name is the same ConfigMap; any
+        // other suffix is another one.
+        assert!(paths(
+            config_env,
+            |d| gateway(d)["envFrom"] =
+                json!([{"configMapRef": {"name": "portkey-gateway-config-5fgk9b7hc2"}}])
+        )
+        .is_empty());
+        assert_eq!(
+            paths(
+                config_env,
+                |d| gateway(d)["envFrom"] =
+                    json!([{"configMapRef": {"name": "portkey-gateway-config-evil"}}])
+            ),
+            [format!("{C0}.envFrom"), format!("{C0}.envFrom[0]")]
+        );
     }
 
     #[test]
@@ -1212,6 +1234,11 @@ mod tests {
                 spec(d)["dnsConfig"] = json!({"nameservers": ["10.0.0.53"]});
             }),
             [format!("{SPEC}.dnsPolicy"), format!("{SPEC}.dnsConfig")]
+        );
+        // The node's resolver is not the cluster's.
+        assert_eq!(
+            paths(name_resolution, |d| spec(d)["dnsPolicy"] = json!("Default")),
+            [format!("{SPEC}.dnsPolicy")]
         );
         // The cluster's own policies and an empty list are fine.
         for policy in ["ClusterFirst", "ClusterFirstWithHostNet"] {
