@@ -552,6 +552,15 @@ impl Policy {
                 return Err(field_error(path, format!("{port} is not a port number")));
             }
         }
+        // A range that does not parse would silently guard nothing.
+        for (i, range) in self.network_policy.egress_except.iter().enumerate() {
+            if !crate::kinds::network_policy::is_address_range(range) {
+                return Err(field_error(
+                    format!("networkPolicy.egressExcept[{i}]"),
+                    format!("{range:?} is not an address range such as 169.254.169.254/32"),
+                ));
+            }
+        }
         let startup = &self.gateway.probes.startup;
         if startup
             .period_seconds
@@ -661,6 +670,15 @@ mod tests {
         assert!(err.to_string().contains("gateway.image"), "{err}");
         let err = Policy::from_yaml("kind: Nope\n").unwrap_err();
         assert!(err.to_string().contains("kind"), "{err}");
+        let err = Policy::from_yaml(
+            "networkPolicy:\n  egressExcept: [169.254.169.254/32, 10.0.0.0/80]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("networkPolicy.egressExcept[1]"), "{err}");
+        assert!(
+            Policy::from_yaml("networkPolicy:\n  egressExcept: [fd00::/8, 10.1.2.3]\n").is_ok()
+        );
         assert!(Policy::from_yaml("- a list\n").is_err());
         assert!(Policy::from_yaml("a: [unclosed\n").is_err());
     }

@@ -259,6 +259,12 @@ pub fn egress_peers(spec: &NetworkPolicySpec, ctx: &Context) -> Vec<Violation> {
     out
 }
 
+/// Whether `text` is an address range (or one address) as an `ipBlock`
+/// and `networkPolicy.egressExcept` write it.
+pub fn is_address_range(text: &str) -> bool {
+    Cidr::parse(text).is_some()
+}
+
 /// An address range: `10.0.0.0/8`, `::/0`, or one address.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Cidr {
