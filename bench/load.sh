@@ -69,7 +69,7 @@ echo "/mutate of the bare gateway Deployment (the floor answers the same body):"
 echo
 echo "| server | protocol | concurrency | requests/s | p50 ms | p99 ms | errors | peak RSS MiB |"
 echo "|---|---|---|---|---|---|---|---|"
-review=$PWD/tests/data/reviews/bare-deployment.json
+review=$(as_sent bare-deployment.json)
 row guard h2 16 /mutate
 row floor h2 16 /mutate
 python3 -c "print(f'portkey-guard / floor throughput: {${rps[guard-h2-16/mutate]} / ${rps[floor-h2-16/mutate]}:.2f}')"

@@ -4,7 +4,8 @@
 use criterion::{criterion_group, criterion_main, Criterion};
 use portkey_guard::admission::{admit, Stage};
 use portkey_guard::policy::Policy;
-use portkey_guard_bench::{objects, request_for, review_for};
+use portkey_guard::server::webhook::{review, AppState, Webhook};
+use portkey_guard_bench::{objects, request_for, review_as_sent, review_for};
 use std::hint::black_box;
 
 fn decide(c: &mut Criterion) {
@@ -33,6 +34,42 @@ fn decide(c: &mut Criterion) {
                 ))
                 .expect("review")
             })
+        });
+    }
+    group.finish();
+
+    // The handler as the server runs it, on the load benchmark's bodies:
+    // parse, decide, relation step, response, metrics and the JSON log line
+    // (written to a sink), without the network.
+    let state = AppState::new(Policy::default_policy());
+    let logger = tracing::Dispatch::new(
+        tracing_subscriber::fmt()
+            .with_writer(std::io::sink)
+            .json()
+            .flatten_event(true)
+            .finish(),
+    );
+    let mut group = c.benchmark_group("handler");
+    for (name, webhook, file) in [
+        (
+            "compliant-deployment/validate",
+            Webhook::Validate,
+            "compliant-deployment.json",
+        ),
+        (
+            "bare-deployment/mutate",
+            Webhook::Mutate,
+            "bare-deployment.json",
+        ),
+    ] {
+        let body = review_as_sent(file);
+        group.bench_function(format!("{name}/logged"), |b| {
+            tracing::dispatcher::with_default(&logger, || {
+                b.iter(|| review(&state, webhook, black_box(&body)))
+            })
+        });
+        group.bench_function(format!("{name}/unlogged"), |b| {
+            b.iter(|| review(&state, webhook, black_box(&body)))
         });
     }
     group.finish();

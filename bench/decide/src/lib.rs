@@ -18,6 +18,28 @@ pub fn repo(relative: &str) -> std::path::PathBuf {
         .join(relative)
 }
 
+/// A review of `tests/data/reviews` as the API server sends it: the same
+/// JSON, compact (the files are indented for people), keys in their order.
+pub fn review_as_sent(file: &str) -> Vec<u8> {
+    let text = std::fs::read(repo("tests/data/reviews").join(file)).expect("review");
+    let (mut in_string, mut escaped) = (false, false);
+    let compact: Vec<u8> = text
+        .into_iter()
+        .filter(|&b| {
+            let keep = in_string || !b.is_ascii_whitespace();
+            if in_string {
+                in_string = escaped || b != b'"';
+                escaped = !escaped && b == b'\\';
+            } else {
+                in_string = b == b'"';
+            }
+            keep
+        })
+        .collect();
+    serde_json::from_slice::<Value>(&compact).expect("still the same JSON");
+    compact
+}
+
 /// A review body as the API server sends it, for `object`.
 pub fn review_for(object: &Value) -> Value {
     let (group, version) = match object["apiVersion"]
