@@ -68,8 +68,7 @@ fn serving(c: &ContainerEntry) -> bool {
 }
 
 fn runs_gateway_image(c: &ContainerEntry, g: &Gateway) -> bool {
-    let image = c.container.image.as_deref().unwrap_or_default();
-    ImageRef::names_repository(image, g.repository())
+    c.runs_image_of(g.repository())
 }
 
 /// Whether the pod carries the gateway's labels: what routes the gateway's

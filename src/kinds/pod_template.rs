@@ -4,6 +4,7 @@
 //! only through this module; it uses none of them.
 
 use super::rule::{read_meta_at, read_meta_part, read_part, MalformedObject};
+use crate::image::ImageRef;
 use crate::kind::Kind;
 use crate::object::Doc;
 use crate::patch::PatchBuilder;
@@ -53,12 +54,34 @@ pub struct ContainerEntry {
     template_pointer: &'static [&'static str],
     /// `index` as a pointer segment.
     index_segment: String,
+    /// Whether the image names a repository, with the repository asked
+    /// about: the gateway rules each ask of every container, and the answer
+    /// parses the image.
+    names_repository: std::sync::OnceLock<(Box<str>, bool)>,
 }
 
 /// JSON Pointer segments, held inline.
 pub type Segments<'a> = smallvec::SmallVec<[&'a str; 12]>;
 
 impl ContainerEntry {
+    /// Whether the container's image names `repository` (normalised), as
+    /// [`ImageRef::names_repository`] decides; worked out once per
+    /// repository asked about.
+    pub fn runs_image_of(&self, repository: &str) -> bool {
+        let decide = || {
+            let image = self.container.image.as_deref().unwrap_or_default();
+            ImageRef::names_repository(image, repository)
+        };
+        let (asked, answer) = self
+            .names_repository
+            .get_or_init(|| (repository.into(), decide()));
+        if &**asked == repository {
+            *answer
+        } else {
+            decide()
+        }
+    }
+
     /// Pointer segments below this container.
     pub fn at<'a>(&'a self, rest: &[&'a str]) -> Segments<'a> {
         let mut p: Segments = self.template_pointer.iter().copied().collect();
@@ -207,6 +230,7 @@ impl PodTemplate {
                     path,
                     template_pointer,
                     index_segment: index.to_string(),
+                    names_repository: std::sync::OnceLock::new(),
                 };
                 template.containers.push(entry);
             }
