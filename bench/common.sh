@@ -56,6 +56,8 @@ start_server() {
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+# CPU time (user + system, in clock ticks) the process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 # as_sent REVIEW : the path of REVIEW (under tests/data/reviews) as the API
 # server sends it: compact JSON, keys in their order (the files are
