@@ -103,8 +103,15 @@ pub struct FieldPath {
 pub const INLINE_PATH_BYTES: usize = 96;
 
 /// UTF-8 text, appended to only from `&str`s and numbers.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct PathText(smallvec::SmallVec<[u8; INLINE_PATH_BYTES]>);
+
+impl Clone for PathText {
+    /// One copy of the bytes (`SmallVec`'s own `clone` copies item by item).
+    fn clone(&self) -> Self {
+        PathText(smallvec::SmallVec::from_slice(&self.0))
+    }
+}
 
 impl PathText {
     fn with(&self, parts: &[&str]) -> PathText {
