@@ -212,8 +212,8 @@ fn pod_labels<'a>(m: &Member<'a>) -> Option<&'a Labels> {
 /// Whether a Service or NetworkPolicy named `name` is meant for the
 /// gateway: named after the gateway Service or one of the `gateways`
 /// (the view's gateway workloads).
-fn meant_for_gateway(name: &str, gateways: &[Member<'_>], ctx: &Context) -> bool {
-    name == ctx.policy.service.name || gateways.iter().any(|g| g.object.name == name)
+fn meant_for_gateway(name: &str, gateways: &[Member<'_>], policy: &crate::policy::Policy) -> bool {
+    name == policy.service.name || gateways.iter().any(|g| g.object.name == name)
 }
 
 /// Whether a Service or NetworkPolicy that selects none of the set's pods
@@ -226,7 +226,7 @@ fn selecting_nothing_is_known(
     gateways: &[Member<'_>],
     ctx: &Context,
 ) -> bool {
-    objects.workloads_complete() || meant_for_gateway(name, gateways, ctx)
+    objects.workloads_complete() || meant_for_gateway(name, gateways, ctx.policy)
 }
 
 /// Whether a workload is being admitted that is not one of the `gateways`:
@@ -641,7 +641,7 @@ pub fn networkpolicy_gateway(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken
             None => objects.workloads().collect(),
         };
         let others: Vec<Member<'_>> = candidates.into_iter().filter(selects_pods).collect();
-        let meant = meant_for_gateway(&policy.object.name, &gateways, ctx);
+        let meant = meant_for_gateway(&policy.object.name, &gateways, ctx.policy);
         let what = if !others.is_empty() {
             // Another app's policy protects that app.
             if !meant {

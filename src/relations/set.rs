@@ -433,9 +433,6 @@ impl ObjectSet {
     fn index_selectors(&self, policy: &Policy) -> HashMap<Kind, Selecting> {
         let view = self.view();
         let gateways: Vec<Member<'_>> = view.gateway_workloads().collect();
-        let meant = |name: &str| {
-            name == policy.service.name || gateways.iter().any(|g| g.object.name == name)
-        };
         let mut out: HashMap<Kind, Selecting> = HashMap::new();
         for kind in [Kind::Service, Kind::NetworkPolicy] {
             let index = out.entry(kind).or_default();
@@ -452,18 +449,15 @@ impl ObjectSet {
                         let pinned = selector.match_labels.as_ref().filter(|l| !l.is_empty());
                         let empty = Labels::new();
                         let selects = |w: &Member<'_>| {
-                            let labels = w
-                                .object
-                                .workload()
-                                .and_then(|w| w.template.meta.labels.as_ref());
-                            selects(selector, labels.unwrap_or(&empty))
+                            selects(selector, super::pod_labels(w).unwrap_or(&empty))
                         };
                         let candidates = match pinned {
                             Some(labels) => view.workloads_labelled(labels),
                             None => view.workloads().collect(),
                         };
                         let suspect = !gateways.iter().any(selects)
-                            && (!candidates.iter().any(selects) || meant(&m.object.name));
+                            && (!candidates.iter().any(selects)
+                                || super::meant_for_gateway(&m.object.name, &gateways, policy));
                         (pinned.and_then(|l| l.iter().next()), suspect)
                     }
                     _ => (None, true),
@@ -578,29 +572,18 @@ pub struct Objects<'a> {
 impl<'a> Objects<'a> {
     /// The objects of `kind` in the policy's namespace.
     pub fn of(&self, kind: Kind) -> impl Iterator<Item = Member<'a>> + 'a {
-        let set = self.set;
-        let replaced = self.replaced;
-        let base = set
+        let this = *self;
+        let base = this
+            .set
             .by_kind
             .get(&kind)
             .map(Vec::as_slice)
             .unwrap_or_default()
             .iter()
             .copied()
-            .filter(move |i| Some(*i) != replaced)
-            .map(move |i| Member {
-                id: ObjectId(i),
-                object: &set.objects[i],
-                gateway: &set.gateway[i],
-            });
-        let admitted = self
-            .admitted
-            .filter(|a| a.object.kind == kind)
-            .map(|a| Member {
-                id: ObjectId::ADMITTED,
-                object: &a.object,
-                gateway: &a.gateway,
-            });
+            .filter(move |i| Some(*i) != this.replaced)
+            .map(move |i| this.member(i));
+        let admitted = this.admitted().filter(|a| a.object.kind == kind);
         base.chain(admitted)
     }
 
@@ -620,10 +603,6 @@ impl<'a> Objects<'a> {
 
     /// The object being admitted, if the view has one.
     pub fn admitted(&self) -> Option<Member<'a>> {
-        self.admitted_member()
-    }
-
-    fn admitted_member(&self) -> Option<Member<'a>> {
         self.admitted.map(|a| Member {
             id: ObjectId::ADMITTED,
             object: &a.object,
@@ -633,7 +612,7 @@ impl<'a> Objects<'a> {
 
     /// The object of `kind` named `name`, if the view holds it.
     pub fn named(&self, kind: Kind, name: &str) -> Option<Member<'a>> {
-        if let Some(a) = self.admitted_member() {
+        if let Some(a) = self.admitted() {
             if a.object.kind == kind && a.object.name == name {
                 return Some(a);
             }
@@ -656,7 +635,7 @@ impl<'a> Objects<'a> {
             .filter(|i| Some(*i) != self.replaced)
             .map(|i| self.member(i))
             .collect();
-        if let Some(a) = self.admitted_member() {
+        if let Some(a) = self.admitted() {
             if matches!(&a.object.view, View::ExternalSecret(es) if es.target == name) {
                 out.push(a);
             }
@@ -683,7 +662,7 @@ impl<'a> Objects<'a> {
             .map(|i| self.member(i))
             .filter(|m| matches(m))
             .collect();
-        if let Some(a) = self.admitted_member() {
+        if let Some(a) = self.admitted() {
             if !a.object.controlled && a.object.workload().is_some() && matches(&a) {
                 out.push(a);
             }
@@ -697,7 +676,7 @@ impl<'a> Objects<'a> {
     /// no relation names an object of its holder's own kind); otherwise
     /// all of them.
     pub fn holders(&self, kind: Kind) -> Vec<Member<'a>> {
-        match self.admitted_member() {
+        match self.admitted() {
             Some(a) if a.object.kind == kind => vec![a],
             _ => self.of(kind).collect(),
         }
@@ -750,7 +729,7 @@ impl<'a> Objects<'a> {
 
     /// [`Objects::workloads`] as holders (see [`Objects::holders`]).
     pub fn holder_workloads(&self) -> Vec<Member<'a>> {
-        match self.admitted_member() {
+        match self.admitted() {
             Some(a) if a.object.kind.has_pod_template() => {
                 if a.object.controlled || a.object.workload().is_none() {
                     Vec::new()
