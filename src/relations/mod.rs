@@ -847,10 +847,14 @@ pub fn strategy_env(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     // What a workload being admitted is involved in is its own strategies
     // only (each finding names the one gateway it is about).
     let gateways: Vec<Member<'_>> = match objects.admitted() {
-        Some(a) if a.object.workload().is_some() => objects
-            .gateway_workloads()
-            .filter(|g| g.id == a.id)
-            .collect(),
+        Some(a) if a.object.workload().is_some() => {
+            // Only a gateway has strategies.
+            if a.gateway.is_empty() {
+                Vec::new()
+            } else {
+                vec![a]
+            }
+        }
         _ => objects.gateway_workloads().collect(),
     };
     for gateway in gateways {
