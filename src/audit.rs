@@ -51,12 +51,6 @@ pub struct Audit {
     pub not_served: Vec<Kind>,
 }
 
-impl Audit {
-    pub fn denied(&self) -> bool {
-        self.objects.iter().any(|o| o.status == Status::Denied)
-    }
-}
-
 /// Who `live` is judged as. What a built-in controller made from an owner
 /// that exists (the owner reference's uid is an object read, of the kind
 /// the controller makes it from) is judged as that controller, so `admit`

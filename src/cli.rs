@@ -1,7 +1,9 @@
 //! The command line: parsed with clap, run into an exit code.
 
 use crate::manifest::{read_inputs, read_kustomization, InputError, Inputs, Limits};
-use crate::offline::{admit_documents_as, OfflineError, Requester, Status, OFFLINE_USER};
+use crate::offline::{
+    admit_documents_as, ObjectReport, OfflineError, Requester, Status, OFFLINE_USER,
+};
 use crate::policy::{PolicyArg, PolicyError};
 use crate::report::{self, Report};
 use crate::rules::Action;
@@ -242,21 +244,29 @@ fn check(
         Output::Sarif => report::sarif(&report),
         Output::Junit => report::junit(&report),
         Output::Github => report::github(&report),
-        Output::Text => {
-            let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            report::text(&report, colour)
-        }
+        Output::Text => report::text(&report, stdout_colour()),
     };
     std::io::stdout().write_all(text.as_bytes())?;
+    Ok(verdict_code(&reports, fail_on_warn))
+}
+
+/// Colour only for a terminal, and not with `NO_COLOR` set.
+fn stdout_colour() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+/// [`EXIT_DENIED`] when an object is denied, or warned with
+/// `--fail-on-warn`; else [`EXIT_ALLOWED`].
+fn verdict_code(reports: &[ObjectReport], fail_on_warn: bool) -> u8 {
     let denied = reports.iter().any(|r| r.status == Status::Denied);
     let warned = reports
         .iter()
         .any(|r| r.with_action(Action::Warn).next().is_some());
-    Ok(if denied || (fail_on_warn && warned) {
+    if denied || (fail_on_warn && warned) {
         EXIT_DENIED
     } else {
         EXIT_ALLOWED
-    })
+    }
 }
 
 fn audit(
@@ -290,25 +300,9 @@ fn audit(
             policy: &policy,
         };
         let text = match output {
-            AuditOutput::Json => {
-                let mut doc: serde_json::Value =
-                    serde_json::from_str(&report::json(&report)).unwrap_or_default();
-                doc["errors"] = serde_json::to_value(&audit.errors).unwrap_or_default();
-                doc["notServed"] = audit
-                    .not_served
-                    .iter()
-                    .map(|k| k.info().name)
-                    .collect::<Vec<_>>()
-                    .into();
-                if !audit.errors.is_empty() {
-                    doc["allowed"] = false.into();
-                }
-                serde_json::to_string_pretty(&doc).unwrap_or_default() + "\n"
-            }
+            AuditOutput::Json => report::audit_json(&report, &audit),
             AuditOutput::Text => {
-                let colour =
-                    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-                let mut text = report::text(&report, colour);
+                let mut text = report::text(&report, stdout_colour());
                 for e in &audit.errors {
                     text.push_str(&format!("ERROR   {}: {}\n", e.object, e.error));
                 }
@@ -321,16 +315,10 @@ fn audit(
                 eprintln!("portkey-guard: {written}");
             }
         }
-        let warned = audit
-            .objects
-            .iter()
-            .any(|r| r.with_action(Action::Warn).next().is_some());
-        Ok(if !audit.errors.is_empty() {
-            EXIT_UNUSABLE
-        } else if audit.denied() || (fail_on_warn && warned) {
-            EXIT_DENIED
+        Ok(if audit.errors.is_empty() {
+            verdict_code(&audit.objects, fail_on_warn)
         } else {
-            EXIT_ALLOWED
+            EXIT_UNUSABLE
         })
     })
 }

@@ -41,6 +41,12 @@ struct JsonReport<'a> {
     summary: Summary,
     objects: &'a [ObjectReport],
     skipped_files: &'a [SkippedFile],
+    /// `audit` only: the objects that could not be judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [crate::audit::Unjudged]>,
+    /// `audit` only: the policed kinds the API server does not serve.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_served: Option<Vec<&'static str>>,
 }
 
 #[derive(Serialize)]
@@ -78,13 +84,31 @@ fn summary(report: &Report<'_>) -> Summary {
 /// One JSON document: the verdict, counts, each object with its status and
 /// located findings, and the files that held no object.
 pub fn json(report: &Report<'_>) -> String {
-    let out = JsonReport {
+    json_document(JsonReport {
         allowed: report.objects.iter().all(|o| o.allowed),
         summary: summary(report),
         objects: report.objects,
         skipped_files: report.skipped_files,
-    };
-    serde_json::to_string_pretty(&out).unwrap_or_default() + "\n"
+        errors: None,
+        not_served: None,
+    })
+}
+
+/// The same document for an audit, with the objects that could not be
+/// judged (any of them makes it not allowed) and the kinds not served.
+pub fn audit_json(report: &Report<'_>, audit: &crate::audit::Audit) -> String {
+    json_document(JsonReport {
+        allowed: report.objects.iter().all(|o| o.allowed) && audit.errors.is_empty(),
+        summary: summary(report),
+        objects: report.objects,
+        skipped_files: report.skipped_files,
+        errors: Some(&audit.errors),
+        not_served: Some(audit.not_served.iter().map(|k| k.info().name).collect()),
+    })
+}
+
+fn json_document(report: JsonReport<'_>) -> String {
+    serde_json::to_string_pretty(&report).unwrap_or_default() + "\n"
 }
 
 struct Palette {
