@@ -352,21 +352,30 @@ pub async fn read_inventory(client: &Client, policy: &Policy) -> Result<Inventor
         not_served: discovered.not_served.clone(),
         ..Inventory::default()
     };
-    let namespace = policy.namespace.as_str();
     for served in &discovered.served {
-        let objects = match served.kind {
-            Kind::Namespace => get(client, served, None, namespace)
-                .await?
-                .into_iter()
-                .collect(),
-            // The hostname guard: routes of every namespace.
-            kind if kind.claims_hostnames() => list(client, served, None, None).await?,
-            _ => list(client, served, Some(namespace), None).await?,
-        };
+        let objects = read_served(client, served, &policy.namespace).await?;
         inventory.complete.insert(served.kind);
         inventory.objects.extend(objects);
     }
     Ok(inventory)
+}
+
+/// The objects of a served kind that the audit judges: the policed
+/// Namespace itself; for the hostname guard, routes of every namespace;
+/// of any other kind, those in the namespace.
+pub async fn read_served(
+    client: &Client,
+    served: &Served,
+    namespace: &str,
+) -> Result<Vec<Live>, ClusterError> {
+    Ok(match served.kind {
+        Kind::Namespace => get(client, served, None, namespace)
+            .await?
+            .into_iter()
+            .collect(),
+        kind if kind.claims_hostnames() => list(client, served, None, None).await?,
+        _ => list(client, served, Some(namespace), None).await?,
+    })
 }
 
 #[cfg(test)]

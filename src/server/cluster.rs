@@ -214,17 +214,15 @@ async fn audit_once(
     let discovered = cluster::discover(client).await?;
     let mut objects: Vec<Live> = snapshot.live.clone();
     let namespace = policy.namespace.clone();
+    // The cache holds the namespace's objects; what the audit reads
+    // beyond them is the Namespace and the routes of other namespaces.
     for served in &discovered.served {
-        if served.kind == Kind::Namespace {
-            let found = cluster::get(client, served, None, &namespace).await?;
-            objects.extend(found);
-        } else if served.kind.claims_hostnames() {
-            let routes = cluster::list(client, served, None, None).await?;
-            objects.extend(
-                routes
-                    .into_iter()
-                    .filter(|r| r.object.metadata.namespace.as_deref() != Some(namespace.as_str())),
-            );
+        if served.kind == Kind::Namespace || served.kind.claims_hostnames() {
+            let found = cluster::read_served(client, served, &namespace).await?;
+            objects.extend(found.into_iter().filter(|o| {
+                served.kind == Kind::Namespace
+                    || o.object.metadata.namespace.as_deref() != Some(namespace.as_str())
+            }));
         }
     }
     let inventory = Inventory {
