@@ -254,17 +254,18 @@ pub async fn read(
     let mut bytes = Vec::new();
     // Checked before the head charge: a length over the limit is a 413
     // whatever the budget holds.
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(Refusal::TooLarge);
-    }
+    let declared = declared
+        .map(|length| {
+            usize::try_from(length)
+                .ok()
+                .filter(|l| *l <= limit)
+                .ok_or(Refusal::TooLarge)
+        })
+        .transpose()?;
     if !reservation.take_head() {
         return Err(Refusal::OverBudget);
     }
     if let Some(length) = declared {
-        let length = usize::try_from(length)
-            .ok()
-            .filter(|l| *l <= limit)
-            .ok_or(Refusal::TooLarge)?;
         if !reservation.grow_to(length as u64) {
             return Err(Refusal::OverBudget);
         }
