@@ -12,6 +12,7 @@ use crate::offline::{
     reason_name, relate, request_for, Holders, LocatedFinding, ObjectReport, Requester, Status,
 };
 use crate::policy::Policy;
+use crate::policy_report::ResourceRef;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -25,18 +26,9 @@ pub struct Unjudged {
     /// `deployments.apps/portkey/portkey-gateway`
     pub object: String,
     pub error: String,
+    /// The object as a PolicyReport names it.
     #[serde(skip)]
-    pub live: Option<LiveRef>,
-}
-
-/// What a report needs to name an object.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct LiveRef {
-    pub api_version: String,
-    pub kind: String,
-    pub namespace: Option<String>,
-    pub name: String,
-    pub uid: Option<String>,
+    pub resource: ResourceRef,
 }
 
 /// The verdict on what runs.
@@ -101,8 +93,9 @@ fn exempted_by(live: &Live, policy: &Policy) -> Option<String> {
     granted.then(|| note.clone())
 }
 
-pub fn live_ref(live: &Live) -> LiveRef {
-    LiveRef {
+/// The object as a PolicyReport names it.
+fn resource_of(live: &Live) -> ResourceRef {
+    ResourceRef {
         api_version: live.resource.api_version.clone(),
         kind: live.resource.kind.clone(),
         namespace: live.object.metadata.namespace.clone(),
@@ -134,7 +127,7 @@ pub fn judge(inventory: &Inventory, policy: &Policy) -> Audit {
         let unjudged = |error: String| Unjudged {
             object: live.reference(),
             error,
-            live: Some(live_ref(live)),
+            resource: resource_of(live),
         };
         let requester = requester(live, &kinds_by_uid, policy);
         // A copy of the cached object's text: the cache keeps no tree.

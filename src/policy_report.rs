@@ -8,7 +8,7 @@
 //! they changed. A result keeps its timestamp for as long as it stays the
 //! same (same rule, object, field, outcome and message).
 
-use crate::audit::{Audit, LiveRef};
+use crate::audit::Audit;
 use crate::offline::ObjectReport;
 use crate::rules::Action;
 use kube::api::{Api, DynamicObject, PostParams};
@@ -244,11 +244,8 @@ pub fn results(audit: &Audit, namespace: &str, now: Timestamp) -> Results {
         }
     }
     for e in &audit.errors {
-        let Some(live) = &e.live else {
-            continue;
-        };
-        let r = unjudged(live, &e.error, now);
-        if live.namespace.as_deref() == Some(namespace) {
+        let r = unjudged(&e.resource, &e.error, now);
+        if e.resource.namespace.as_deref() == Some(namespace) {
             out.namespaced.push(r);
         } else {
             out.cluster.push(r);
@@ -266,16 +263,9 @@ pub fn results(audit: &Audit, namespace: &str, now: Timestamp) -> Results {
     out
 }
 
-fn unjudged(live: &LiveRef, error: &str, now: Timestamp) -> ReportResult {
-    let resource = ResourceRef {
-        api_version: live.api_version.clone(),
-        kind: live.kind.clone(),
-        namespace: live.namespace.clone(),
-        name: live.name.clone(),
-        uid: live.uid.clone(),
-    };
+fn unjudged(resource: &ResourceRef, error: &str, now: Timestamp) -> ReportResult {
     result(
-        resource,
+        resource.clone(),
         PASS_RULE,
         "error",
         None,
