@@ -12,7 +12,6 @@ use kube_core::admission::{AdmissionRequest, ConvertAdmissionReviewError, Operat
 use kube_core::TypeMeta;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// An `admission.k8s.io` AdmissionReview as the API server sends it.
@@ -185,11 +184,7 @@ pub fn admit(
                 let mut builder = PatchBuilder::over(object.json());
                 let marker = ["metadata", "annotations", EXEMPTION_ANNOTATION];
                 builder.add_if_absent(&marker, || Value::from(who.clone()));
-                let (doc, patch) = builder.finish();
-                if !patch.is_empty() {
-                    decision.patch = patch;
-                    decision.patched = Some(doc.into_owned());
-                }
+                (decision.patched, decision.patch) = builder.finish();
             }
         }
         decision
@@ -219,14 +214,7 @@ pub fn admit(
         for group in kinds::mutate(kind, &ctx, &mut builder)? {
             warnings.push(format!("portkey-guard added {group}"));
         }
-        let (doc, patch) = builder.finish();
-        (
-            match doc {
-                Cow::Owned(doc) => Some(doc),
-                Cow::Borrowed(_) => None,
-            },
-            patch,
-        )
+        builder.finish()
     } else {
         (None, Vec::new())
     };
