@@ -4,9 +4,9 @@
 //! the background audit, on the replica holding the Lease, writes the
 //! PolicyReport and exports its metrics; a second replica neither audits
 //! nor writes until the Lease is free. With the API server unreachable,
-//! admission and readiness are as without it, and a snapshot outlives it
-//! only for `--cache-max-stale-seconds`; a namespace over
-//! `--cache-max-objects` has no snapshot.
+//! admission and readiness are as without it, a snapshot outlives it only
+//! for `--cache-max-stale-seconds`, and the cache comes back with it; a
+//! namespace over `--cache-max-objects` has no snapshot.
 
 mod common;
 
@@ -320,7 +320,7 @@ fn an_unreachable_api_server_changes_nothing_for_admission() {
 }
 
 #[test]
-fn a_snapshot_outlives_the_api_server_only_for_max_stale() {
+fn a_snapshot_outlives_the_api_server_only_for_max_stale_and_returns_with_it() {
     let (api, dir, server) =
         synced_replica("cluster-serve-stale", &["--cache-max-stale-seconds", "4"]);
     let (old, new) = gateway_and_unset_variable();
@@ -328,6 +328,7 @@ fn a_snapshot_outlives_the_api_server_only_for_max_stale() {
     assert_eq!(relation_warnings(&answer).len(), 1, "{answer:#}");
 
     // The API server goes away: every watch fails from now on.
+    let addr = api.addr;
     let gone = Instant::now();
     drop(api);
     // A recent snapshot still warns ...
@@ -363,6 +364,17 @@ fn a_snapshot_outlives_the_api_server_only_for_max_stale() {
         "{text}"
     );
     assert_eq!(metric(&text, "portkey_guard_ready"), Some(1.0), "{text}");
+
+    // The API server comes back where it was: the cache lists it again,
+    // without a restart, and the relations warn again.
+    let api = FakeApiServer::start_at(resources(), 500, addr);
+    seed(&api);
+    wait_for("the snapshot back", Duration::from_secs(90), || {
+        metric(&server.metrics(), "portkey_guard_cache_synced") == Some(1.0)
+    });
+    let answer = validate(&dir, server.admission, update_review(&new, &old));
+    assert_eq!(relation_warnings(&answer).len(), 1, "{answer:#}");
+    assert!(metric(&server.metrics(), "portkey_guard_cache_objects") > Some(0.0));
 }
 
 #[test]

@@ -131,6 +131,12 @@ pub struct FakeApiServer {
 
 impl FakeApiServer {
     pub fn start(resources: Vec<Resource>, page_size: usize) -> Self {
+        Self::start_at(resources, page_size, "127.0.0.1:0".parse().unwrap())
+    }
+
+    /// Started on `addr`: where an earlier one was, to play an API server
+    /// that comes back (its port may take a moment to be free again).
+    pub fn start_at(resources: Vec<Resource>, page_size: usize, addr: SocketAddr) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -145,9 +151,17 @@ impl FakeApiServer {
             })),
             events,
         };
-        let listener = runtime
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let listener = loop {
+            match runtime.block_on(tokio::net::TcpListener::bind(addr)) {
+                Ok(listener) => break listener,
+                Err(e) if std::time::Instant::now() < deadline => {
+                    assert_eq!(e.kind(), std::io::ErrorKind::AddrInUse, "{e}");
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(e) => panic!("cannot listen on {addr}: {e}"),
+            }
+        };
         let addr = listener.local_addr().unwrap();
         let app = Router::new().fallback(handle).with_state(shared.clone());
         runtime.spawn(async move {
