@@ -12,7 +12,6 @@ use crate::offline::{
     reason_name, relate, request_for, Holders, LocatedFinding, ObjectReport, Requester, Status,
 };
 use crate::policy::Policy;
-use crate::policy_report::ResourceRef;
 use serde::Serialize;
 use std::collections::HashMap;
 
@@ -29,6 +28,19 @@ pub struct Unjudged {
     /// The object as a PolicyReport names it.
     #[serde(skip)]
     pub resource: ResourceRef,
+}
+
+/// An object as a PolicyReport result names it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceRef {
+    pub api_version: String,
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
 }
 
 /// The verdict on what runs.

@@ -44,18 +44,8 @@ impl Timestamp {
     }
 }
 
-/// An object a result is about.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ResourceRef {
-    pub api_version: String,
-    pub kind: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub uid: Option<String>,
-}
+/// An object a result is about (the audit names its objects so).
+pub use crate::audit::ResourceRef;
 
 /// One result of a report.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
