@@ -65,8 +65,8 @@ pub type Segments<'a> = smallvec::SmallVec<[&'a str; 12]>;
 
 impl ContainerEntry {
     /// Whether the container's image names `repository` (normalised), as
-    /// [`ImageRef::names_repository`] decides; worked out once per
-    /// repository asked about.
+    /// [`ImageRef::names_repository`] decides: remembered for the first
+    /// repository asked about; another is decided afresh each time.
     pub fn runs_image_of(&self, repository: &str) -> bool {
         let decide = || {
             let image = self.container.image.as_deref().unwrap_or_default();
@@ -419,6 +419,25 @@ pub mod tests {
             pod.containers[0].at(&["image"]).as_slice(),
             ["spec", "template", "spec", "initContainers", "0", "image"]
         );
+    }
+
+    #[test]
+    fn image_repository_answers_hold_for_any_repository_asked() {
+        let pod =
+            deployment(json!({"containers": [{"name": "g", "image": "portkeyai/gateway:1.12.1"}]}));
+        let c = &pod.containers[0];
+        let gateway = "docker.io/portkeyai/gateway";
+        let other = "ghcr.io/portkey-ai/gateway";
+        // The first answer is remembered; another repository is not
+        // answered from it, and the first still is.
+        assert!(c.runs_image_of(gateway));
+        assert!(!c.runs_image_of(other));
+        assert!(c.runs_image_of(gateway));
+        let pod =
+            deployment(json!({"containers": [{"name": "g", "image": "portkeyai/gateway:1.12.1"}]}));
+        let c = &pod.containers[0];
+        assert!(!c.runs_image_of(other));
+        assert!(c.runs_image_of(gateway));
     }
 
     #[test]

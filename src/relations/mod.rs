@@ -848,8 +848,9 @@ pub fn strategy_env(objects: &Objects<'_>, ctx: &Context) -> Vec<Broken> {
     // only (each finding names the one gateway it is about).
     let gateways: Vec<Member<'_>> = match objects.admitted() {
         Some(a) if a.object.workload().is_some() => {
-            // Only a gateway has strategies.
-            if a.gateway.is_empty() {
+            // Only a gateway has strategies; a controller's copy is its
+            // owner's business.
+            if a.object.controlled || a.gateway.is_empty() {
                 Vec::new()
             } else {
                 vec![a]
