@@ -120,7 +120,7 @@ rule_catalog! {
         "automountServiceAccountToken is as the policy says (`pods.automountServiceAccountToken`).";
 
     GatewayImage => "gateway.image", Deny,
-        "The gateway runs the pinned image (`gateway.image` at `gateway.version`, a digest only from `gateway.digests`); its pods run nothing else but the policy's sidecars (`gateway.sidecarImages`).";
+        "The gateway runs the pinned image (`gateway.image` at `gateway.version`, a digest only from `gateway.digests`); its pods run nothing else, init containers included, but the policy's sidecars (`gateway.sidecarImages`).";
     GatewayLabels => "gateway.labels", Deny,
         "The workload and its pod template carry the gateway's labels (`gateway.labels`).";
     GatewayVersionLabel => "gateway.version-label", Deny,
@@ -135,10 +135,12 @@ rule_catalog! {
         "Requests and limits are exactly the policy's (`gateway.resources`).";
     GatewayStrategyMount => "gateway.strategy-mount", Deny,
         "The strategies ConfigMap (or its kustomize-hashed name) is mounted read-only at the strategy path (`gateway.strategyMount`).";
+    GatewayMounts => "gateway.mounts", Deny,
+        "The gateway container mounts only its scratch volumes (emptyDir at `pods.scratchVolumes` paths), the strategies at the strategy path and, where the policy mounts it, the service account token: nothing over its code, its CA certificates or `/etc/hosts`.";
     GatewayMetricsAnnotations => "gateway.metrics-annotations", Deny,
         "The pod template carries the Prometheus annotations (`gateway.podAnnotations`).";
     GatewayEntrypoint => "gateway.entrypoint", Deny,
-        "The gateway container runs its image's own entrypoint: no command, args or lifecycle hooks.";
+        "The gateway container runs its image's own entrypoint: no command, args, workingDir or lifecycle hooks.";
     GatewayEnv => "gateway.env", Deny,
         "The gateway container sets only its production settings, credentials from Secrets and the policy's allowed names (`gateway.allowedEnv`).";
     GatewayNameResolution => "gateway.name-resolution", Deny,
@@ -171,7 +173,7 @@ rule_catalog! {
     HttpRouteHostnames => "httproute.hostnames", Deny,
         "The HTTPRoute's hostnames are exactly the gateway's (`httpRoute.hostnames`).";
     HttpRouteBackendRefs => "httproute.backend-refs", Deny,
-        "Every backendRef (and mirror) is the gateway Service on its port (`httpRoute.backend`).";
+        "Every backendRef (and mirror) is the gateway Service on its port (`httpRoute.backend`); a redirect stays on the route's hostnames over HTTPS.";
     HttpRouteSecurityHeaders => "httproute.security-headers", Deny,
         "Every rule sets the strict security response headers with a ResponseHeaderModifier (`httpRoute.securityHeaders`).";
     HttpRouteFilters => "httproute.filters", Deny,

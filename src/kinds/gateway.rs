@@ -2,7 +2,7 @@
 //! probes, resources, strategy mount, labels and metrics annotations. One
 //! function per rule, one per injected group.
 
-use super::pod_template::{within, ContainerEntry, ContainerList, PodTemplate};
+use super::pod_template::{same_path, within, ContainerEntry, ContainerList, PodTemplate};
 use super::rule::{Context, Injection, Rule};
 use crate::image::ImageRef;
 use crate::name_pattern;
@@ -24,6 +24,7 @@ pub const RULES: &[Rule<PodTemplate>] = &[
     Rule::new(RuleId::GatewayProbes, probes),
     Rule::new(RuleId::GatewayResources, resources),
     Rule::new(RuleId::GatewayStrategyMount, strategy_mount),
+    Rule::new(RuleId::GatewayMounts, mounts),
     Rule::new(RuleId::GatewayMetricsAnnotations, metrics_annotations),
     Rule::new(RuleId::GatewayConfigOverride, config_override),
     Rule::new(RuleId::GatewayEntrypoint, entrypoint),
@@ -171,7 +172,9 @@ impl ProbeKind {
 /// that runs the gateway image, runs exactly the pinned release (a digest
 /// only from the policy's list: the runtime pulls by digest whatever the
 /// tag says); and a gateway pod runs nothing but the gateway and the
-/// policy's sidecars, so that no other container can take its port.
+/// policy's sidecars, so that no other container can take its port or
+/// prepare what the gateway reads (an init container writing a file a
+/// scratch volume carries into it).
 pub fn image(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let g = &ctx.policy.gateway;
     let gateways = gateway_containers(pod, g);
@@ -212,7 +215,11 @@ pub fn image(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                 expected(),
                 image,
             ));
-        } else if gateway_pod && !judged_as_gateway && serving(c) && !sidecar(image) {
+        } else if gateway_pod
+            && !judged_as_gateway
+            && c.list != ContainerList::Ephemeral
+            && !sidecar(image)
+        {
             out.push(Violation::new(
                 RuleId::GatewayImage,
                 c.path.field("image"),
@@ -352,7 +359,8 @@ pub fn config_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
 }
 
 /// `gateway.entrypoint`: the gateway runs its image's own entrypoint; a
-/// command, args or a lifecycle hook would run other code with its
+/// command, args, a lifecycle hook or another working directory (npm reads
+/// the `package.json` it finds there) would run other code with its
 /// credentials.
 pub fn entrypoint(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let mut out = Vec::new();
@@ -367,6 +375,13 @@ pub fn entrypoint(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                 c.container.args.as_ref().is_some_and(|v| !v.is_empty()),
             ),
             ("lifecycle", c.container.lifecycle.is_some()),
+            (
+                "workingDir",
+                c.container
+                    .working_dir
+                    .as_ref()
+                    .is_some_and(|d| !d.is_empty()),
+            ),
         ];
         for (field, is_set) in set {
             if is_set {
@@ -591,6 +606,67 @@ pub fn resources(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                     ));
                 }
             }
+        }
+    }
+    out
+}
+
+/// Where the API server mounts a pod's service account token.
+const SERVICE_ACCOUNT_TOKEN_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+/// `gateway.mounts`: the gateway container mounts its scratch volumes
+/// (emptyDir) at their paths, the strategies at the strategy path, and the
+/// service account token where the policy has it mounted; nothing else. A
+/// volume over its code (`/app`, a `package.json` under it), its CA
+/// certificates or `/etc/hosts` would change what runs, or where its
+/// requests and their credentials go, with every other rule satisfied.
+pub fn mounts(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
+    let p = ctx.policy;
+    let empty_dir = |name: &str| {
+        pod.spec
+            .volumes
+            .iter()
+            .flatten()
+            .any(|v| v.name == name && v.empty_dir.is_some())
+    };
+    let allowed = |mount: &k8s_openapi::api::core::v1::VolumeMount| {
+        let at = mount.mount_path.as_str();
+        let scratch = p
+            .pods
+            .scratch_volumes
+            .iter()
+            .any(|s| same_path(&s.mount_path, at));
+        // At or below the strategy path, gateway.strategy-mount judges.
+        (scratch && empty_dir(&mount.name))
+            || within(at, &p.gateway.strategy_mount.mount_path)
+            || (p.pods.automount_service_account_token && same_path(at, SERVICE_ACCOUNT_TOKEN_DIR))
+    };
+    let expected = || {
+        let mut paths: Vec<&str> = p
+            .pods
+            .scratch_volumes
+            .iter()
+            .map(|s| s.mount_path.as_str())
+            .collect();
+        paths.push(&p.gateway.strategy_mount.mount_path);
+        if p.pods.automount_service_account_token {
+            paths.push(SERVICE_ACCOUNT_TOKEN_DIR);
+        }
+        format!(
+            "mounts at {} only (scratch volumes as emptyDir)",
+            paths.join(", ")
+        )
+    };
+    let mut out = Vec::new();
+    for c in gateway_containers(pod, &p.gateway) {
+        for (path, mount) in c.mounts().filter(|(_, m)| !allowed(m)) {
+            out.push(Violation::new(
+                RuleId::GatewayMounts,
+                path.field("mountPath"),
+                "the gateway mounts only its scratch volumes, the strategies and its token",
+                expected(),
+                format!("volume {} at {}", mount.name, mount.mount_path),
+            ));
         }
     }
     out
@@ -1098,6 +1174,81 @@ mod tests {
     }
 
     #[test]
+    fn mounts_only_scratch_strategies_and_token() {
+        let mount = |d: &mut Value, volume: Value, mount: Value| {
+            let spec = &mut d["spec"]["template"]["spec"];
+            spec["volumes"].as_array_mut().unwrap().push(volume);
+            spec["containers"][0]["volumeMounts"]
+                .as_array_mut()
+                .unwrap()
+                .push(mount);
+        };
+        // The scratch volumes as emptyDir, with a trailing slash too.
+        assert!(paths(mounts, |d| {
+            mount(
+                d,
+                json!({"name": "tmp", "emptyDir": {}}),
+                json!({"name": "tmp", "mountPath": "/tmp/"}),
+            );
+            mount(
+                d,
+                json!({"name": "var-tmp", "emptyDir": {}}),
+                json!({"name": "var-tmp", "mountPath": "/var/tmp"}),
+            );
+        })
+        .is_empty());
+        // Over its code, its certificates, its resolver: read-only or not.
+        for at in [
+            "/app",
+            "/app/package.json",
+            "/etc/ssl/certs",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+        ] {
+            assert_eq!(
+                paths(mounts, |d| mount(
+                    d,
+                    json!({"name": "x", "configMap": {"name": "x"}}),
+                    json!({"name": "x", "mountPath": at, "readOnly": true})
+                )),
+                [format!("{C0}.volumeMounts[1].mountPath")],
+                "{at}"
+            );
+        }
+        // A scratch path backed by anything but an emptyDir.
+        assert_eq!(
+            paths(mounts, |d| mount(
+                d,
+                json!({"name": "tmp", "configMap": {"name": "prepared"}}),
+                json!({"name": "tmp", "mountPath": "/tmp"})
+            )),
+            [format!("{C0}.volumeMounts[1].mountPath")]
+        );
+        // The token only where the policy mounts it.
+        let token = |d: &mut Value| {
+            mount(
+                d,
+                json!({"name": "token", "projected": {"sources": []}}),
+                json!({"name": "token", "mountPath": SERVICE_ACCOUNT_TOKEN_DIR, "readOnly": true}),
+            )
+        };
+        assert_eq!(
+            paths(mounts, token),
+            [format!("{C0}.volumeMounts[1].mountPath")]
+        );
+        let mut policy = ctx().policy.clone();
+        policy.pods.automount_service_account_token = true;
+        let mut doc = compliant();
+        token(&mut doc);
+        let pod = PodTemplate::read(Kind::Deployment, &doc).unwrap();
+        let with_token = Context {
+            policy: &policy,
+            ..ctx()
+        };
+        assert!(mounts(&pod, &with_token).is_empty());
+    }
+
+    #[test]
     fn nothing_else_mounted_under_the_strategy_path() {
         let shadowed = paths(strategy_mount, |d| {
             let spec = &mut d["spec"]["template"]["spec"];
@@ -1159,6 +1310,8 @@ mod tests {
                 "lifecycle",
                 json!({"postStart": {"exec": {"command": ["true"]}}}),
             ),
+            // npm would run the scripts of a package.json found there.
+            ("workingDir", json!("/app/configs")),
         ] {
             assert_eq!(
                 paths(entrypoint, |d| gateway(d)[field] = value),
@@ -1303,6 +1456,12 @@ mod tests {
             paths(image_rule(), add_sidecar),
             ["spec.template.spec.containers[1].image"]
         );
+        // So does an init container: it could write what the gateway reads.
+        let init = paths(image_rule(), |d| {
+            d["spec"]["template"]["spec"]["initContainers"] =
+                json!([{"name": "helper", "image": "busybox:1.36", "command": ["true"]}]);
+        });
+        assert_eq!(init, ["spec.template.spec.initContainers[0].image"]);
         let mut policy = ctx().policy.clone();
         policy.gateway.sidecar_images = vec!["fluent/fluent-bit".to_owned()];
         let with_sidecars = Context {

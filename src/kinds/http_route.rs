@@ -80,6 +80,32 @@ pub(crate) struct Filter {
 #[serde(default)]
 struct RequestRedirect {
     hostname: Option<String>,
+    scheme: Option<String>,
+    port: Option<i64>,
+}
+
+impl RequestRedirect {
+    /// The first field that sends the client somewhere other than the
+    /// gateway's own hostname over HTTPS, and what it holds.
+    fn leaves(&self, hostnames: &[String]) -> Option<(&'static str, String)> {
+        if let Some(h) = self
+            .hostname
+            .as_ref()
+            .filter(|h| !hostnames.iter().any(|own| own.eq_ignore_ascii_case(h)))
+        {
+            return Some(("hostname", h.clone()));
+        }
+        if let Some(s) = self
+            .scheme
+            .as_ref()
+            .filter(|s| !s.eq_ignore_ascii_case("https"))
+        {
+            return Some(("scheme", s.clone()));
+        }
+        self.port
+            .filter(|p| *p != 443)
+            .map(|p| ("port", p.to_string()))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -219,12 +245,7 @@ pub fn backend_refs(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
         return Vec::new();
     }
     let hostnames = &ctx.policy.http_route.hostnames;
-    let stays = |redirect: &RequestRedirect| {
-        redirect
-            .hostname
-            .as_ref()
-            .is_none_or(|h| hostnames.iter().any(|own| own.eq_ignore_ascii_case(h)))
-    };
+    let stays = |redirect: &RequestRedirect| redirect.leaves(hostnames).is_none();
     let violation = |path: FieldPath, message: &str, actual: &str| {
         let backend = &ctx.policy.http_route.backend;
         let expected = format!("Service {} port {}", backend.name, backend.port);
@@ -267,11 +288,15 @@ pub fn backend_refs(route: &HttpRoute, ctx: &Context) -> Vec<Violation> {
                 let path = path.field("requestMirror").field("backendRef");
                 backend_ref(&mirror.backend_ref, ctx, &path, &mut out);
             }
-            if let Some(redirect) = filter.request_redirect.as_ref().filter(|r| !stays(r)) {
+            if let Some((field, value)) = filter
+                .request_redirect
+                .as_ref()
+                .and_then(|r| r.leaves(hostnames))
+            {
                 out.push(violation(
-                    path.field("requestRedirect").field("hostname"),
-                    "the route redirects only to the gateway's own hostname",
-                    redirect.hostname.as_deref().unwrap_or_default(),
+                    path.field("requestRedirect").field(field),
+                    "the route redirects only to the gateway's own hostname, over HTTPS",
+                    &value,
                 ));
             }
         }
@@ -790,6 +815,30 @@ mod route_tests {
             d["spec"]["rules"][0]["filters"] = json!([{"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}]);
         });
         assert!(https_upgrade.is_empty(), "{https_upgrade:?}");
+        // Home, but in plain text or on another port: the client's key
+        // would cross the network unencrypted.
+        for (redirect, field) in [
+            (json!({"scheme": "http"}), "scheme"),
+            (json!({"port": 8080}), "port"),
+        ] {
+            let downgrade = paths(backend_refs, |d| {
+                d["spec"]["rules"][0]["backendRefs"] = json!([]);
+                d["spec"]["rules"][0]["filters"] =
+                    json!([{"type": "RequestRedirect", "requestRedirect": redirect}]);
+            });
+            assert_eq!(
+                downgrade,
+                [
+                    "spec.rules[0].backendRefs".to_owned(),
+                    format!("spec.rules[0].filters[0].requestRedirect.{field}")
+                ]
+            );
+        }
+        let explicit_https = paths(backend_refs, |d| {
+            d["spec"]["rules"][0]["backendRefs"] = json!([]);
+            d["spec"]["rules"][0]["filters"] = json!([{"type": "RequestRedirect", "requestRedirect": {"scheme": "HTTPS", "port": 443}}]);
+        });
+        assert!(explicit_https.is_empty(), "{explicit_https:?}");
     }
 
     #[test]
