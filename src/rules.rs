@@ -160,6 +160,8 @@ rule_catalog! {
         "The required routing policies (`strategies.required`) are present with their mode, targets and providers.";
     StrategyUnknownKey => "strategy.unknown-key", Warn,
         "Strategy files use only known Portkey config keys.";
+    StrategyCustomHost => "strategy.custom-host", Deny,
+        "A target's custom_host, which receives its provider key, is an https URL of a host of `strategies.providerHosts` (or below one).";
 
     ServiceType => "service.type", Deny,
         "Services are of an allowed type (`service.allowedTypes`) without externalIPs.";

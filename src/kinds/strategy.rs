@@ -17,6 +17,7 @@ pub const RULES: &[Rule<StrategyFiles>] = &[
     Rule::new(RuleId::StrategyCredentials, credentials),
     Rule::new(RuleId::StrategyRequired, required),
     Rule::new(RuleId::StrategyUnknownKey, unknown_key),
+    Rule::new(RuleId::StrategyCustomHost, custom_host),
 ];
 
 const MODES: &[&str] = &["single", "loadbalance", "fallback", "conditional"];
@@ -563,6 +564,68 @@ fn unknown_keys(
     }
 }
 
+// === impl strategy.custom-host ===
+
+/// `strategy.custom-host`: a `custom_host` sends the target's provider key
+/// to that host, so it is an `https` URL of a host the policy names
+/// (`strategies.providerHosts`, or a name below one).
+pub fn custom_host(files: &StrategyFiles, ctx: &Context) -> Vec<Violation> {
+    let hosts = &ctx.policy.strategies.provider_hosts;
+    let expected = || {
+        let names: Vec<&str> = hosts.values().map(String::as_str).collect();
+        format!("https://<{}>/...", names.join(" | "))
+    };
+    let mut out = Vec::new();
+    for (path, map) in all_config_objects(files) {
+        let Some(url) = map.get("custom_host") else {
+            continue;
+        };
+        let allowed = url
+            .as_str()
+            .and_then(https_host)
+            .is_some_and(|host| hosts.values().any(|h| names_host(h, &host)));
+        if !allowed {
+            out.push(Violation::new(
+                RuleId::StrategyCustomHost,
+                path.key("custom_host"),
+                "a custom host receives the provider key: only the policy's provider hosts",
+                expected(),
+                // The URL may carry a credential (strategy.credentials).
+                url.as_str()
+                    .filter(|u| !has_userinfo(u))
+                    .unwrap_or("another value"),
+            ));
+        }
+    }
+    out
+}
+
+/// The host of an `https://` URL, lower case and without a trailing dot.
+fn https_host(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    if !scheme.eq_ignore_ascii_case("https") {
+        return None;
+    }
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split_once(']')?.0,
+        None => host_port.split(':').next()?,
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    (!host.is_empty()).then_some(host)
+}
+
+/// `host` is `name` or a name below it (`api.cerebras.ai` under
+/// `cerebras.ai`).
+fn names_host(name: &str, host: &str) -> bool {
+    let name = name.trim_end_matches('.').to_ascii_lowercase();
+    host == name
+        || host
+            .strip_suffix(name.as_str())
+            .is_some_and(|below| below.ends_with('.'))
+}
+
 // === impl strategy.credentials ===
 
 /// `strategy.credentials`: secret-bearing fields hold only environment
@@ -698,19 +761,19 @@ pub fn required(files: &StrategyFiles, ctx: &Context) -> Vec<Violation> {
 }
 
 /// The provider a target counts as: its `provider`, unless its custom host
-/// names a provider of the policy's `providerHosts`.
+/// is (below) a host of the policy's `providerHosts`.
 fn effective_provider<'a>(target: &'a Value, policy: &'a Strategies) -> Option<&'a str> {
     let host = target
         .get("custom_host")
         .and_then(Value::as_str)
-        .unwrap_or("");
-    let by_host = policy
-        .provider_hosts
-        .iter()
-        .find(|(_, fragment)| {
-            !host.is_empty() && host.to_ascii_lowercase().contains(fragment.as_str())
-        })
-        .map(|(provider, _)| provider.as_str());
+        .and_then(https_host);
+    let by_host = host.and_then(|host| {
+        policy
+            .provider_hosts
+            .iter()
+            .find(|(_, name)| names_host(name, &host))
+            .map(|(provider, _)| provider.as_str())
+    });
     by_host.or_else(|| target.get("provider").and_then(Value::as_str))
 }
 
@@ -988,6 +1051,56 @@ pub(crate) mod tests {
                 r#"data["extra.json"].strategy.retries"#,
                 r#"data["extra.json"].targets[0].modle"#,
             ]
+        );
+    }
+
+    #[test]
+    fn custom_host_only_to_the_policys_provider_hosts() {
+        let target = |host: &str| {
+            json!({"strategy": {"mode": "single"}, "targets": [
+                {"provider": "openai-compatible", "api_key": "$CEREBRAS_API_KEY", "custom_host": host}]})
+        };
+        for allowed in [
+            "https://api.cerebras.ai/v1",
+            "HTTPS://API.Cerebras.AI./v1",
+            "https://cerebras.ai:443",
+        ] {
+            assert!(
+                paths(custom_host, &with("extra.json", target(allowed))).is_empty(),
+                "{allowed}"
+            );
+        }
+        for refused in [
+            "https://cerebras.attacker.example/v1",
+            "https://api.cerebras.ai.attacker.example/v1",
+            "https://evilcerebras.ai/v1",
+            "http://api.cerebras.ai/v1",
+            "https://attacker.example@api.cerebras.ai.evil/v1",
+            "api.cerebras.ai",
+        ] {
+            assert_eq!(
+                paths(custom_host, &with("extra.json", target(refused))),
+                [r#"data["extra.json"].targets[0].custom_host"#],
+                "{refused}"
+            );
+        }
+        // Not a string at all, and at the top level of a config.
+        assert_eq!(
+            paths(
+                custom_host,
+                &with(
+                    "extra.json",
+                    json!({"provider": "openai", "custom_host": 7})
+                )
+            ),
+            [r#"data["extra.json"].custom_host"#]
+        );
+        // A look-alike does not count as the provider either.
+        let lookalike =
+            json!({"provider": "openai", "custom_host": "https://cerebras.attacker.example"});
+        assert_eq!(
+            effective_provider(&lookalike, &ctx().policy.strategies),
+            Some("openai")
         );
     }
 }
