@@ -1,6 +1,7 @@
 //! Reading manifests for the offline commands: files, directories
-//! (recursively: *.yaml, *.yml, *.json), multi-document YAML, `kind: List`,
-//! standard input, and kustomizations rendered with `kubectl kustomize`.
+//! (recursively: *.yaml, *.yml, *.json), multi-document YAML, lists (any
+//! object with `items`: `kind: List`, `DeploymentList`), standard input,
+//! and kustomizations rendered with `kubectl kustomize`.
 //!
 //! Every document keeps the position of each of its fields, so a finding
 //! can name `file:line:column`. Every problem names the file, and the line
@@ -368,8 +369,9 @@ fn lexically_normal(path: &Path) -> PathBuf {
     normal
 }
 
-/// Splits `text` into documents, expands `kind: List`, and checks every
-/// object has `apiVersion` and `kind`. Empty documents are left out.
+/// Splits `text` into documents, expands lists (any object with `items`),
+/// and checks every object has `apiVersion` and `kind`. Empty documents
+/// are left out.
 pub fn parse_documents(file: &str, text: &str) -> Result<Vec<Document>, InputError> {
     Ok(parse_file(file, text, &Limits::default(), Mode::Named)?.unwrap_or_default())
 }
@@ -407,9 +409,10 @@ fn parse_file(
     let mut docs = Vec::new();
     for doc in parsed {
         let items: Vec<(Value, PosNode)> = match (doc.value, doc.positions) {
+            // As kubectl reads it: any object with an `items` list is a
+            // list (`List`, `DeploymentList`, ...), applied item by item.
             (Value::Object(mut map), PosNode::Map(pos, mut entries))
-                if map.get("kind").and_then(Value::as_str) == Some("List")
-                    && map.get("items").is_some_and(Value::is_array) =>
+                if map.get("items").is_some_and(Value::is_array) =>
             {
                 let items = match map.remove("items") {
                     Some(Value::Array(items)) => items,
@@ -640,6 +643,11 @@ mod tests {
         assert_eq!(docs.len(), 2);
         assert_eq!(docs[1].value["kind"], "Pod");
         assert_eq!(docs[1].locate("kind").pos, Pos { line: 6, column: 3 });
+        // A typed list is a list too: kubectl applies its items.
+        let typed = "apiVersion: apps/v1\nkind: DeploymentList\nitems:\n- {apiVersion: apps/v1, kind: Deployment}\n";
+        let docs = parse_documents("d.yaml", typed).unwrap();
+        assert_eq!(docs.len(), 1);
+        assert_eq!(docs[0].value["kind"], "Deployment");
     }
 
     #[test]
