@@ -134,7 +134,7 @@ rule_catalog! {
     GatewayResources => "gateway.resources", Deny,
         "Requests and limits are exactly the policy's (`gateway.resources`).";
     GatewayStrategyMount => "gateway.strategy-mount", Deny,
-        "The strategies ConfigMap (or its kustomize-hashed name) is mounted read-only at the strategy path (`gateway.strategyMount`).";
+        "The strategies ConfigMap (or its kustomize-hashed name) is mounted whole and read-only at the strategy path (`gateway.strategyMount`): no subPath, no items renaming a key.";
     GatewayMounts => "gateway.mounts", Deny,
         "The gateway container mounts only its scratch volumes (emptyDir at `pods.scratchVolumes` paths), the strategies at the strategy path and, where the policy mounts it, the service account token: nothing over its code, its CA certificates or `/etc/hosts`.";
     GatewayMetricsAnnotations => "gateway.metrics-annotations", Deny,

@@ -702,13 +702,50 @@ pub fn strategy_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                     shown(mount.read_only),
                 ));
             }
-            let config_map = pod
+            // Each file under its own key: a subPath, or items mapping a
+            // key to another name, would put one strategy's file where
+            // strategy.required judged another.
+            for (field, value) in [
+                ("subPath", mount.sub_path.as_deref()),
+                ("subPathExpr", mount.sub_path_expr.as_deref()),
+            ] {
+                if let Some(value) = value.filter(|v| !v.is_empty()) {
+                    out.push(Violation::new(
+                        RuleId::GatewayStrategyMount,
+                        path.field(field),
+                        "the strategies are mounted whole, each file under its own key",
+                        "unset",
+                        value,
+                    ));
+                }
+            }
+            let volume = pod
                 .spec
                 .volumes
                 .iter()
                 .flatten()
-                .find(|v| v.name == mount.name)
-                .and_then(|v| v.config_map.as_ref());
+                .enumerate()
+                .find(|(_, v)| v.name == mount.name);
+            let config_map = volume.and_then(|(_, v)| v.config_map.as_ref());
+            if let Some((i, remapped)) = volume.zip(config_map).and_then(|((i, _), cm)| {
+                cm.items
+                    .iter()
+                    .flatten()
+                    .find(|item| item.path != item.key)
+                    .map(|item| (i, item))
+            }) {
+                out.push(Violation::new(
+                    RuleId::GatewayStrategyMount,
+                    pod.spec_path()
+                        .field("volumes")
+                        .item(i, &mount.name)
+                        .field("configMap")
+                        .field("items"),
+                    "the strategies are mounted whole, each file under its own key",
+                    "no items, or each key at its own path",
+                    format!("{} at {}", remapped.key, remapped.path),
+                ));
+            }
             if config_map.is_some_and(|cm| cm.optional == Some(true)) {
                 out.push(Violation::new(
                     RuleId::GatewayStrategyMount,
@@ -1259,7 +1296,30 @@ mod tests {
             spec["containers"][0]["volumeMounts"].as_array_mut().unwrap().push(
                 json!({"name": "mine", "mountPath": "/app/configs/azure-models.json", "subPath": "azure-models.json", "readOnly": true}));
         });
-        assert_eq!(shadowed, [format!("{C0}.volumeMounts[1].name")]);
+        assert_eq!(
+            shadowed,
+            [
+                format!("{C0}.volumeMounts[1].subPath"),
+                format!("{C0}.volumeMounts[1].name")
+            ]
+        );
+        // The strategies themselves, one file where another belongs.
+        let swapped = paths(strategy_mount, |d| {
+            gateway(d)["volumeMounts"].as_array_mut().unwrap().push(
+                json!({"name": "strategies", "mountPath": "/app/configs/azure-models.json", "subPath": "openai-models.json", "readOnly": true}));
+        });
+        assert_eq!(swapped, [format!("{C0}.volumeMounts[1].subPath")]);
+        let remapped = paths(strategy_mount, |d| {
+            d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["items"] = json!([
+                {"key": "openai-models.json", "path": "azure-models.json"}]);
+        });
+        assert_eq!(remapped, ["spec.template.spec.volumes[0].configMap.items"]);
+        // Items that keep every key at its own path change nothing.
+        assert!(paths(strategy_mount, |d| {
+            d["spec"]["template"]["spec"]["volumes"][0]["configMap"]["items"] =
+                json!([{"key": "azure-models.json", "path": "azure-models.json"}]);
+        })
+        .is_empty());
         let dotted = paths(strategy_mount, |d| {
             let spec = &mut d["spec"]["template"]["spec"];
             spec["volumes"]
