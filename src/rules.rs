@@ -115,7 +115,7 @@ rule_catalog! {
     PodOwnerReferences => "pod.owner-references", Deny,
         "Only the controllers (`controllers`) and the garbage collector (`ownerReferenceWriters`) change the owner references of what controllers make.";
     PodCredentialEnv => "pod.credential-env", Deny,
-        "Credential-like env vars (`pods.credentialEnvNames`) come from a secretKeyRef, not a literal value.";
+        "Credential-like env vars (`pods.credentialEnvNames`) come from a secretKeyRef, not a literal value; no env value, command or args word is shaped like a provider key (`sk-`, `AIza`, ...).";
     PodServiceAccountToken => "pod.service-account-token", Warn,
         "automountServiceAccountToken is as the policy says (`pods.automountServiceAccountToken`).";
 
@@ -155,7 +155,7 @@ rule_catalog! {
     StrategySchema => "strategy.schema", Deny,
         "Every *.json key of the strategies ConfigMap (`strategies.configMap`) is a valid Portkey config (strategy, targets, weights, conditions, cache, retry).";
     StrategyCredentials => "strategy.credentials", Deny,
-        "Strategy files hold no literal credentials: secret fields (`strategies.credentialFields`) are $ENV references.";
+        "Strategy files hold no literal credentials: secret fields (`strategies.credentialFields`) are $ENV references, and no value under any field is shaped like a provider key.";
     StrategyRequired => "strategy.required", Deny,
         "The required routing policies (`strategies.required`) are present with their mode, targets and providers.";
     StrategyUnknownKey => "strategy.unknown-key", Warn,

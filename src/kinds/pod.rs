@@ -6,7 +6,7 @@
 use super::pod_template::{
     within, ContainerEntry, ContainerList, PodTemplate, SecurityContextView,
 };
-use super::rule::{Change, Context, Injection, Rule, UpdateRule};
+use super::rule::{looks_like_provider_key, Change, Context, Injection, Rule, UpdateRule};
 use crate::name_pattern;
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
@@ -237,8 +237,43 @@ pub fn credential_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let names = &ctx.policy.pods.credential_env_names;
     let mut out = Vec::new();
     for c in pod.running_containers() {
+        // A provider key under any name, or on the command line
+        // (`--api-key=sk-...`), is a literal credential all the same.
+        let words = [
+            ("command", &c.container.command),
+            ("args", &c.container.args),
+        ];
+        for (field, list) in words {
+            for (i, word) in list.iter().flatten().enumerate() {
+                let value = word.rsplit_once('=').map_or(word.as_str(), |(_, v)| v);
+                if looks_like_provider_key(value) {
+                    out.push(
+                        Violation::new(
+                            RuleId::PodCredentialEnv,
+                            c.path.field(field).index(i),
+                            "a provider key on the command line; it must come from a Secret",
+                            "valueFrom.secretKeyRef in env",
+                            "a provider key",
+                        )
+                        .with_witness(word),
+                    );
+                }
+            }
+        }
         for (i, env) in c.container.env.iter().flatten().enumerate() {
             if !name_pattern::matches_any(names, &env.name) {
+                if let Some(value) = env.value.as_deref().filter(|v| looks_like_provider_key(v)) {
+                    out.push(
+                        Violation::new(
+                            RuleId::PodCredentialEnv,
+                            c.path.field("env").item(i, &env.name).field("value"),
+                            format!("{} holds what looks like a provider key; it must come from a Secret", env.name),
+                            "valueFrom.secretKeyRef",
+                            "a provider key",
+                        )
+                        .with_witness(value),
+                    );
+                }
                 continue;
             }
             let from_secret = env
@@ -563,6 +598,22 @@ mod tests {
         assert!(found
             .iter()
             .all(|v| !v.to_string().contains("sk-live-secret")));
+        // A provider key under an innocent name or on the command line.
+        let key = "sk-proj-Abc123LiteralKeyValue0000";
+        let spec = json!({"containers": [{"name": "a",
+            "command": ["run", format!("--api-key={key}")], "args": [key, "--verbose"],
+            "env": [{"name": "NOTE", "value": key}, {"name": "MODEL", "value": "gpt-4o-mini"}]}]});
+        let found = credential_env(&deployment(spec), &ctx());
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                format!("{SPEC}.containers[0].command[1]"),
+                format!("{SPEC}.containers[0].args[0]"),
+                format!("{SPEC}.containers[0].env[0].value")
+            ]
+        );
+        assert!(found.iter().all(|v| !v.to_string().contains(key)));
     }
 
     #[test]

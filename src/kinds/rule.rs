@@ -95,6 +95,26 @@ pub fn inject_all<T: ?Sized>(
         .collect()
 }
 
+/// The prefixes of the providers' API keys (OpenAI and Anthropic `sk-`,
+/// Google `AIza`, Groq `gsk_`, xAI `xai-`, Hugging Face `hf_`, AWS access
+/// key ids `AKIA`).
+const PROVIDER_KEY_PREFIXES: &[&str] = &["sk-", "AIza", "gsk_", "xai-", "hf_", "AKIA"];
+
+/// A value shaped like a provider's API key: one of their prefixes and at
+/// least 16 more key characters, nothing else. Found under any field name:
+/// a key does not stop being one under an innocent name.
+pub fn looks_like_provider_key(value: &str) -> bool {
+    let value = value.trim();
+    PROVIDER_KEY_PREFIXES.iter().any(|prefix| {
+        value.strip_prefix(prefix).is_some_and(|rest| {
+            rest.len() >= 16
+                && rest
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+    })
+}
+
 /// The object is not a well-formed instance of its kind.
 #[derive(Debug, thiserror::Error)]
 #[error("{field} is not a valid {kind}: {message}")]

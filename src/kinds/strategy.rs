@@ -3,7 +3,7 @@
 //! credentials, the routing policies the deployment requires, unknown keys.
 //! One function per rule over the parsed files.
 
-use super::rule::{Context, Rule};
+use super::rule::{looks_like_provider_key, Context, Rule};
 use crate::name_pattern;
 use crate::policy::{RequiredStrategy, Strategies};
 use crate::rules::RuleId;
@@ -700,6 +700,18 @@ fn credential_value(
         }
     }
     match value {
+        Value::String(s) if looks_like_provider_key(s) => {
+            out.push(
+                Violation::new(
+                    RuleId::StrategyCredentials,
+                    path,
+                    format!("{key} holds what looks like a provider key; reference an environment variable"),
+                    "no provider key, under any field",
+                    "a provider key",
+                )
+                .with_witness(s),
+            );
+        }
         Value::String(s)
             if name_pattern::matches_any(&policy.credential_fields, key)
                 && !s.is_empty()
@@ -1052,6 +1064,30 @@ pub(crate) mod tests {
                 r#"data["extra.json"].targets[0].modle"#,
             ]
         );
+    }
+
+    #[test]
+    fn provider_keys_under_any_field_name() {
+        let config = json!({"strategy": {"mode": "single"}, "targets": [{"provider": "openai",
+            "api_key": "$OPENAI_API_KEY", "note": "sk-proj-Abc123LiteralKeyValue0000",
+            "override_params": {"user": "AIzaSyA-0123456789abcdefghij"}}]});
+        assert_eq!(
+            paths(credentials, &with("extra.json", config)),
+            [
+                r#"data["extra.json"].targets[0].note"#,
+                r#"data["extra.json"].targets[0].override_params.user"#,
+            ]
+        );
+        // Words and model names that merely start alike are not keys.
+        for value in [
+            "sk-short",
+            "gpt-4o-mini",
+            "skipping the cache",
+            "hf_model name with spaces",
+        ] {
+            assert!(!looks_like_provider_key(value), "{value}");
+        }
+        assert!(looks_like_provider_key("sk-ant-api03-AbCdEf0123456789"));
     }
 
     #[test]
