@@ -26,6 +26,9 @@ cargo test --locked
 echo "== the hostname guard's matchConditions (CEL, from deploy/webhook/webhooks.yaml) against the webhook's decisions"
 cargo test --locked -p portkey-guard-bench --lib --test match_conditions
 
+echo "== the Rego and CEL peers agree with the webhook on every fixture they model (each timed once)"
+cargo test --locked -p portkey-guard-bench --bench peers
+
 cargo build --locked --release
 guard=${CARGO_TARGET_DIR:-target}/release/portkey-guard
 
