@@ -622,12 +622,14 @@ const SERVICE_ACCOUNT_TOKEN_DIR: &str = "/var/run/secrets/kubernetes.io/servicea
 /// requests and their credentials go, with every other rule satisfied.
 pub fn mounts(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let p = ctx.policy;
+    // A mount of a volume the pod does not have is the API server's to
+    // refuse; of one it has, only an emptyDir is scratch space.
     let empty_dir = |name: &str| {
-        pod.spec
+        !pod.spec
             .volumes
             .iter()
             .flatten()
-            .any(|v| v.name == name && v.empty_dir.is_some())
+            .any(|v| v.name == name && v.empty_dir.is_none())
     };
     let allowed = |mount: &k8s_openapi::api::core::v1::VolumeMount| {
         let at = mount.mount_path.as_str();
