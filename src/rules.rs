@@ -151,7 +151,7 @@ rule_catalog! {
     ConfigMapGatewayConfig => "configmap.gateway-config", Deny,
         "The gateway's ConfigMap (`gatewayConfig.name`, or a name made from it), which the gateway takes envFrom, sets each of its settings to an allowed value (`gatewayConfig.values`) and holds no other key but `gateway.allowedEnv` names.";
     ConfigMapCredentials => "configmap.credentials", Deny,
-        "The gateway's ConfigMap, which the gateway takes envFrom, holds no credential-like keys (`pods.credentialEnvNames`).";
+        "The gateway's ConfigMap, which the gateway takes envFrom, holds no credential-like keys (`pods.credentialEnvNames`); no ConfigMap holds a value shaped like a provider key.";
     StrategySchema => "strategy.schema", Deny,
         "Every *.json key of the strategies ConfigMap (`strategies.configMap`) is a valid Portkey config (strategy, targets, weights, conditions, cache, retry).";
     StrategyCredentials => "strategy.credentials", Deny,

@@ -2,7 +2,7 @@
 //! `strategy.*`): its settings, and its routing strategies under their
 //! plain or kustomize-hashed name.
 
-use super::rule::{check_all, read_at, Context, MalformedObject, Rule};
+use super::rule::{check_all, looks_like_provider_key, read_at, Context, MalformedObject, Rule};
 use super::strategy::{self, StrategyFiles};
 use crate::name_pattern;
 use crate::object::Doc;
@@ -61,24 +61,29 @@ fn literal_credential(key: &str, value: &[u8], ctx: &Context) -> bool {
 /// `configmap.credentials`: the gateway takes its ConfigMap envFrom, so a
 /// credential-like key there is a credential in the gateway's environment,
 /// out of Git's reach only if it is not there at all. The message names the
-/// key, never the value.
+/// key, never the value. No ConfigMap of the namespace holds a value shaped
+/// like a provider key, whatever the key is called.
 pub fn credentials(config_map: &ConfigMap, ctx: &Context) -> Vec<Violation> {
-    if !is_gateway_config(config_map, ctx) {
-        return Vec::new();
-    }
+    let gateway = is_gateway_config(config_map, ctx);
     entries(config_map)
-        .filter(|(_, key, value)| literal_credential(key, value, ctx))
-        .map(|(field, key, value)| {
-            Violation::new(
-                RuleId::ConfigMapCredentials,
-                FieldPath::root(field).key(key),
-                format!(
-                    "{key} looks like a credential: it belongs in a Secret from an ExternalSecret"
-                ),
-                "no such key",
-                "a literal value",
+        .filter_map(|(field, key, value)| {
+            let message = if gateway && literal_credential(key, value, ctx) {
+                format!("{key} looks like a credential: it belongs in a Secret from an ExternalSecret")
+            } else if std::str::from_utf8(value).is_ok_and(looks_like_provider_key) {
+                format!("{key} holds what looks like a provider key: it belongs in a Secret from an ExternalSecret")
+            } else {
+                return None;
+            };
+            Some(
+                Violation::new(
+                    RuleId::ConfigMapCredentials,
+                    FieldPath::root(field).key(key),
+                    message,
+                    "no such key",
+                    "a literal value",
+                )
+                .with_witness(&String::from_utf8_lossy(value)),
             )
-            .with_witness(&String::from_utf8_lossy(value))
         })
         .collect()
 }
@@ -165,6 +170,14 @@ mod tests {
         assert!(found
             .iter()
             .all(|v| !v.to_string().contains("sk-live-literal")));
+        // Any other ConfigMap: a provider key by its shape, under any key.
+        let key = "sk-proj-Abc123LiteralKeyValue0000";
+        let doc = json!({"metadata": {"name": "app-settings"}, "data": {
+            "notes": key, "OPENAI_API_KEY": "not-a-key-shape", "model": "gpt-4o-mini"}});
+        let found = violations(doc);
+        let paths: Vec<&str> = found.iter().map(|v| v.path.as_str()).collect();
+        assert_eq!(paths, ["data.notes"]);
+        assert!(found.iter().all(|v| !v.to_string().contains(key)));
     }
 
     #[test]
