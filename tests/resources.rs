@@ -683,6 +683,26 @@ async fn oversized_headers_are_refused_and_admissions_go_on() {
     normal_admissions_are_answered(&dir, addr).await;
 }
 
+/// Request `i` of a stalled stream: `fields` header fields with 6-byte
+/// names and values of `value_len` bytes; it declares a 100-byte body,
+/// sends one byte and waits (while the sender is kept), so the stream stays
+/// open with its headers held.
+async fn stalled_request(
+    i: usize,
+    fields: usize,
+    value_len: usize,
+) -> (tokio::sync::mpsc::Sender<Bytes>, Request<StreamedBody>) {
+    let mut request = Request::post("/validate")
+        .header("host", "localhost")
+        .header("content-length", "100");
+    for field in 0..fields {
+        request = request.header(format!("x{field:05}"), format!("{i:0value_len$}"));
+    }
+    let (tx, body) = streamed_body(1);
+    tx.send(Bytes::from_static(b"{")).await.unwrap();
+    (tx, request.body(body).unwrap())
+}
+
 /// What one HTTP/2 connection with `streams` streams open, each holding
 /// a header list of `fields` fields with 6-byte names and values of
 /// `value_len` bytes, costs the server: KiB of peak RSS per connection
@@ -709,18 +729,8 @@ async fn open_http2_streams_with_headers(
         .unwrap();
         tokio::spawn(conn);
         for i in 0..streams {
-            let mut request = Request::post("/validate")
-                .header("host", "localhost")
-                .header("content-length", "100");
-            for field in 0..fields {
-                request = request.header(format!("x{field:05}"), format!("{i:0value_len$}"));
-            }
-            // Declares 100 bytes, sends one and waits: the stream stays
-            // open, its headers held.
-            let (tx, body) = streamed_body(1);
-            tx.send(Bytes::from_static(b"{")).await.unwrap();
+            let (tx, request) = stalled_request(i, fields, value_len).await;
             let mut sender = sender.clone();
-            let request = request.body(body).unwrap();
             held.push((
                 tx,
                 tokio::spawn(async move { sender.send_request(request).await }),
@@ -943,16 +953,8 @@ async fn many_http2_connections_with_full_streams_stay_within_the_budget() {
         for i in 0..STREAMS {
             // The most fields allowed, 98 of 6 + 120 bytes each besides
             // host and content-length (15,484 bytes as HTTP/2 counts them).
-            let mut request = Request::post("/validate")
-                .header("host", "localhost")
-                .header("content-length", "100");
-            for field in 0..98 {
-                request = request.header(format!("x{field:05}"), format!("{i:0120}"));
-            }
-            let (tx, body) = streamed_body(1);
-            tx.send(Bytes::from_static(b"{")).await.unwrap();
+            let (tx, request) = stalled_request(i, 98, 120).await;
             let mut sender = sender.clone();
-            let request = request.body(body).unwrap();
             held.push((
                 tx,
                 tokio::spawn(async move {
