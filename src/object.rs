@@ -16,10 +16,11 @@ use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 use serde_json::Value;
+use std::any::Any;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 /// A Kubernetes object of any kind.
 #[derive(Clone, Debug)]
@@ -35,6 +36,23 @@ pub struct RawObject {
     spec: Option<std::ops::Range<usize>>,
     /// Its `metadata`, read from the text (without `managedFields`).
     pub metadata: ObjectMeta,
+    /// A typed view read from the text, kept for whoever reads the same
+    /// view next ([`RawObject::shared_view`]).
+    view: SharedView,
+}
+
+/// One typed view of an object, of any type, read once.
+#[derive(Clone, Default)]
+struct SharedView(OnceLock<Arc<dyn Any + Send + Sync>>);
+
+impl fmt::Debug for SharedView {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "SharedView(read)"
+        } else {
+            "SharedView(unread)"
+        })
+    }
 }
 
 impl PartialEq for RawObject {
@@ -141,7 +159,37 @@ impl RawObject {
             kind,
             spec,
             metadata,
+            view: SharedView::default(),
         })
+    }
+
+    /// `read()`, done once per object: the first view read is kept, and a
+    /// later call for a view of the same type that `matches` it gets it
+    /// back without reading the text again (the webhook's relation step
+    /// reads the pod template that `admit()` read). Errors are not kept;
+    /// a view of another type is read each time.
+    pub fn shared_view<T, E>(
+        &self,
+        matches: impl Fn(&T) -> bool,
+        read: impl FnOnce() -> Result<T, E>,
+    ) -> Result<Arc<T>, E>
+    where
+        T: Any + Send + Sync,
+    {
+        if let Some(kept) = self.view.0.get() {
+            if let Ok(kept) = Arc::clone(kept).downcast::<T>() {
+                if matches(&kept) {
+                    return Ok(kept);
+                }
+            }
+            return read().map(Arc::new);
+        }
+        let view = Arc::new(read()?);
+        let _ = self
+            .view
+            .0
+            .set(Arc::clone(&view) as Arc<dyn Any + Send + Sync>);
+        Ok(view)
     }
 
     /// An object from a JSON tree (the offline path, tests).
@@ -491,6 +539,48 @@ mod tests {
 
     fn received(json: &Value) -> RawObject {
         serde_json::from_str(&json.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_shared_view_is_read_once_and_only_for_its_own_type() {
+        let object =
+            received(&json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}));
+        let reads = std::cell::Cell::new(0);
+        let read = |n: u32| {
+            reads.set(reads.get() + 1);
+            Ok::<_, ()>(n)
+        };
+        assert!(object
+            .shared_view(|_: &u32| true, || Err::<u32, _>(()))
+            .is_err());
+        let first = object.shared_view(|_: &u32| true, || read(1)).unwrap();
+        let again = object.shared_view(|_: &u32| true, || read(2)).unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "kept and shared");
+        assert_eq!(
+            reads.get(),
+            1,
+            "an error is not kept; a kept view is not read again"
+        );
+        // A view that does not match, or of another type, is read afresh
+        // (and not kept: the first stays).
+        assert_eq!(
+            *object.shared_view(|n: &u32| *n == 2, || read(2)).unwrap(),
+            2
+        );
+        assert_eq!(
+            *object
+                .shared_view(|_: &i64| true, || Ok::<_, ()>(-1))
+                .unwrap(),
+            -1
+        );
+        assert_eq!(*object.shared_view(|_: &u32| true, || read(3)).unwrap(), 1);
+        assert_eq!(reads.get(), 2);
+        // A copy of the object shares what was read of it.
+        let copy = object.clone();
+        assert!(Arc::ptr_eq(
+            &first,
+            &copy.shared_view(|_: &u32| true, || read(4)).unwrap()
+        ));
     }
 
     #[test]

@@ -19,13 +19,16 @@ pub fn validate<'a>(
     ctx: &Context,
     doc: impl Into<Doc<'a>>,
 ) -> Result<Vec<Violation>, MalformedObject> {
+    let doc = doc.into();
     let config_map: ConfigMap = read_at(doc, &[], "ConfigMap")?;
     let name = config_map.metadata.name.as_deref().unwrap_or_default();
     // Any suffix is judged, kustomize's hash included: no name is a way
     // around the strategy rules.
     if name_pattern::is_variant_of(&ctx.policy.strategies.config_map, name) {
-        let files = StrategyFiles::parse(&config_map);
-        return Ok(check_all(strategy::RULES, &files, ctx));
+        let files = StrategyFiles::read_shared(doc, || {
+            Ok::<_, MalformedObject>(StrategyFiles::parse(&config_map))
+        })?;
+        return Ok(check_all(strategy::RULES, &*files, ctx));
     }
     Ok(check_all(RULES, &config_map, ctx))
 }

@@ -12,6 +12,7 @@ use crate::violation::FieldPath;
 use k8s_openapi::api::core::v1::{Container, PodSpec, SELinuxOptions, SeccompProfile, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Where a kind keeps its pod template.
 pub fn template_pointer(kind: Kind) -> &'static [&'static str] {
@@ -154,6 +155,21 @@ pub struct PodTemplate {
 }
 
 impl PodTemplate {
+    /// [`PodTemplate::read`], once per object as received: the webhook's
+    /// rules and its relation step share what the first of them read.
+    pub fn read_shared<'a>(
+        kind: Kind,
+        doc: impl Into<Doc<'a>>,
+    ) -> Result<Arc<PodTemplate>, MalformedObject> {
+        match doc.into() {
+            Doc::Object(object) => object.shared_view(
+                |template: &PodTemplate| template.kind == kind,
+                || PodTemplate::read(kind, Doc::Object(object)),
+            ),
+            tree => PodTemplate::read(kind, tree).map(Arc::new),
+        }
+    }
+
     pub fn read<'a>(kind: Kind, doc: impl Into<Doc<'a>>) -> Result<PodTemplate, MalformedObject> {
         let doc = doc.into();
         let name = kind.info().name;
@@ -377,7 +393,31 @@ pub fn within(path: &str, dir: &str) -> bool {
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::object::RawObject;
     use serde_json::json;
+
+    #[test]
+    fn read_shared_reads_an_object_as_received_once_per_kind() {
+        let text = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}})
+        .to_string();
+        let object: RawObject = serde_json::from_str(&text).unwrap();
+        let first = PodTemplate::read_shared(Kind::Deployment, Doc::Object(&object)).unwrap();
+        let again = PodTemplate::read_shared(Kind::Deployment, Doc::Object(&object)).unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        assert_eq!(again.containers[0].container.name, "c");
+        // Read as another kind (another template path): read again.
+        let as_pod = PodTemplate::read_shared(Kind::Pod, Doc::Object(&object)).unwrap();
+        assert_eq!(as_pod.kind, Kind::Pod);
+        assert!(as_pod.containers.is_empty());
+        // A tree (a mutated object) is read each time.
+        let tree: Value = serde_json::from_str(&text).unwrap();
+        let (a, b) = (
+            PodTemplate::read_shared(Kind::Deployment, &tree).unwrap(),
+            PodTemplate::read_shared(Kind::Deployment, &tree).unwrap(),
+        );
+        assert!(!Arc::ptr_eq(&a, &b));
+    }
 
     /// A Deployment with this pod spec, read as a template.
     pub fn deployment(spec: Value) -> PodTemplate {

@@ -5,12 +5,14 @@
 
 use super::rule::{looks_like_provider_key, Context, Rule};
 use crate::name_pattern;
+use crate::object::Doc;
 use crate::policy::{RequiredStrategy, Strategies};
 use crate::rules::RuleId;
 use crate::violation::{FieldPath, Violation};
 use k8s_openapi::api::core::v1::ConfigMap;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 pub const RULES: &[Rule<StrategyFiles>] = &[
     Rule::new(RuleId::StrategySchema, schema),
@@ -83,10 +85,22 @@ pub struct StrategyFiles {
 }
 
 impl StrategyFiles {
+    /// `read()`, once per ConfigMap as received: the webhook's rules and
+    /// its relation step share the files the first of them parsed.
+    pub fn read_shared<'a, E>(
+        doc: impl Into<Doc<'a>>,
+        read: impl FnOnce() -> Result<StrategyFiles, E>,
+    ) -> Result<Arc<StrategyFiles>, E> {
+        match doc.into() {
+            Doc::Object(object) => object.shared_view(|_: &StrategyFiles| true, read),
+            Doc::Tree(_) => read().map(Arc::new),
+        }
+    }
+
     pub fn parse(config_map: &ConfigMap) -> Self {
-        let data = config_map.data.clone().unwrap_or_default();
+        let no_data = BTreeMap::new();
         StrategyFiles::from_data(
-            &data,
+            config_map.data.as_ref().unwrap_or(&no_data),
             config_map
                 .binary_data
                 .iter()
@@ -918,7 +932,31 @@ fn query_mentions(query: &Value, fragment: &str) -> bool {
 pub(crate) mod tests {
     use super::*;
     use crate::kinds::rule::tests::ctx;
+    use crate::object::RawObject;
     use serde_json::json;
+
+    #[test]
+    fn strategy_files_of_an_object_as_received_are_parsed_once() {
+        let text = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "m"},
+            "data": {"a.json": "{\"retry\": {\"attempts\": 3}}", "notes": "x"}})
+        .to_string();
+        let object: RawObject = serde_json::from_str(&text).unwrap();
+        let parse = || {
+            let config_map: ConfigMap = serde_json::from_str(&text).unwrap();
+            Ok::<_, ()>(StrategyFiles::parse(&config_map))
+        };
+        let first = StrategyFiles::read_shared(Doc::Object(&object), parse).unwrap();
+        assert_eq!(first.keys, ["a.json", "notes"]);
+        assert_eq!(
+            first.files["a.json"].as_ref().unwrap()["retry"]["attempts"],
+            3
+        );
+        let again = StrategyFiles::read_shared(Doc::Object(&object), || -> Result<_, ()> {
+            panic!("parsed twice")
+        })
+        .unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+    }
 
     /// deploy/portkey's five strategy files.
     pub(crate) fn shipped() -> BTreeMap<String, String> {

@@ -30,7 +30,7 @@ pub fn mutate(
 }
 
 pub fn validate(kind: Kind, ctx: &Context, doc: Doc) -> Result<Vec<Violation>, MalformedObject> {
-    let template = PodTemplate::read(kind, doc)?;
+    let template = PodTemplate::read_shared(kind, doc)?;
     let mut violations = check_all(pss::RULES, &template, ctx);
     violations.extend(check_all(pod::RULES, &template, ctx));
     violations.extend(check_all(gateway::RULES, &template, ctx));

@@ -10,13 +10,12 @@ use crate::kinds::network_policy::selects;
 use crate::kinds::pod_template::PodTemplate;
 use crate::kinds::rule::{has_labels, read_at, MalformedObject};
 use crate::kinds::service_monitor::ServiceMonitorSpec;
-use crate::kinds::strategy::env_reference;
+use crate::kinds::strategy::{env_reference, StrategyFiles};
 use crate::object::Doc;
 use crate::policy::{Labels, Policy};
 use crate::violation::FieldPath;
-use k8s_openapi::api::core::v1::ServiceSpec;
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
-use serde::Deserialize;
 use serde_json::Value;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fmt;
@@ -71,7 +70,7 @@ pub enum View {
 /// A workload's pod template and its own selector.
 #[derive(Debug)]
 pub struct Workload {
-    pub template: PodTemplate,
+    pub template: Arc<PodTemplate>,
     /// `spec.selector` of a Deployment, ReplicaSet, StatefulSet or
     /// DaemonSet; `None` for the other kinds, or when absent.
     pub selector: Option<LabelSelector>,
@@ -141,7 +140,11 @@ impl Object {
     ) -> Result<Object, MalformedObject> {
         let doc = doc.into();
         let name = kind.info().name;
-        let meta: ObjectMeta = read_at(doc, &["metadata"], name)?;
+        // An object as received has its metadata read already.
+        let meta: ObjectMeta = match doc {
+            Doc::Object(object) => object.metadata.clone(),
+            Doc::Tree(_) => read_at(doc, &["metadata"], name)?,
+        };
         let view = match kind {
             k if k.has_pod_template() => {
                 let selector = match k {
@@ -151,7 +154,7 @@ impl Object {
                     _ => None,
                 };
                 View::Workload(Box::new(Workload {
-                    template: PodTemplate::read(k, doc)?,
+                    template: PodTemplate::read_shared(k, doc)?,
                     selector,
                 }))
             }
@@ -190,20 +193,23 @@ impl Object {
                 })
             }
             Kind::ConfigMap => {
-                let cm: ConfigMapData = read_at(doc, &[], name)?;
+                // The strategies ConfigMap's files were parsed by its
+                // admission already; any other is read here.
+                let files = StrategyFiles::read_shared(doc, || {
+                    read_at::<ConfigMap>(doc, &[], name).map(|cm| StrategyFiles::parse(&cm))
+                })?;
                 let mut view = ConfigMapView::default();
-                for (key, text) in &cm.data {
-                    if key.ends_with(".json") {
-                        if let Ok(config) = serde_json::from_str::<Value>(text) {
-                            let path = FieldPath::root("data").key(key);
-                            env_references(&config, &path, &mut view.env_references);
-                        }
+                for (key, config) in &files.files {
+                    if let Ok(config) = config {
+                        let file = FieldPath::root("data").key(key);
+                        env_references(config, &file, &mut Vec::new(), &mut view.env_references);
                     }
                 }
-                view.keys = cm
-                    .data
-                    .into_keys()
-                    .chain(cm.binary_data.into_keys())
+                view.keys = files
+                    .keys
+                    .iter()
+                    .chain(&files.binary_keys)
+                    .cloned()
                     .collect();
                 View::ConfigMap(view)
             }
@@ -293,30 +299,43 @@ fn backend_refs(spec: &http_route::RouteSpec) -> Vec<BackendRef> {
     out
 }
 
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, rename_all = "camelCase")]
-struct ConfigMapData {
-    data: std::collections::BTreeMap<String, String>,
-    binary_data: std::collections::BTreeMap<String, Value>,
+/// A step from a JSON value to one inside it.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
 }
 
-/// Every string of a strategy file that is an environment reference
-/// (`$OPENAI_API_KEY`), with its path.
-fn env_references(value: &Value, path: &FieldPath, out: &mut Vec<(FieldPath, String)>) {
+/// Every string of a strategy file (at `file`) that is an environment
+/// reference (`$OPENAI_API_KEY`), with its path. `at` is the way down to
+/// `value`; a path is built only for what is found.
+fn env_references<'a>(
+    value: &'a Value,
+    file: &FieldPath,
+    at: &mut Vec<Step<'a>>,
+    out: &mut Vec<(FieldPath, String)>,
+) {
     match value {
         Value::String(s) => {
             if let Some(name) = env_reference(s) {
-                out.push((path.clone(), name.to_owned()));
+                let path = at.iter().fold(file.clone(), |path, step| match step {
+                    Step::Key(key) => path.key(key),
+                    Step::Index(i) => path.index(*i),
+                });
+                out.push((path, name.to_owned()));
             }
         }
         Value::Array(items) => {
             for (i, item) in items.iter().enumerate() {
-                env_references(item, &path.index(i), out);
+                at.push(Step::Index(i));
+                env_references(item, file, at, out);
+                at.pop();
             }
         }
         Value::Object(map) => {
-            for (k, v) in map {
-                env_references(v, &path.key(k), out);
+            for (key, item) in map {
+                at.push(Step::Key(key));
+                env_references(item, file, at, out);
+                at.pop();
             }
         }
         _ => {}
