@@ -262,8 +262,10 @@ impl Resource for RawObject {
     }
 
     /// Changes here are not written back to the text; decisions never
-    /// change the object they read.
+    /// change the object they read. A view read before (which may hold
+    /// the metadata) is forgotten.
     fn meta_mut(&mut self) -> &mut ObjectMeta {
+        self.view = SharedView::default();
         &mut self.metadata
     }
 }
@@ -575,12 +577,15 @@ mod tests {
         );
         assert_eq!(*object.shared_view(|_: &u32| true, || read(3)).unwrap(), 1);
         assert_eq!(reads.get(), 2);
-        // A copy of the object shares what was read of it.
-        let copy = object.clone();
+        // A copy of the object shares what was read of it, until its
+        // metadata is changed.
+        let mut copy = object.clone();
         assert!(Arc::ptr_eq(
             &first,
-            &copy.shared_view(|_: &u32| true, || read(4)).unwrap()
+            &copy.shared_view(|_: &u32| true, || read(5)).unwrap()
         ));
+        copy.meta_mut().name = Some("q".into());
+        assert_eq!(*copy.shared_view(|_: &u32| true, || read(6)).unwrap(), 6);
     }
 
     #[test]
