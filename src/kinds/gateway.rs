@@ -624,8 +624,8 @@ pub fn mounts(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let p = ctx.policy;
     // A mount of a volume the pod does not have is the API server's to
     // refuse; of one it has, only an emptyDir is scratch space.
-    let empty_dir = |name: &str| {
-        !pod.spec
+    let other_than_empty_dir = |name: &str| {
+        pod.spec
             .volumes
             .iter()
             .flatten()
@@ -639,7 +639,7 @@ pub fn mounts(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
             .iter()
             .any(|s| same_path(&s.mount_path, at));
         // At or below the strategy path, gateway.strategy-mount judges.
-        (scratch && empty_dir(&mount.name))
+        (scratch && !other_than_empty_dir(&mount.name))
             || within(at, &p.gateway.strategy_mount.mount_path)
             || (p.pods.automount_service_account_token && same_path(at, SERVICE_ACCOUNT_TOKEN_DIR))
     };
@@ -729,13 +729,9 @@ pub fn strategy_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                 .enumerate()
                 .find(|(_, v)| v.name == mount.name);
             let config_map = volume.and_then(|(_, v)| v.config_map.as_ref());
-            if let Some((i, remapped)) = volume.zip(config_map).and_then(|((i, _), cm)| {
-                cm.items
-                    .iter()
-                    .flatten()
-                    .find(|item| item.path != item.key)
-                    .map(|item| (i, item))
-            }) {
+            let remapped = config_map
+                .and_then(|cm| cm.items.iter().flatten().find(|item| item.path != item.key));
+            if let (Some((i, _)), Some(remapped)) = (volume, remapped) {
                 out.push(Violation::new(
                     RuleId::GatewayStrategyMount,
                     pod.spec_path()
