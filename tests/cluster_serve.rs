@@ -200,14 +200,18 @@ fn relations_warn_at_admission_and_the_background_audit_keeps_the_report() {
         report["summary"]["pass"].as_u64().unwrap() >= 6,
         "{report:#}"
     );
+    // The audit counts itself once its reports are written: a moment
+    // after the report appears.
+    wait_for("the audit's metrics", Duration::from_secs(10), || {
+        metric(
+            &server.metrics(),
+            "portkey_guard_audit_runs_total{result=\"success\"}",
+        ) >= Some(1.0)
+    });
     let text = server.metrics();
     assert_eq!(
         metric(&text, "portkey_guard_audit_leader"),
         Some(1.0),
-        "{text}"
-    );
-    assert!(
-        metric(&text, "portkey_guard_audit_runs_total{result=\"success\"}") >= Some(1.0),
         "{text}"
     );
     assert!(
