@@ -2,6 +2,8 @@
 //! probes, resources, strategy mount, labels and metrics annotations. One
 //! function per rule, one per injected group.
 
+use super::pod_spec::Container;
+use super::pod_spec::Probe;
 use super::pod_template::{same_path, within, ContainerEntry, ContainerList, PodTemplate};
 use super::rule::{Context, Injection, Rule};
 use crate::image::ImageRef;
@@ -11,7 +13,6 @@ use crate::policy::{Gateway, Policy};
 use crate::quantity::Quantity;
 use crate::rules::RuleId;
 use crate::violation::{shown, Violation};
-use k8s_openapi::api::core::v1::{Container, Probe};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::json;
 
@@ -629,7 +630,7 @@ pub fn mounts(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
             .volumes
             .iter()
             .flatten()
-            .any(|v| v.name == name && v.empty_dir.is_none())
+            .any(|v| v.name == name && !v.empty_dir)
     };
     let allowed = |mount: &k8s_openapi::api::core::v1::VolumeMount| {
         let at = mount.mount_path.as_str();

@@ -10,6 +10,7 @@ pub mod http_route;
 pub mod namespace;
 pub mod network_policy;
 pub mod pod;
+pub mod pod_spec;
 pub mod pod_template;
 pub mod pss;
 pub mod route;

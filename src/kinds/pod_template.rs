@@ -3,13 +3,14 @@
 //! and mounts. The workload rule modules (`pss`, `pod`, `gateway`) read pods
 //! only through this module; it uses none of them.
 
+use super::pod_spec::{Container, PodSpec};
 use super::rule::{read_meta_at, read_meta_part, read_part, MalformedObject};
 use crate::image::ImageRef;
 use crate::kind::Kind;
 use crate::object::Doc;
 use crate::patch::PatchBuilder;
 use crate::violation::FieldPath;
-use k8s_openapi::api::core::v1::{Container, PodSpec, SELinuxOptions, SeccompProfile, VolumeMount};
+use k8s_openapi::api::core::v1::{SELinuxOptions, SeccompProfile, VolumeMount};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 use std::sync::Arc;
@@ -141,9 +142,6 @@ pub struct PodTemplate {
     /// Init, regular and ephemeral containers, in that order. (They are
     /// moved here from `spec`, whose container lists are left empty.)
     pub containers: Vec<ContainerEntry>,
-    /// Per volume, its source fields as written (`emptyDir`, `hostPath`,
-    /// ...): read from the JSON so that no source type is ever missed.
-    pub volume_sources: Vec<Vec<String>>,
     /// `spec.template` (empty for a Pod).
     template_pointer: &'static [&'static str],
     /// `spec.template.spec`, `spec.template.metadata` and
@@ -194,20 +192,12 @@ impl PodTemplate {
             (read_meta_part(meta, &with("metadata"), name)?, spec)
         };
         let spec: PodSpec = read_part(spec_part, &with("spec"), name)?;
-        let [volumes, ephemeral] = match spec_part {
-            Some(s) => s.members(["volumes", "ephemeralContainers"]),
-            None => [None, None],
-        };
-        let volume_sources = volumes
-            .map(|volumes| volumes.member_names_of_items("name"))
-            .unwrap_or_default();
         let mut template = PodTemplate {
             kind,
             workload_meta,
             meta,
             spec,
             containers: Vec::new(),
-            volume_sources,
             template_pointer,
             spec_path: FieldPath::default(),
             meta_path: FieldPath::default(),
@@ -224,14 +214,15 @@ impl PodTemplate {
             ContainerList::Regular,
             ContainerList::Ephemeral,
         ] {
-            let mut pointer = with("spec");
-            pointer.push(list.field());
             // Moved out of the spec: the rules read them through `containers`.
             let containers: Vec<Container> = match list {
                 ContainerList::Init => template.spec.init_containers.take().unwrap_or_default(),
                 ContainerList::Regular => std::mem::take(&mut template.spec.containers),
-                // Ephemeral containers share the fields the rules read.
-                ContainerList::Ephemeral => read_part(ephemeral, &pointer, name)?,
+                ContainerList::Ephemeral => template
+                    .spec
+                    .ephemeral_containers
+                    .take()
+                    .unwrap_or_default(),
             };
             for (index, container) in containers.into_iter().enumerate() {
                 let path = template
@@ -352,8 +343,7 @@ impl PodTemplate {
     pub fn ensure_volume(&self, b: &mut PatchBuilder, volume: Value) {
         let path = self.spec_at(&["volumes"]);
         let present = b
-            .doc()
-            .pointer(&crate::patch::pointer(&path).to_string())
+            .get(&path)
             .and_then(Value::as_array)
             .is_some_and(|vs| vs.iter().any(|v| v["name"] == volume["name"]));
         if !present {

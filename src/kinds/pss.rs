@@ -2,11 +2,12 @@
 //! per `pss.*` rule. Upstream's test fixtures are the oracle
 //! (tests/pod_security.rs).
 
+use super::pod_spec::Probe;
 use super::pod_template::{ContainerEntry, PodTemplate};
 use super::rule::{Context, Rule};
 use crate::rules::RuleId;
 use crate::violation::{shown, FieldPath, Violation};
-use k8s_openapi::api::core::v1::{LifecycleHandler, Probe};
+use k8s_openapi::api::core::v1::LifecycleHandler;
 
 const APPARMOR_ANNOTATION_PREFIX: &str = "container.apparmor.security.beta.kubernetes.io/";
 
@@ -380,8 +381,9 @@ fn host_fields(path: &FieldPath, http: Option<&str>, tcp: Option<&str>, out: &mu
 pub fn volume_types(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let allowed = &ctx.policy.pod_security.allowed_volume_types;
     let mut out = Vec::new();
-    for (i, sources) in pod.volume_sources.iter().enumerate() {
-        for source in sources.iter().filter(|s| !allowed.contains(s)) {
+    let volumes = pod.spec.volumes.iter().flatten();
+    for (i, volume) in volumes.enumerate() {
+        for source in volume.sources.iter().filter(|s| !allowed.contains(s)) {
             out.push(Violation::new(
                 RuleId::PssVolumeTypes,
                 pod.volume_path(i).field(source),
@@ -455,7 +457,7 @@ pub fn run_as_non_root(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
 }
 
 fn security(c: &ContainerEntry) -> Option<&k8s_openapi::api::core::v1::SecurityContext> {
-    c.container.security_context.as_ref()
+    c.container.security_context.as_deref()
 }
 
 #[cfg(test)]

@@ -19,12 +19,12 @@ pub mod set;
 
 use crate::kind::Kind;
 use crate::kinds::network_policy::selects;
+use crate::kinds::pod_spec::Container;
 use crate::kinds::pod_template::{same_path, ContainerEntry};
 use crate::kinds::rule::{has_labels, Context};
 use crate::policy::Labels;
 use crate::rules::RuleId;
 use crate::violation::{FieldPath, Violation};
-use k8s_openapi::api::core::v1::Container;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 pub use set::{Admitted, Member, Object, ObjectId, ObjectName, ObjectSet, Objects, View};
