@@ -105,17 +105,33 @@ impl<'a> PatchBuilder<'a> {
         true
     }
 
+    /// The value at `path` in the document so far.
+    pub fn get<S: AsRef<str>>(&self, path: &[S]) -> Option<&Value> {
+        path.iter()
+            .try_fold(&*self.doc, |node, segment| match node {
+                Value::Object(map) => map.get(segment.as_ref()),
+                Value::Array(items) => items.get(segment.as_ref().parse::<usize>().ok()?),
+                _ => None,
+            })
+    }
+
     /// Appends `value` to the list at `path`, creating the list (and its
     /// parents) when it is missing.
     pub fn append<S: AsRef<str>>(&mut self, path: &[S], value: Value) {
         if self.add_if_absent(path, || Value::Array(vec![value.clone()])) {
             return;
         }
-        let at = pointer(path).to_string();
-        if !matches!(self.doc.pointer(&at), Some(Value::Array(_))) {
+        if !matches!(self.get(path), Some(Value::Array(_))) {
             return;
         }
-        if let Some(Value::Array(items)) = self.doc.to_mut().pointer_mut(&at) {
+        let items = path
+            .iter()
+            .try_fold(self.doc.to_mut(), |node, segment| match node {
+                Value::Object(map) => map.get_mut(segment.as_ref()),
+                Value::Array(items) => items.get_mut(segment.as_ref().parse::<usize>().ok()?),
+                _ => None,
+            });
+        if let Some(Value::Array(items)) = items {
             items.push(value.clone());
             let mut dash: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
             dash.push("-");
@@ -155,8 +171,28 @@ fn would_add<S: AsRef<str>>(doc: &Value, parents: &[S], leaf: &str) -> bool {
     matches!(node, Value::Object(map) if map.get(leaf).is_none_or(Value::is_null))
 }
 
+/// The JSON Pointer of `path`, written into a string sized once.
 pub fn pointer<S: AsRef<str>>(path: &[S]) -> PointerBuf {
-    PointerBuf::from_tokens(path.iter().map(AsRef::as_ref))
+    let size = path.iter().map(|s| s.as_ref().len() + 1).sum::<usize>();
+    let mut encoded = String::with_capacity(size + size / 8);
+    for segment in path {
+        encoded.push('/');
+        let segment = segment.as_ref();
+        if !segment.contains(['~', '/']) {
+            encoded.push_str(segment);
+            continue;
+        }
+        for c in segment.chars() {
+            match c {
+                '~' => encoded.push_str("~0"),
+                '/' => encoded.push_str("~1"),
+                c => encoded.push(c),
+            }
+        }
+    }
+    // Every `~` written is followed by 0 or 1: it always parses.
+    PointerBuf::parse(encoded)
+        .unwrap_or_else(|_| PointerBuf::from_tokens(path.iter().map(AsRef::as_ref)))
 }
 
 fn add_op<S: AsRef<str>>(path: &[S], value: Value) -> PatchOperation {
@@ -173,6 +209,19 @@ mod tests {
 
     fn paths(ops: &[PatchOperation]) -> Vec<String> {
         ops.iter().map(|op| op.path().to_string()).collect()
+    }
+
+    #[test]
+    fn pointers_escape_tilde_then_slash() {
+        for path in [
+            &["a", "b"][..],
+            &["a~b/c", "", "~1", "/"],
+            &["ünï/cødé~"],
+            &[],
+        ] {
+            assert_eq!(pointer(path), PointerBuf::from_tokens(path.iter().copied()));
+        }
+        assert_eq!(pointer(&["~1", "/"]).as_str(), "/~01/~1");
     }
 
     #[test]

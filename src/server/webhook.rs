@@ -20,6 +20,7 @@ use axum::Router;
 use base64::Engine;
 use kube_core::admission::{AdmissionRequest, Operation};
 use serde::Serialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -536,8 +537,10 @@ struct ResponseBody {
     allowed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     status: Option<Status>,
+    /// The JSON Patch in base64, quoted: written as it is (base64 needs no
+    /// escaping, and the patch is the largest part of a response).
     #[serde(skip_serializing_if = "Option::is_none")]
-    patch: Option<String>,
+    patch: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     patch_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -552,6 +555,16 @@ struct Status {
     code: u16,
     reason: &'static str,
     message: String,
+}
+
+/// `value` as JSON, in base64, as a JSON string.
+fn base64_json_string(value: &impl Serialize) -> Option<Box<RawValue>> {
+    let bytes = serde_json::to_vec(value).ok()?;
+    let mut quoted = String::with_capacity(bytes.len() * 4 / 3 + 8);
+    quoted.push('"');
+    base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut quoted);
+    quoted.push('"');
+    RawValue::from_string(quoted).ok()
 }
 
 impl ReviewResponse {
@@ -578,9 +591,8 @@ impl ReviewResponse {
             // reason, after all mutations ran.
             Webhook::Mutate => {
                 if !decision.patch.is_empty() {
-                    let bytes = serde_json::to_vec(&decision.patch).unwrap_or_default();
-                    body.patch = Some(base64::engine::general_purpose::STANDARD.encode(bytes));
-                    body.patch_type = Some("JSONPatch");
+                    body.patch = base64_json_string(&decision.patch);
+                    body.patch_type = body.patch.as_ref().map(|_| "JSONPatch");
                 }
                 if decision.reason != Reason::Exempted {
                     body.warnings = decision.warnings.clone();
