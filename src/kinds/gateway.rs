@@ -498,11 +498,12 @@ fn resolve_port(c: &Container, port: &IntOrString) -> Option<i32> {
 }
 
 fn probe(c: &ContainerEntry, kind: ProbeKind, g: &Gateway, out: &mut Vec<Violation>) {
-    let path = c.path.field(kind.field());
+    // Built only for a violation: most probes are as agreed.
+    let path = || c.path.field(kind.field());
     let Some(probe) = kind.of(&c.container) else {
         out.push(Violation::new(
             RuleId::GatewayProbes,
-            path,
+            path(),
             "the gateway needs all three health probes",
             format!("GET {} on port {}", g.probes.path, g.probes.port),
             "no probe",
@@ -514,7 +515,7 @@ fn probe(c: &ContainerEntry, kind: ProbeKind, g: &Gateway, out: &mut Vec<Violati
     if probe_path != Some(g.probes.path.as_str()) {
         out.push(Violation::new(
             RuleId::GatewayProbes,
-            path.field("httpGet").field("path"),
+            path().field("httpGet").field("path"),
             "the probe calls the health endpoint",
             g.probes.path.as_str(),
             match handler {
@@ -532,7 +533,7 @@ fn probe(c: &ContainerEntry, kind: ProbeKind, g: &Gateway, out: &mut Vec<Violati
             };
             out.push(Violation::new(
                 RuleId::GatewayProbes,
-                path.field("httpGet").field("port"),
+                path().field("httpGet").field("port"),
                 "the probe calls the gateway port",
                 g.probes.port.to_string(),
                 written,
@@ -550,7 +551,7 @@ fn probe(c: &ContainerEntry, kind: ProbeKind, g: &Gateway, out: &mut Vec<Violati
             if worst > s.max_startup_seconds {
                 out.push(Violation::new(
                     RuleId::GatewayProbes,
-                    path,
+                    path(),
                     "startup may wait at most the allowed time (initialDelaySeconds + periodSeconds x failureThreshold)",
                     format!("<= {}s", s.max_startup_seconds),
                     format!("{worst}s"),
@@ -564,7 +565,7 @@ fn probe(c: &ContainerEntry, kind: ProbeKind, g: &Gateway, out: &mut Vec<Violati
     if period != wanted_period {
         out.push(Violation::new(
             RuleId::GatewayProbes,
-            path.field("periodSeconds"),
+            path().field("periodSeconds"),
             "the probe runs at the agreed cadence",
             wanted_period.to_string(),
             period.to_string(),
@@ -662,10 +663,10 @@ pub fn mounts(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     };
     let mut out = Vec::new();
     for c in gateway_containers(pod, &p.gateway) {
-        for (path, mount) in c.mounts().filter(|(_, m)| !allowed(m)) {
+        for (i, mount) in c.mounts().filter(|(_, m)| !allowed(m)) {
             out.push(Violation::new(
                 RuleId::GatewayMounts,
-                path.field("mountPath"),
+                c.mount_path(i, mount).field("mountPath"),
                 "the gateway mounts only its scratch volumes, the strategies and its token",
                 expected(),
                 format!("volume {} at {}", mount.name, mount.mount_path),
@@ -692,10 +693,11 @@ pub fn strategy_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                 "no such mount",
             ));
         }
-        for (path, mount) in c
+        for (i, mount) in c
             .mounts()
             .filter(|(_, m)| within(&m.mount_path, &s.mount_path))
         {
+            let path = c.mount_path(i, mount);
             if mount.read_only != Some(true) {
                 out.push(Violation::new(
                     RuleId::GatewayStrategyMount,

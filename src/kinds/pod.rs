@@ -149,10 +149,11 @@ pub fn supplemental_groups(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
         .security_context
         .as_ref()
         .and_then(|s| s.supplemental_groups.as_ref());
-    let path = pod
-        .spec_path()
-        .field("securityContext")
-        .field("supplementalGroups");
+    let path = || {
+        pod.spec_path()
+            .field("securityContext")
+            .field("supplementalGroups")
+    };
     groups
         .into_iter()
         .flatten()
@@ -161,7 +162,7 @@ pub fn supplemental_groups(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
         .map(|(i, _)| {
             Violation::new(
                 RuleId::PodSupplementalGroups,
-                path.item(i, "0"),
+                path().item(i, "0"),
                 "no process joins root's group",
                 "a non-zero GID",
                 "0",
@@ -201,14 +202,14 @@ pub fn writable_mount(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let scratch = &ctx.policy.pods.scratch_volumes;
     let mut out = Vec::new();
     for c in pod.running_containers() {
-        for (path, mount) in c.mounts() {
+        for (i, mount) in c.mounts() {
             let writable_path = scratch
                 .iter()
                 .any(|s| within(&mount.mount_path, &s.mount_path));
             if mount.read_only != Some(true) && !writable_path {
                 out.push(Violation::new(
                     RuleId::PodWritableMount,
-                    path.field("readOnly"),
+                    c.mount_path(i, mount).field("readOnly"),
                     format!(
                         "{} is outside the writable paths and must be read-only",
                         mount.mount_path
@@ -281,31 +282,25 @@ pub fn credential_env(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
                 .as_ref()
                 .is_some_and(|v| v.secret_key_ref.is_some());
             let literal = env.value.as_deref().filter(|v| !v.is_empty());
-            let path: FieldPath = c.path.field("env").item(i, &env.name);
-            let message = format!(
-                "{} looks like a credential and must come from a Secret",
-                env.name
+            let (field, found) = match (literal, &env.value_from) {
+                (Some(_), _) => ("value", "a literal value"),
+                (None, Some(_)) if !from_secret => ("valueFrom", "another source"),
+                _ => continue,
+            };
+            let violation = Violation::new(
+                RuleId::PodCredentialEnv,
+                c.path.field("env").item(i, &env.name).field(field),
+                format!(
+                    "{} looks like a credential and must come from a Secret",
+                    env.name
+                ),
+                "valueFrom.secretKeyRef",
+                found,
             );
-            if let Some(value) = literal {
-                out.push(
-                    Violation::new(
-                        RuleId::PodCredentialEnv,
-                        path.field("value"),
-                        message,
-                        "valueFrom.secretKeyRef",
-                        "a literal value",
-                    )
-                    .with_witness(value),
-                );
-            } else if env.value_from.is_some() && !from_secret {
-                out.push(Violation::new(
-                    RuleId::PodCredentialEnv,
-                    path.field("valueFrom"),
-                    message,
-                    "valueFrom.secretKeyRef",
-                    "another source",
-                ));
-            }
+            out.push(match literal {
+                Some(value) => violation.with_witness(value),
+                None => violation,
+            });
         }
     }
     out

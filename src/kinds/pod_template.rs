@@ -92,15 +92,15 @@ impl ContainerEntry {
         p
     }
 
-    /// Its volume mounts with their paths (keyed by mount path).
-    pub fn mounts(&self) -> impl Iterator<Item = (FieldPath, &VolumeMount)> {
-        let list = self.path.field("volumeMounts");
-        self.container
-            .volume_mounts
-            .iter()
-            .flatten()
-            .enumerate()
-            .map(move |(i, m)| (list.item(i, &m.mount_path), m))
+    /// Its volume mounts with their indexes.
+    pub fn mounts(&self) -> impl Iterator<Item = (usize, &VolumeMount)> {
+        self.container.volume_mounts.iter().flatten().enumerate()
+    }
+
+    /// The path of its `i`th mount (keyed by mount path): built only for a
+    /// violation.
+    pub fn mount_path(&self, i: usize, mount: &VolumeMount) -> FieldPath {
+        self.path.field("volumeMounts").item(i, &mount.mount_path)
     }
 
     /// Whether the container mounts something at `path`.

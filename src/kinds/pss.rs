@@ -78,13 +78,13 @@ pub fn capabilities(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     }
     for c in &pod.containers {
         let caps = security(c).and_then(|s| s.capabilities.as_ref());
-        let caps_path = c.path.field("securityContext").field("capabilities");
+        let caps_path = || c.context_path.field("capabilities");
         let added = caps.and_then(|c| c.add.as_ref()).into_iter().flatten();
         for (i, cap) in added.enumerate() {
             if !allowed.contains(cap) {
                 out.push(Violation::new(
                     RuleId::PssCapabilities,
-                    caps_path.field("add").item(i, cap),
+                    caps_path().field("add").item(i, cap),
                     "capability may not be added",
                     format!("only {}", allowed.join(", ")),
                     cap.as_str(),
@@ -95,7 +95,7 @@ pub fn capabilities(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
         if !drop.is_some_and(|d| d.iter().any(|c| c == "ALL")) {
             out.push(Violation::new(
                 RuleId::PssCapabilities,
-                caps_path.field("drop"),
+                caps_path().field("drop"),
                 "all capabilities must be dropped",
                 "[ALL]",
                 match drop {
@@ -342,7 +342,7 @@ pub fn host_probes(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
             if let Some(probe) = probe {
                 let http = probe.http_get.as_ref().and_then(|h| h.host.as_deref());
                 let tcp = probe.tcp_socket.as_ref().and_then(|t| t.host.as_deref());
-                host_fields(&entry.path.field(field), http, tcp, &mut out);
+                host_fields(|| entry.path.field(field), http, tcp, &mut out);
             }
         }
         let lifecycle = c.lifecycle.as_ref();
@@ -354,20 +354,26 @@ pub fn host_probes(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
             if let Some(h) = handler {
                 let http = h.http_get.as_ref().and_then(|h| h.host.as_deref());
                 let tcp = h.tcp_socket.as_ref().and_then(|t| t.host.as_deref());
-                let path = entry.path.field("lifecycle").field(field);
-                host_fields(&path, http, tcp, &mut out);
+                let path = || entry.path.field("lifecycle").field(field);
+                host_fields(path, http, tcp, &mut out);
             }
         }
     }
     out
 }
 
-fn host_fields(path: &FieldPath, http: Option<&str>, tcp: Option<&str>, out: &mut Vec<Violation>) {
+/// `path` is built only for a violation: most handlers name no host.
+fn host_fields(
+    path: impl Fn() -> FieldPath,
+    http: Option<&str>,
+    tcp: Option<&str>,
+    out: &mut Vec<Violation>,
+) {
     for (handler, host) in [("httpGet", http), ("tcpSocket", tcp)] {
         if let Some(host) = host.filter(|h| !h.is_empty()) {
             out.push(Violation::new(
                 RuleId::PssHostProbes,
-                path.field(handler).field("host"),
+                path().field(handler).field("host"),
                 "probes and lifecycle handlers may not target another host",
                 "unset",
                 host,
@@ -402,7 +408,7 @@ pub fn sysctls(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let Some(sc) = pod.spec.security_context.as_ref() else {
         return Vec::new();
     };
-    let path = pod.spec_path().field("securityContext").field("sysctls");
+    let path = || pod.spec_path().field("securityContext").field("sysctls");
     sc.sysctls
         .iter()
         .flatten()
@@ -411,7 +417,7 @@ pub fn sysctls(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
         .map(|(i, sysctl)| {
             Violation::new(
                 RuleId::PssSysctls,
-                path.item(i, &sysctl.name).field("name"),
+                path().item(i, &sysctl.name).field("name"),
                 "sysctl is not in the safe set",
                 "a safe sysctl",
                 sysctl.name.as_str(),
