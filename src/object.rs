@@ -9,9 +9,12 @@
 //! its metadata carries `managedFields`, often half the object, which no
 //! rule reads.
 
+mod outline;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube_core::dynamic::ApiResource;
 use kube_core::{DynamicResourceScope, Resource};
+use outline::{Outline, OutlineError, TemplateParts};
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -34,6 +37,10 @@ pub struct RawObject {
     /// Where `spec` is in the text (found while reading the head), so that
     /// reading the busiest part does not scan the object again.
     spec: Option<std::ops::Range<usize>>,
+    /// Where a workload's pod template keeps its `metadata` and `spec`
+    /// (`spec.template`, `spec.jobTemplate.spec.template`), found in the
+    /// same pass.
+    templates: [Option<TemplateParts>; 2],
     /// Its `metadata`, read from the text (without `managedFields`).
     pub metadata: ObjectMeta,
     /// A typed view read from the text, kept for whoever reads the same
@@ -59,21 +66,6 @@ impl PartialEq for RawObject {
     fn eq(&self, other: &Self) -> bool {
         self.json() == other.json()
     }
-}
-
-/// `apiVersion`, `kind` and `metadata`, and where `spec` is; every other
-/// member is skipped.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Head<'a> {
-    #[serde(default)]
-    api_version: Option<Value>,
-    #[serde(default)]
-    kind: Option<Value>,
-    #[serde(default)]
-    metadata: Option<Metadata>,
-    #[serde(default, borrow)]
-    spec: Option<&'a RawValue>,
 }
 
 /// ObjectMeta without `managedFields` (the API server's bookkeeping of who
@@ -120,11 +112,12 @@ impl From<Metadata> for ObjectMeta {
     }
 }
 
-fn string_of(value: Option<Value>) -> String {
-    match value {
+/// A head member's string (anything else, null or absent: empty).
+fn string_of(text: Option<&str>) -> Result<String, serde_json::Error> {
+    Ok(match text.map(serde_json::from_str::<Value>).transpose()? {
         Some(Value::String(s)) => s,
         _ => String::new(),
-    }
+    })
 }
 
 impl RawObject {
@@ -137,30 +130,52 @@ impl RawObject {
             .find(|r| r.controller == Some(true))
     }
 
-    /// An object from its JSON text.
+    /// An object from its JSON text: its head read, and where its parts
+    /// are found, in one pass ([`Outline`]).
     pub fn from_text(text: Box<RawValue>) -> Result<Self, serde_json::Error> {
-        if !text.get().starts_with('{') {
-            return Err(serde_json::Error::custom("an object must be a JSON object"));
-        }
-        let head: Head = serde_json::from_str(text.get())?;
-        // The offset of a slice of the text within it.
-        let start_of = |part: &str| part.as_ptr() as usize - text.get().as_ptr() as usize;
-        let spec = head
+        let outline = Outline::of(text.get()).map_err(|e| match e {
+            OutlineError::NotAnObject => {
+                serde_json::Error::custom("an object must be a JSON object")
+            }
+            OutlineError::Duplicate(name) => serde_json::Error::duplicate_field(name),
+            OutlineError::Malformed => serde_json::Error::custom("malformed JSON"),
+        })?;
+        let part =
+            |range: &Option<std::ops::Range<usize>>| range.clone().and_then(|r| text.get().get(r));
+        let metadata = match part(&outline.metadata) {
+            Some(m) => serde_json::from_str::<Option<Metadata>>(m)?,
+            None => None,
+        };
+        let spec = outline
             .spec
-            .map(RawValue::get)
-            .filter(|spec| *spec != "null")
-            .map(|spec| start_of(spec)..start_of(spec) + spec.len());
-        let (api_version, kind) = (string_of(head.api_version), string_of(head.kind));
-        let metadata = head.metadata.map(ObjectMeta::from).unwrap_or_default();
+            .filter(|r| text.get().get(r.clone()) != Some("null"));
         Ok(RawObject {
-            text,
+            api_version: string_of(part(&outline.api_version))?,
+            kind: string_of(part(&outline.kind))?,
             tree: OnceLock::new(),
-            api_version,
-            kind,
             spec,
-            metadata,
+            templates: [outline.template, outline.job_template],
+            metadata: metadata.map(ObjectMeta::from).unwrap_or_default(),
             view: SharedView::default(),
+            text,
         })
+    }
+
+    /// The `metadata` and `spec` of the pod template at `pointer`, when the
+    /// head's pass found it an object there (else `None`: look it up).
+    fn template_parts(&self, pointer: &[&str]) -> Option<[Option<&str>; 2]> {
+        let parts = match pointer {
+            ["spec", "template"] => self.templates[0].as_ref()?,
+            ["spec", "jobTemplate", "spec", "template"] => self.templates[1].as_ref()?,
+            _ => return None,
+        };
+        let part = |range: &Option<std::ops::Range<usize>>| {
+            range
+                .clone()
+                .and_then(|r| self.text.get().get(r))
+                .filter(|t| *t != "null")
+        };
+        Some([part(&parts.metadata), part(&parts.spec)])
     }
 
     /// `read()`, done once per object: the first view read is kept, and a
@@ -310,6 +325,19 @@ impl<'a> Doc<'a> {
                 None => Part::Text(object.text()),
             },
         }
+    }
+
+    /// The `metadata` and `spec` of the pod template at `pointer` (object
+    /// members only), each unless absent or null; an object as received
+    /// has them from its head's pass.
+    pub fn template_parts(self, pointer: &[&str]) -> [Option<Part<'a>>; 2] {
+        if let (Doc::Object(object), Part::Text(_)) = (self, self.root()) {
+            if let Some(found) = object.template_parts(pointer) {
+                return found.map(|part| part.map(Part::Text));
+            }
+        }
+        self.at(pointer)
+            .map_or([None, None], |t| t.members(["metadata", "spec"]))
     }
 
     /// The part at `pointer` (object members only), if every member on the

@@ -186,9 +186,7 @@ impl PodTemplate {
             // A Pod is its own template.
             (workload_meta.clone(), doc.at(&["spec"]))
         } else {
-            let [meta, spec] = doc
-                .at(template_pointer)
-                .map_or([None, None], |t| t.members(["metadata", "spec"]));
+            let [meta, spec] = doc.template_parts(template_pointer);
             (read_meta_part(meta, &with("metadata"), name)?, spec)
         };
         let spec: PodSpec = read_part(spec_part, &with("spec"), name)?;
