@@ -112,6 +112,11 @@ impl From<Metadata> for ObjectMeta {
     }
 }
 
+/// The part of `text` at `range`, if there is one.
+fn slice<'t>(text: &'t str, range: &Option<std::ops::Range<usize>>) -> Option<&'t str> {
+    range.clone().and_then(|r| text.get(r))
+}
+
 /// A head member's string (anything else, null or absent: empty).
 fn string_of(text: Option<&str>) -> Result<String, serde_json::Error> {
     Ok(match text.map(serde_json::from_str::<Value>).transpose()? {
@@ -140,8 +145,7 @@ impl RawObject {
             OutlineError::Duplicate(name) => serde_json::Error::duplicate_field(name),
             OutlineError::Malformed => serde_json::Error::custom("malformed JSON"),
         })?;
-        let part =
-            |range: &Option<std::ops::Range<usize>>| range.clone().and_then(|r| text.get().get(r));
+        let part = |range| slice(text.get(), range);
         let metadata = match part(&outline.metadata) {
             Some(m) => serde_json::from_str::<Option<Metadata>>(m)?,
             None => None,
@@ -169,12 +173,7 @@ impl RawObject {
             ["spec", "jobTemplate", "spec", "template"] => self.templates[1].as_ref()?,
             _ => return None,
         };
-        let part = |range: &Option<std::ops::Range<usize>>| {
-            range
-                .clone()
-                .and_then(|r| self.text.get().get(r))
-                .filter(|t| *t != "null")
-        };
+        let part = |range| slice(self.text.get(), range).filter(|t| *t != "null");
         Some([part(&parts.metadata), part(&parts.spec)])
     }
 

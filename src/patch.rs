@@ -81,12 +81,7 @@ impl<'a> PatchBuilder<'a> {
                     }
                     map.get_mut(segment)
                 }
-                Value::Array(items) => segment
-                    .as_ref()
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|i| items.get_mut(i)),
-                _ => None,
+                other => child_mut(other, segment.as_ref()),
             };
             match next {
                 Some(child) => node = child,
@@ -108,11 +103,7 @@ impl<'a> PatchBuilder<'a> {
     /// The value at `path` in the document so far.
     pub fn get<S: AsRef<str>>(&self, path: &[S]) -> Option<&Value> {
         path.iter()
-            .try_fold(&*self.doc, |node, segment| match node {
-                Value::Object(map) => map.get(segment.as_ref()),
-                Value::Array(items) => items.get(segment.as_ref().parse::<usize>().ok()?),
-                _ => None,
-            })
+            .try_fold(&*self.doc, |node, segment| child(node, segment.as_ref()))
     }
 
     /// Appends `value` to the list at `path`, creating the list (and its
@@ -124,13 +115,9 @@ impl<'a> PatchBuilder<'a> {
         if !matches!(self.get(path), Some(Value::Array(_))) {
             return;
         }
-        let items = path
-            .iter()
-            .try_fold(self.doc.to_mut(), |node, segment| match node {
-                Value::Object(map) => map.get_mut(segment.as_ref()),
-                Value::Array(items) => items.get_mut(segment.as_ref().parse::<usize>().ok()?),
-                _ => None,
-            });
+        let items = path.iter().try_fold(self.doc.to_mut(), |node, segment| {
+            child_mut(node, segment.as_ref())
+        });
         if let Some(Value::Array(items)) = items {
             items.push(value.clone());
             let mut dash: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
@@ -156,19 +143,32 @@ fn would_add<S: AsRef<str>>(doc: &Value, parents: &[S], leaf: &str) -> bool {
                 None | Some(Value::Null) => return true,
                 Some(child) => child,
             },
-            Value::Array(items) => match segment
-                .as_ref()
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| items.get(i))
-            {
+            other => match child(other, segment.as_ref()) {
                 Some(child) => child,
                 None => return false,
             },
-            _ => return false,
         };
     }
     matches!(node, Value::Object(map) if map.get(leaf).is_none_or(Value::is_null))
+}
+
+/// The member `segment` of an object, or the item at index `segment` of a
+/// list.
+fn child<'v>(node: &'v Value, segment: &str) -> Option<&'v Value> {
+    match node {
+        Value::Object(map) => map.get(segment),
+        Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+        _ => None,
+    }
+}
+
+/// [`child`], to change it.
+fn child_mut<'v>(node: &'v mut Value, segment: &str) -> Option<&'v mut Value> {
+    match node {
+        Value::Object(map) => map.get_mut(segment),
+        Value::Array(items) => items.get_mut(segment.parse::<usize>().ok()?),
+        _ => None,
+    }
 }
 
 /// The JSON Pointer of `path`, written into a string sized once.

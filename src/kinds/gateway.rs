@@ -2,8 +2,7 @@
 //! probes, resources, strategy mount, labels and metrics annotations. One
 //! function per rule, one per injected group.
 
-use super::pod_spec::Container;
-use super::pod_spec::Probe;
+use super::pod_spec::{Container, Probe};
 use super::pod_template::{same_path, within, ContainerEntry, ContainerList, PodTemplate};
 use super::rule::{Context, Injection, Rule};
 use crate::image::ImageRef;

@@ -14,13 +14,15 @@
 //!   `containers`).
 //! - A field that a rule reads, given twice, makes the object malformed
 //!   (k8s-openapi kept the last): the API server never sends one, and the
-//!   rules must not judge a value it may not keep.
+//!   rules must not judge a value it may not keep. A volume's members are
+//!   the exception: as before, the last counts, and `sources` lists each
+//!   occurrence.
 
 use k8s_openapi::api::core::v1::{
-    ConfigMapKeySelector, ConfigMapVolumeSource, ContainerPort, EnvFromSource, HTTPGetAction,
-    HostAlias, Lifecycle, PodDNSConfig, PodOS, PodSecurityContext, ProjectedVolumeSource,
-    ResourceRequirements, SecretKeySelector, SecurityContext, TCPSocketAction, VolumeDevice,
-    VolumeMount,
+    ConfigMapKeySelector, ConfigMapVolumeSource, ContainerPort, EmptyDirVolumeSource,
+    EnvFromSource, HTTPGetAction, HostAlias, Lifecycle, PodDNSConfig, PodOS, PodSecurityContext,
+    ProjectedVolumeSource, ResourceRequirements, SecretKeySelector, SecurityContext,
+    TCPSocketAction, VolumeDevice, VolumeMount,
 };
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
@@ -136,7 +138,8 @@ impl<'de> Deserialize<'de> for Volume {
                             volume.name = map.next_value::<Option<String>>()?.unwrap_or_default()
                         }
                         "emptyDir" => {
-                            volume.empty_dir = map.next_value::<Option<EmptyDir>>()?.is_some()
+                            volume.empty_dir =
+                                map.next_value::<Option<EmptyDirVolumeSource>>()?.is_some()
                         }
                         "configMap" => volume.config_map = map.next_value()?,
                         "projected" => volume.projected = map.next_value()?,
@@ -153,16 +156,6 @@ impl<'de> Deserialize<'de> for Volume {
         }
         d.deserialize_map(VolumeVisitor)
     }
-}
-
-/// `emptyDir`'s fields, read for their types only.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct EmptyDir {
-    #[allow(dead_code)]
-    medium: Option<String>,
-    #[allow(dead_code)]
-    size_limit: Option<k8s_openapi::apimachinery::pkg::api::resource::Quantity>,
 }
 
 /// A required field: `null` reads as its default, as in k8s-openapi.
@@ -246,5 +239,10 @@ mod tests {
         // The API server never sends one: which of the two would it keep?
         let twice = r#"{"containers": [], "hostPID": true, "hostPID": false}"#;
         assert!(serde_json::from_str::<PodSpec>(twice).is_err());
+        // A volume's members, as before: the last counts, every one listed.
+        let volume = r#"{"name": "a", "emptyDir": {}, "name": "b", "emptyDir": null}"#;
+        let volume: Volume = serde_json::from_str(volume).unwrap();
+        assert_eq!((volume.name.as_str(), volume.empty_dir), ("b", false));
+        assert_eq!(volume.sources, ["emptyDir", "emptyDir"]);
     }
 }

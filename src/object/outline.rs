@@ -51,9 +51,9 @@ type Scanned<T> = Result<T, OutlineError>;
 
 impl Outline {
     pub fn of(text: &str) -> Scanned<Outline> {
-        let scan = Scan(text.as_bytes(), text);
+        let scan = Scan(text);
         let open = scan.skip_space(0);
-        if scan.0.get(open) != Some(&b'{') {
+        if !scan.is_object(open) {
             return Err(OutlineError::NotAnObject);
         }
         let mut outline = Outline::default();
@@ -79,27 +79,31 @@ impl Outline {
             Ok(end)
         })?;
         // Only space may follow.
-        if scan.skip_space(end) != scan.0.len() {
+        if scan.skip_space(end) != text.len() {
             return Err(OutlineError::Malformed);
         }
         Ok(outline)
     }
 }
 
-/// The text as bytes, and as the `&str` it is (to decode an escaped key).
-struct Scan<'a>(&'a [u8], &'a str);
+/// The text being scanned.
+struct Scan<'a>(&'a str);
 
 impl<'a> Scan<'a> {
+    fn bytes(&self) -> &'a [u8] {
+        self.0.as_bytes()
+    }
+
     fn at(&self, i: usize) -> Scanned<u8> {
-        self.0.get(i).copied().ok_or(OutlineError::Malformed)
+        self.bytes().get(i).copied().ok_or(OutlineError::Malformed)
     }
 
     fn is_object(&self, i: usize) -> bool {
-        self.0.get(i) == Some(&b'{')
+        self.bytes().get(i) == Some(&b'{')
     }
 
     fn skip_space(&self, mut i: usize) -> usize {
-        while matches!(self.0.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+        while matches!(self.bytes().get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             i += 1;
         }
         i
@@ -109,10 +113,10 @@ impl<'a> Scan<'a> {
     fn string_end(&self, i: usize) -> Scanned<usize> {
         let mut j = i + 1;
         loop {
-            let rest = self.0.get(j..).ok_or(OutlineError::Malformed)?;
+            let rest = self.bytes().get(j..).ok_or(OutlineError::Malformed)?;
             let found = memchr::memchr2(b'"', b'\\', rest).ok_or(OutlineError::Malformed)?;
             j += found;
-            if self.0[j] == b'"' {
+            if self.bytes()[j] == b'"' {
                 return Ok(j + 1);
             }
             j += 2; // an escape and the character it escapes
@@ -146,7 +150,7 @@ impl<'a> Scan<'a> {
             _ => {
                 let mut j = i;
                 while !matches!(
-                    self.0.get(j),
+                    self.bytes().get(j),
                     None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
                 ) {
                     j += 1;
@@ -173,7 +177,7 @@ impl<'a> Scan<'a> {
                 return Err(OutlineError::Malformed);
             }
             let key_end = self.string_end(i)?;
-            let raw = self.1.get(i..key_end).ok_or(OutlineError::Malformed)?;
+            let raw = self.0.get(i..key_end).ok_or(OutlineError::Malformed)?;
             let key = if raw.contains('\\') {
                 Cow::Owned(serde_json::from_str(raw).map_err(|_| OutlineError::Malformed)?)
             } else {
@@ -201,40 +205,44 @@ impl<'a> Scan<'a> {
         open: usize,
     ) -> Scanned<(usize, Option<TemplateParts>, Option<TemplateParts>)> {
         let (mut template, mut job_template) = (None, None);
-        let end = self.members(open, |key, value| match &*key {
-            "template" => {
-                let (end, parts) = self.template(value)?;
-                template = parts;
-                Ok(end)
-            }
-            "jobTemplate" if self.is_object(value) => {
-                job_template = None;
-                self.members(value, |key, value| match &*key {
-                    "spec" if self.is_object(value) => {
-                        job_template = None;
-                        self.members(value, |key, value| match &*key {
-                            "template" => {
-                                let (end, parts) = self.template(value)?;
-                                job_template = parts;
-                                Ok(end)
-                            }
-                            _ => self.value_end(value),
-                        })
-                    }
-                    "spec" => {
-                        job_template = None;
-                        self.value_end(value)
-                    }
-                    _ => self.value_end(value),
-                })
-            }
-            "jobTemplate" => {
-                job_template = None;
-                self.value_end(value)
-            }
-            _ => self.value_end(value),
+        let end = self.members(open, |key, value| {
+            let (found, below) = match &*key {
+                "template" => (&mut template, &[][..]),
+                "jobTemplate" => (&mut job_template, &["spec", "template"][..]),
+                _ => return self.value_end(value),
+            };
+            let (end, parts) = self.template_below(value, below)?;
+            *found = parts;
+            Ok(end)
         })?;
         Ok((end, template, job_template))
+    }
+
+    /// The pod template `path` below the value at `value` (the value itself
+    /// when `path` is empty): where the value ends, and the template's
+    /// parts when it and every step on the way are objects. Of a member
+    /// given twice, the last counts.
+    fn template_below(
+        &self,
+        value: usize,
+        path: &[&str],
+    ) -> Scanned<(usize, Option<TemplateParts>)> {
+        let Some((step, rest)) = path.split_first() else {
+            return self.template(value);
+        };
+        if !self.is_object(value) {
+            return Ok((self.value_end(value)?, None));
+        }
+        let mut found = None;
+        let end = self.members(value, |key, value| {
+            if &*key != *step {
+                return self.value_end(value);
+            }
+            let (end, parts) = self.template_below(value, rest)?;
+            found = parts;
+            Ok(end)
+        })?;
+        Ok((end, found))
     }
 
     /// A pod template at `value`: where it ends, and its parts when it is
