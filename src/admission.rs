@@ -117,7 +117,8 @@ pub struct Decision {
     pub kind: Option<Kind>,
     /// JSON Patch operations (mutating stages only).
     pub patch: Vec<PatchOperation>,
-    /// The object after the patch, when the patch is not empty.
+    /// The object after the patch, when the patch is not empty and the
+    /// stage goes on to judge it (never for the mutating webhook).
     pub patched: Option<Value>,
     pub findings: Vec<Finding>,
     /// What the client is told, within the limits of [`MAX_WARNINGS`].
@@ -141,12 +142,12 @@ impl Decision {
 
     /// The denial message: every denying violation, one line each.
     pub fn denial_message(&self) -> String {
-        self.findings
-            .iter()
-            .filter(|f| f.denies())
-            .map(|f| f.violation.to_string())
-            .collect::<Vec<_>>()
-            .join("\n")
+        Violation::lines(
+            self.findings
+                .iter()
+                .filter(|f| f.denies())
+                .map(|f| &f.violation),
+        )
     }
 }
 
@@ -176,15 +177,15 @@ pub fn admit(
     }
     if let Some(who) = exemption(req, policy) {
         let mut decision = Decision::allow(Reason::Exempted, Some(kind));
-        decision.warnings.push(limit_chars(&format!(
+        decision.warnings = limit_warnings(vec![format!(
             "portkey-guard: policy not applied: {who} is exempted"
-        )));
+        )]);
         if stage.mutates() {
             if let Some(object) = req.object.as_ref() {
-                let mut builder = PatchBuilder::over(object.json());
+                let mut builder = builder(object, stage);
                 let marker = ["metadata", "annotations", EXEMPTION_ANNOTATION];
                 builder.add_if_absent(&marker, || Value::from(who.clone()));
-                (decision.patched, decision.patch) = builder.finish();
+                (decision.patched, decision.patch) = finish(builder, stage);
             }
         }
         decision
@@ -208,13 +209,12 @@ pub fn admit(
     };
 
     let mut warnings = Vec::new();
-    // The object is copied only when the mutation adds to it.
     let (patched, patch) = if stage.mutates() && mutable(req, object, kind, &ctx) {
-        let mut builder = PatchBuilder::over(object.json());
+        let mut builder = builder(object, stage);
         for group in kinds::mutate(kind, &ctx, &mut builder)? {
             warnings.push(format!("portkey-guard added {group}"));
         }
-        builder.finish()
+        finish(builder, stage)
     } else {
         (None, Vec::new())
     };
@@ -251,9 +251,9 @@ pub fn admit(
         findings
             .iter()
             .filter_map(|f| match (f.action, f.preexisting) {
-                (Action::Warn, false) => Some(f.violation.to_string()),
+                (Action::Warn, false) => Some(f.violation.text_after("")),
                 (Action::Deny | Action::Warn, true) => {
-                    Some(format!("present before this change: {}", f.violation))
+                    Some(f.violation.text_after("present before this change: "))
                 }
                 _ => None,
             }),
@@ -269,6 +269,27 @@ pub fn admit(
         warnings: limit_warnings(warnings),
         audit_annotations,
     })
+}
+
+/// A patch builder over `object`. The mutating webhook's owns a tree read
+/// from the text; a stage that judges next reads the tree the object keeps
+/// (what the rules read from when nothing is added), copied on the first
+/// addition.
+fn builder(object: &RawObject, stage: Stage) -> PatchBuilder<'_> {
+    if stage.validates() {
+        PatchBuilder::over(object.json())
+    } else {
+        PatchBuilder::new(object.to_json())
+    }
+}
+
+/// The patch, and the patched object when `stage` goes on to judge it.
+fn finish(builder: PatchBuilder, stage: Stage) -> (Option<Value>, Vec<PatchOperation>) {
+    if stage.validates() {
+        builder.finish()
+    } else {
+        (None, builder.into_patch())
+    }
 }
 
 /// Whether the object was made by the built-in controller of its owner:
@@ -515,25 +536,30 @@ fn audit_annotations(findings: &[Finding]) -> BTreeMap<String, String> {
     out
 }
 
-fn limit_chars(text: &str) -> String {
-    if text.chars().count() <= MAX_WARNING_CHARS {
-        return text.to_owned();
+/// Cuts `text` to [`MAX_WARNING_CHARS`], the last three `...`.
+fn limit_chars(text: &mut String) {
+    if let Some((cut, _)) = text.char_indices().nth(MAX_WARNING_CHARS) {
+        let keep = text[..cut]
+            .char_indices()
+            .nth_back(2)
+            .map_or(0, |(at, _)| at);
+        text.truncate(keep);
+        text.push_str("...");
     }
-    let mut cut: String = text.chars().take(MAX_WARNING_CHARS - 3).collect();
-    cut.push_str("...");
-    cut
 }
 
 /// At most [`MAX_WARNINGS`] warnings of at most [`MAX_WARNING_CHARS`]; the
 /// last says how many were left out.
-pub fn limit_warnings(warnings: Vec<String>) -> Vec<String> {
+pub fn limit_warnings(mut warnings: Vec<String>) -> Vec<String> {
     let total = warnings.len();
-    let mut out: Vec<String> = warnings.iter().map(|w| limit_chars(w)).collect();
     if total > MAX_WARNINGS {
-        out.truncate(MAX_WARNINGS - 1);
-        out.push(hidden_warnings(total - (MAX_WARNINGS - 1)));
+        warnings.truncate(MAX_WARNINGS - 1);
+        warnings.push(hidden_warnings(total - (MAX_WARNINGS - 1)));
     }
-    out
+    for warning in &mut warnings {
+        limit_chars(warning);
+    }
+    warnings
 }
 
 const HIDDEN_PREFIX: &str = "portkey-guard: ";
@@ -610,5 +636,13 @@ mod tests {
             .all(|w| w.chars().count() <= MAX_WARNING_CHARS));
         assert!(warnings.last().unwrap().contains("16 more"));
         assert_eq!(limit_warnings(vec!["a".into()]), vec!["a".to_owned()]);
+    }
+
+    #[test]
+    fn long_warnings_are_cut_at_a_character_with_an_ellipsis() {
+        let exact = "é".repeat(MAX_WARNING_CHARS);
+        assert_eq!(limit_warnings(vec![exact.clone()]), [exact]);
+        let cut = limit_warnings(vec!["é".repeat(MAX_WARNING_CHARS + 1)]);
+        assert_eq!(cut, [format!("{}...", "é".repeat(MAX_WARNING_CHARS - 3))]);
     }
 }

@@ -215,10 +215,20 @@ impl RawObject {
 
     /// The object as a JSON tree, built on the first call.
     pub fn json(&self) -> &Value {
-        self.tree.get_or_init(|| {
-            // The text is valid JSON: it was read as such.
-            serde_json::from_str(self.text.get()).unwrap_or(Value::Null)
-        })
+        self.tree.get_or_init(|| self.parse_tree())
+    }
+
+    /// The object as a JSON tree of its own, to change: read from the text
+    /// unless the tree was already built.
+    pub fn to_json(&self) -> Value {
+        self.tree
+            .get()
+            .map_or_else(|| self.parse_tree(), Value::clone)
+    }
+
+    fn parse_tree(&self) -> Value {
+        // The text is valid JSON: it was read as such.
+        serde_json::from_str(self.text.get()).unwrap_or(Value::Null)
     }
 
     /// The object as received.

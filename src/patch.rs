@@ -1,11 +1,16 @@
 //! Building a JSON Patch that only ever *adds* what is absent.
 //!
-//! The builder applies every operation it records to its document, so later
-//! additions see earlier ones (a parent added for one field is reused by the
-//! next) and the final document is exactly what the API server stores after
-//! the patch. It copies the document it is given only when it first adds
+//! The builder applies every addition to its document, so later additions
+//! see earlier ones (a parent added for one field is reused by the next)
+//! and the final document is exactly what the API server stores after the
+//! patch. It copies the document it is given only when it first adds
 //! something, and builds a value only when it adds it: most objects arrive
 //! complete.
+//!
+//! One operation is recorded per place the original lacked: what is added
+//! later inside an added value is part of that value, which is read from
+//! the final document when the patch is finished. A bare pod spec gets one
+//! `add` of its whole `securityContext`, not one per field.
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};
@@ -14,22 +19,95 @@ use std::borrow::Cow;
 
 pub struct PatchBuilder<'a> {
     doc: Cow<'a, Value>,
-    ops: Vec<PatchOperation>,
+    /// The operations so far, without their values (see the module's text).
+    ops: Vec<Addition>,
+    /// Every addition, those inside an earlier one included.
+    additions: usize,
+}
+
+/// One `add` operation: where it adds (for an append, at the index the
+/// item took), and whether it appends (its path ends in `-`).
+struct Addition {
+    at: PointerBuf,
+    appends: bool,
+}
+
+impl Addition {
+    /// Whether `segments` name this addition's place or one inside it.
+    fn holds<S: AsRef<str>>(&self, segments: &[S]) -> bool {
+        let mut at = self.at.as_str();
+        for segment in segments {
+            // `at` is empty or starts with `/`.
+            let Some(rest) = at.strip_prefix('/') else {
+                return true;
+            };
+            let end = memchr::memchr(b'/', rest.as_bytes()).unwrap_or(rest.len());
+            if !encodes(&rest[..end], segment.as_ref()) {
+                return false;
+            }
+            at = &rest[end..];
+        }
+        at.is_empty()
+    }
+
+    /// What this operation adds, in the finished document.
+    fn value_in<'v>(&self, doc: &'v mut Value) -> Option<&'v mut Value> {
+        self.at
+            .tokens()
+            .try_fold(doc, |node, token| child_mut(node, &token.decoded()))
+    }
+
+    fn into_operation(self, value: Value) -> PatchOperation {
+        let path = match self.appends {
+            true => {
+                let mut path = self.at.parent().map(|p| p.to_buf()).unwrap_or_default();
+                path.push_back("-");
+                path
+            }
+            false => self.at,
+        };
+        PatchOperation::Add(AddOperation { path, value })
+    }
+}
+
+/// Whether the JSON Pointer token `encoded` stands for `raw`, without
+/// decoding it.
+fn encodes(encoded: &str, raw: &str) -> bool {
+    let (mut encoded, mut raw) = (encoded.bytes(), raw.bytes());
+    loop {
+        match (encoded.next(), raw.next()) {
+            (None, None) => return true,
+            (Some(b'~'), Some(c)) => {
+                let stands_for = match encoded.next() {
+                    Some(b'0') => b'~',
+                    Some(b'1') => b'/',
+                    _ => return false,
+                };
+                if c != stands_for {
+                    return false;
+                }
+            }
+            (Some(a), Some(b)) if a == b => {}
+            _ => return false,
+        }
+    }
 }
 
 impl<'a> PatchBuilder<'a> {
     pub fn new(doc: Value) -> Self {
-        PatchBuilder {
-            doc: Cow::Owned(doc),
-            ops: Vec::new(),
-        }
+        Self::with(Cow::Owned(doc))
     }
 
     /// A builder over `doc`, copied on the first addition.
     pub fn over(doc: &'a Value) -> Self {
+        Self::with(Cow::Borrowed(doc))
+    }
+
+    fn with(doc: Cow<'a, Value>) -> Self {
         PatchBuilder {
-            doc: Cow::Borrowed(doc),
+            doc,
             ops: Vec::new(),
+            additions: 0,
         }
     }
 
@@ -42,42 +120,96 @@ impl<'a> PatchBuilder<'a> {
         self.ops.is_empty()
     }
 
-    /// The patched document (none when nothing was added: the document
-    /// was never copied) and the operations.
+    /// The patched document (none when nothing was added) and the
+    /// operations.
     pub fn finish(self) -> (Option<Value>, Vec<PatchOperation>) {
-        let patched = match self.doc {
-            Cow::Owned(doc) => Some(doc),
-            Cow::Borrowed(_) => None,
-        };
-        (patched, self.ops)
+        if self.ops.is_empty() {
+            return (None, Vec::new());
+        }
+        let mut doc = self.doc.into_owned();
+        let ops = self
+            .ops
+            .into_iter()
+            .map(|op| {
+                let value = op.value_in(&mut doc).map_or(Value::Null, |v| v.clone());
+                op.into_operation(value)
+            })
+            .collect();
+        (Some(doc), ops)
+    }
+
+    /// The operations alone, their values moved out of the document: what
+    /// the mutating webhook sends, with no use for the patched document.
+    /// No operation's place is inside another's, so each value is whole.
+    pub fn into_patch(self) -> Vec<PatchOperation> {
+        if self.ops.is_empty() {
+            return Vec::new();
+        }
+        let mut doc = self.doc.into_owned();
+        self.ops
+            .into_iter()
+            .map(|op| {
+                let value = op.value_in(&mut doc).map_or(Value::Null, Value::take);
+                op.into_operation(value)
+            })
+            .collect()
+    }
+
+    /// Records an addition at `place` (for an append, the list and the
+    /// index its item took): one operation, unless it is inside an earlier
+    /// addition.
+    fn record<S: AsRef<str>>(&mut self, place: &[S], appended_at: Option<usize>) {
+        self.additions += 1;
+        if self.ops.iter().rev().any(|op| op.holds(place)) {
+            return;
+        }
+        let mut at = pointer(place);
+        if let Some(index) = appended_at {
+            at.push_back(index);
+        }
+        self.ops.push(Addition {
+            at,
+            appends: appended_at.is_some(),
+        });
     }
 
     /// Sets `path` to `value()` unless something non-null is already there.
-    /// Missing parent objects are added first, one operation each. Returns
-    /// whether anything was added. A parent that exists but is not an object
-    /// (a list where a map belongs) is left alone: that is for validation.
+    /// Missing parent objects are added first. Returns whether anything was
+    /// added. A parent that exists but is not an object (a list where a map
+    /// belongs) is left alone: that is for validation.
     pub fn add_if_absent<S: AsRef<str>>(
         &mut self,
         path: &[S],
         value: impl FnOnce() -> Value,
     ) -> bool {
+        if !self.would_add(path) {
+            return false;
+        }
+        self.add(path, value())
+    }
+
+    /// Whether [`PatchBuilder::add_if_absent`] would add anything at `path`.
+    fn would_add<S: AsRef<str>>(&self, path: &[S]) -> bool {
+        path.split_last()
+            .is_some_and(|(leaf, parents)| would_add(&self.doc, parents, leaf.as_ref()))
+    }
+
+    /// [`PatchBuilder::add_if_absent`] once [`PatchBuilder::would_add`]
+    /// said yes.
+    fn add<S: AsRef<str>>(&mut self, path: &[S], value: Value) -> bool {
         let Some((leaf, parents)) = path.split_last() else {
             return false;
         };
-        if !would_add(&self.doc, parents, leaf.as_ref()) {
-            return false;
-        }
-        let value = value();
+        // The first parent added holds everything below it.
+        let mut first_added = None;
         let mut node = self.doc.to_mut();
         for (depth, segment) in parents.iter().enumerate() {
             let next = match node {
                 Value::Object(map) => {
                     let segment = segment.as_ref();
-                    let missing = map.get(segment).is_none_or(Value::is_null);
-                    if missing {
+                    if map.get(segment).is_none_or(Value::is_null) {
                         map.insert(segment.to_owned(), Value::Object(Map::new()));
-                        self.ops
-                            .push(add_op(&path[..=depth], Value::Object(Map::new())));
+                        first_added = first_added.or(Some(depth));
                     }
                     map.get_mut(segment)
                 }
@@ -95,8 +227,9 @@ impl<'a> PatchBuilder<'a> {
         if !map.get(leaf).is_none_or(Value::is_null) {
             return false;
         }
-        map.insert(leaf.to_owned(), value.clone());
-        self.ops.push(add_op(path, value));
+        map.insert(leaf.to_owned(), value);
+        let added = first_added.map_or(path, |depth| &path[..=depth]);
+        self.record(added, None);
         true
     }
 
@@ -109,7 +242,8 @@ impl<'a> PatchBuilder<'a> {
     /// Appends `value` to the list at `path`, creating the list (and its
     /// parents) when it is missing.
     pub fn append<S: AsRef<str>>(&mut self, path: &[S], value: Value) {
-        if self.add_if_absent(path, || Value::Array(vec![value.clone()])) {
+        if self.would_add(path) {
+            self.add(path, Value::Array(vec![value]));
             return;
         }
         if !matches!(self.get(path), Some(Value::Array(_))) {
@@ -119,17 +253,17 @@ impl<'a> PatchBuilder<'a> {
             child_mut(node, segment.as_ref())
         });
         if let Some(Value::Array(items)) = items {
-            items.push(value.clone());
-            let mut dash: Vec<&str> = path.iter().map(AsRef::as_ref).collect();
-            dash.push("-");
-            self.ops.push(add_op(&dash, value));
+            items.push(value);
+            let index = items.len() - 1;
+            self.record(path, Some(index));
         }
     }
 
-    /// Number of operations so far; mutation steps compare it before and
-    /// after to know whether they injected anything.
+    /// Number of additions so far (those inside an earlier one included);
+    /// mutation steps compare it before and after to know whether they
+    /// injected anything.
     pub fn len(&self) -> usize {
-        self.ops.len()
+        self.additions
     }
 }
 
@@ -195,13 +329,6 @@ pub fn pointer<S: AsRef<str>>(path: &[S]) -> PointerBuf {
         .unwrap_or_else(|_| PointerBuf::from_tokens(path.iter().map(AsRef::as_ref)))
 }
 
-fn add_op<S: AsRef<str>>(path: &[S], value: Value) -> PatchOperation {
-    PatchOperation::Add(AddOperation {
-        path: pointer(path),
-        value,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,26 +351,63 @@ mod tests {
         assert_eq!(pointer(&["~1", "/"]).as_str(), "/~01/~1");
     }
 
+    /// Finishes `b` both ways, checks they agree and that the operations
+    /// turn `original` into the patched document; the operations.
+    fn finished(b: impl Fn() -> PatchBuilder<'static>, original: Value) -> Vec<PatchOperation> {
+        let (doc, ops) = b().finish();
+        assert_eq!(b().into_patch(), ops, "the webhook's patch is the same");
+        let mut patched = original;
+        json_patch::patch(&mut patched, &ops).unwrap();
+        assert_eq!(Some(patched), doc);
+        ops
+    }
+
     #[test]
-    fn adds_missing_parents_first_and_escapes_keys() {
-        let mut b = PatchBuilder::new(json!({"metadata": {}}));
-        assert!(b.add_if_absent(
-            &["metadata", "annotations", "prometheus.io/path"],
-            || json!("/metrics")
-        ));
-        assert!(b.add_if_absent(&["metadata", "annotations", "a~b"], || json!("x")));
-        let (doc, ops) = b.finish();
+    fn an_added_parent_holds_what_is_added_inside_it() {
+        let build = || {
+            let mut b = PatchBuilder::new(json!({"metadata": {}}));
+            assert!(b.add_if_absent(
+                &["metadata", "annotations", "prometheus.io/path"],
+                || json!("/metrics")
+            ));
+            assert!(b.add_if_absent(&["metadata", "annotations", "a~b"], || json!("x")));
+            assert!(b.add_if_absent(&["metadata", "labels", "x"], || json!({})));
+            assert!(b.add_if_absent(&["metadata", "labels", "x", "y"], || json!(1)));
+            assert_eq!(b.len(), 4, "every addition counts");
+            b
+        };
+        let ops = finished(build, json!({"metadata": {}}));
+        assert_eq!(
+            serde_json::to_value(&ops).unwrap(),
+            json!([
+                {"op": "add", "path": "/metadata/annotations",
+                 "value": {"prometheus.io/path": "/metrics", "a~b": "x"}},
+                {"op": "add", "path": "/metadata/labels", "value": {"x": {"y": 1}}},
+            ])
+        );
+    }
+
+    #[test]
+    fn keys_are_escaped_and_matched_escaped() {
+        let original = json!({"metadata": {"annotations": {}}});
+        let build = || {
+            let mut b = PatchBuilder::new(json!({"metadata": {"annotations": {}}}));
+            assert!(b.add_if_absent(&["metadata", "annotations", "a/b"], || json!({})));
+            assert!(b.add_if_absent(&["metadata", "annotations", "a~b"], || json!({})));
+            assert!(b.add_if_absent(&["metadata", "annotations", "a~b", "c"], || json!(1)));
+            assert!(b.add_if_absent(&["metadata", "annotations", "a/b", "~"], || json!(2)));
+            b
+        };
+        let ops = finished(build, original);
         assert_eq!(
             paths(&ops),
-            [
-                "/metadata/annotations",
-                "/metadata/annotations/prometheus.io~1path",
-                "/metadata/annotations/a~0b"
-            ]
+            ["/metadata/annotations/a~1b", "/metadata/annotations/a~0b"]
         );
-        let mut original = json!({"metadata": {}});
-        json_patch::patch(&mut original, &ops).unwrap();
-        assert_eq!(Some(original), doc);
+        assert!(encodes("a~1b~0", "a/b~"));
+        assert!(!encodes("a~1b", "a~b"));
+        assert!(!encodes("a~0b", "a/b"));
+        assert!(!encodes("ab", "abc"));
+        assert!(!encodes("a~", "a~"), "a lone ~ encodes nothing");
     }
 
     #[test]
@@ -282,6 +446,28 @@ mod tests {
     }
 
     #[test]
+    fn appends_to_a_list_the_original_had_are_operations_of_their_own() {
+        let original = json!({"spec": {"volumes": [{"name": "a"}]}});
+        let build = || {
+            let mut b = PatchBuilder::new(json!({"spec": {"volumes": [{"name": "a"}]}}));
+            b.append(&["spec", "volumes"], json!({"name": "tmp"}));
+            assert!(b.add_if_absent(&["spec", "volumes", "1", "emptyDir"], || json!({})));
+            assert!(b.add_if_absent(&["spec", "volumes", "0", "emptyDir"], || json!({})));
+            b.append(&["spec", "volumes"], json!({"name": "var-tmp"}));
+            b
+        };
+        let ops = finished(build, original);
+        assert_eq!(
+            serde_json::to_value(&ops).unwrap(),
+            json!([
+                {"op": "add", "path": "/spec/volumes/-", "value": {"name": "tmp", "emptyDir": {}}},
+                {"op": "add", "path": "/spec/volumes/0/emptyDir", "value": {}},
+                {"op": "add", "path": "/spec/volumes/-", "value": {"name": "var-tmp"}},
+            ])
+        );
+    }
+
+    #[test]
     fn append_creates_or_extends_lists() {
         let mut b = PatchBuilder::new(json!({"spec": {"containers": [{"name": "c"}]}}));
         b.append(&["spec", "volumes"], json!({"name": "tmp"}));
@@ -293,11 +479,13 @@ mod tests {
         let (doc, ops) = b.finish();
         assert_eq!(
             paths(&ops),
-            [
-                "/spec/volumes",
-                "/spec/volumes/-",
-                "/spec/containers/0/volumeMounts"
-            ]
+            ["/spec/volumes", "/spec/containers/0/volumeMounts"]
+        );
+        assert_eq!(
+            ops[0].to_string(),
+            json!({"op": "add", "path": "/spec/volumes",
+                   "value": [{"name": "tmp"}, {"name": "var-tmp"}]})
+            .to_string()
         );
         let mut original = json!({"spec": {"containers": [{"name": "c"}]}});
         json_patch::patch(&mut original, &ops).unwrap();

@@ -65,14 +65,56 @@ impl Violation {
     }
 }
 
+impl Violation {
+    /// The parts of the one-line text, in order.
+    fn text_parts(&self) -> [&str; 10] {
+        [
+            self.rule.as_str(),
+            ": ",
+            &self.path,
+            ": ",
+            &self.message,
+            " (expected ",
+            &self.expected,
+            ", got ",
+            &self.actual,
+            ")",
+        ]
+    }
+
+    /// The one-line text ([`Violation`]'s `Display`) after `prefix`, in a
+    /// string sized once: violations become text on every denial.
+    pub fn text_after(&self, prefix: &str) -> String {
+        let parts = self.text_parts();
+        let mut text =
+            String::with_capacity(prefix.len() + parts.iter().map(|p| p.len()).sum::<usize>());
+        text.push_str(prefix);
+        parts.iter().for_each(|p| text.push_str(p));
+        text
+    }
+
+    /// The one-line texts of `violations`, a line each, in one string
+    /// sized once.
+    pub fn lines<'v>(violations: impl Iterator<Item = &'v Violation> + Clone) -> String {
+        let size = violations
+            .clone()
+            .map(|v| v.text_parts().iter().map(|p| p.len()).sum::<usize>() + 1)
+            .sum();
+        let mut text = String::with_capacity(size);
+        for (i, violation) in violations.enumerate() {
+            if i > 0 {
+                text.push('\n');
+            }
+            violation.text_parts().iter().for_each(|p| text.push_str(p));
+        }
+        text
+    }
+}
+
 /// `<rule>: <field path>: <problem> (expected <x>, got <y>)`
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}: {}: {} (expected {}, got {})",
-            self.rule, self.path, self.message, self.expected, self.actual
-        )
+        self.text_parts().iter().try_for_each(|p| f.write_str(p))
     }
 }
 
@@ -230,10 +272,23 @@ mod tests {
             .field("securityContext")
             .field("runAsUser");
         let v = Violation::new(RuleId::PodRunAsUser, &path, "wrong user", "1000", "0");
-        assert_eq!(
-            v.to_string(),
-            "pod.run-as-user: spec.template.spec.containers[0].securityContext.runAsUser: wrong user (expected 1000, got 0)"
+        let line = "pod.run-as-user: spec.template.spec.containers[0].securityContext.runAsUser: wrong user (expected 1000, got 0)";
+        assert_eq!(v.to_string(), line);
+        assert_eq!(v.text_after(""), line);
+        assert_eq!(v.text_after("before: "), format!("before: {line}"));
+        let other = Violation::new(
+            RuleId::GatewayImage,
+            FieldPath::root("image"),
+            "m",
+            "e",
+            "a",
         );
+        assert_eq!(
+            Violation::lines([&v, &other].into_iter()),
+            format!("{line}\nimage.gateway: image: m (expected e, got a)")
+                .replace("image.gateway", RuleId::GatewayImage.as_str())
+        );
+        assert_eq!(Violation::lines([].into_iter()), "");
     }
 
     #[test]

@@ -168,8 +168,8 @@ fn json_output_has_the_documented_shape() {
     assert!(object["warnings"].is_array());
     let ops = object["mutations"].as_array().unwrap();
     assert!(ops.iter().any(|op| op["op"] == "add"
-        && op["path"] == "/spec/template/spec/securityContext/runAsUser"
-        && op["value"] == 1000));
+        && op["path"] == "/spec/template/spec/securityContext"
+        && op["value"]["runAsUser"] == 1000));
 }
 
 #[test]

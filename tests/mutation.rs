@@ -7,18 +7,23 @@ use common::{admit_as, deploy_portkey, load_one, load_yaml, repo_path, yaml_file
 use portkey_guard::admission::Stage;
 use serde_json::{json, Value};
 
-/// Mutates, applies the patch, and checks that a second mutation adds nothing.
+/// Mutates, applies the patch, and checks that a second mutation adds
+/// nothing. The webhook's patch is the one `check` applies before it
+/// judges, and it makes the object `check` judges.
 fn assert_converges(object: &Value, what: &str) -> Value {
     let first = admit_as(object, None, Stage::Mutate);
+    assert_eq!(first.patched, None, "{what}: the webhook keeps no tree");
+    let checked = admit_as(object, None, Stage::MutateThenValidate);
+    assert_eq!(first.patch, checked.patch, "{what}: the same patch");
     let mut patched = object.clone();
     json_patch::patch(&mut patched, &first.patch)
         .unwrap_or_else(|e| panic!("{what}: patch does not apply: {e}"));
     assert_eq!(
         &patched,
-        first.patched.as_ref().unwrap_or(object),
+        checked.patched.as_ref().unwrap_or(object),
         "{what}: patched object"
     );
-    assert_eq!(first.patched.is_some(), !first.patch.is_empty(), "{what}");
+    assert_eq!(checked.patched.is_some(), !first.patch.is_empty(), "{what}");
     let second = admit_as(&patched, None, Stage::Mutate);
     assert!(
         second.patch.is_empty(),
@@ -160,10 +165,16 @@ fn stripped_deployment_is_completed_and_then_compliant() {
         .iter()
         .any(|w| w.contains("pod securityContext")));
     assert!(decision.warnings.iter().any(|w| w.contains("gateway")));
-    // Annotation keys are escaped in the patch.
+    // Keys are escaped in the patch: the template's labels were there, so
+    // the version label is an operation of its own.
     assert!(decision.patch.iter().any(
-        |op| op.path().as_str() == "/spec/template/metadata/annotations/prometheus.io~1scrape"
+        |op| op.path().as_str() == "/spec/template/metadata/labels/app.kubernetes.io~1version"
     ));
+    // What the manifest lacked entirely is added whole, once.
+    assert!(decision
+        .patch
+        .iter()
+        .any(|op| op.path().as_str() == "/spec/template/metadata/annotations"));
 }
 
 #[test]

@@ -262,9 +262,8 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
                 &mut decision.warnings,
                 related.iter().map(|(_, text)| text.clone()),
             );
-            let response = ReviewResponse::from_decision(&req.uid, webhook, &decision);
             record(state, webhook, &req, &decision, &related, started);
-            response
+            ReviewResponse::from_decision(&req.uid, webhook, decision)
         }
         Err(error) => {
             // The API server only sends well-formed objects; one that is not
@@ -576,7 +575,7 @@ impl ReviewResponse {
         }
     }
 
-    fn from_decision(uid: &str, webhook: Webhook, decision: &Decision) -> Self {
+    fn from_decision(uid: &str, webhook: Webhook, decision: Decision) -> Self {
         let mut body = ResponseBody {
             uid: uid.to_owned(),
             allowed: true,
@@ -595,13 +594,10 @@ impl ReviewResponse {
                     body.patch_type = body.patch.as_ref().map(|_| "JSONPatch");
                 }
                 if decision.reason != Reason::Exempted {
-                    body.warnings = decision.warnings.clone();
+                    body.warnings = decision.warnings;
                 }
             }
             Webhook::Validate => {
-                body.allowed = decision.allowed;
-                body.warnings = decision.warnings.clone();
-                body.audit_annotations = decision.audit_annotations.clone();
                 if !decision.allowed {
                     body.status = Some(Status {
                         status: "Failure",
@@ -610,6 +606,9 @@ impl ReviewResponse {
                         message: decision.denial_message(),
                     });
                 }
+                body.allowed = decision.allowed;
+                body.warnings = decision.warnings;
+                body.audit_annotations = decision.audit_annotations;
             }
         }
         ReviewResponse::new(body)
