@@ -58,13 +58,12 @@ impl Addition {
     }
 
     fn into_operation(self, value: Value) -> PatchOperation {
-        let path = match self.appends {
-            true => {
-                let mut path = self.at.parent().map(|p| p.to_buf()).unwrap_or_default();
-                path.push_back("-");
-                path
-            }
-            false => self.at,
+        let path = if self.appends {
+            let mut path = self.at.parent().map(|p| p.to_buf()).unwrap_or_default();
+            path.push_back("-");
+            path
+        } else {
+            self.at
         };
         PatchOperation::Add(AddOperation { path, value })
     }
