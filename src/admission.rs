@@ -271,10 +271,10 @@ pub fn admit(
     })
 }
 
-/// A patch builder over `object`. The mutating webhook's owns a tree read
-/// from the text; a stage that judges next reads the tree the object keeps
-/// (what the rules read from when nothing is added), copied on the first
-/// addition.
+/// A patch builder over `object`. For the mutating webhook, over a tree of
+/// its own read from the text. For a stage that judges next, over the tree
+/// the object keeps (what the rules then read when nothing is added),
+/// copied on the first addition.
 fn builder(object: &RawObject, stage: Stage) -> PatchBuilder<'_> {
     if stage.validates() {
         PatchBuilder::over(object.json())

@@ -122,36 +122,37 @@ impl<'a> PatchBuilder<'a> {
     /// The patched document (none when nothing was added) and the
     /// operations.
     pub fn finish(self) -> (Option<Value>, Vec<PatchOperation>) {
-        if self.ops.is_empty() {
-            return (None, Vec::new());
+        match self.operations(|value| value.clone()) {
+            Some((doc, ops)) => (Some(doc), ops),
+            None => (None, Vec::new()),
         }
-        let mut doc = self.doc.into_owned();
-        let ops = self
-            .ops
-            .into_iter()
-            .map(|op| {
-                let value = op.value_in(&mut doc).map_or(Value::Null, |v| v.clone());
-                op.into_operation(value)
-            })
-            .collect();
-        (Some(doc), ops)
     }
 
     /// The operations alone, their values moved out of the document: what
     /// the mutating webhook sends, with no use for the patched document.
     /// No operation's place is inside another's, so each value is whole.
     pub fn into_patch(self) -> Vec<PatchOperation> {
+        self.operations(Value::take)
+            .map(|(_, ops)| ops)
+            .unwrap_or_default()
+    }
+
+    /// The patched document and the operations, each with the value
+    /// `value_of` gives for its place; none when nothing was added.
+    fn operations(self, value_of: fn(&mut Value) -> Value) -> Option<(Value, Vec<PatchOperation>)> {
         if self.ops.is_empty() {
-            return Vec::new();
+            return None;
         }
         let mut doc = self.doc.into_owned();
-        self.ops
+        let ops = self
+            .ops
             .into_iter()
             .map(|op| {
-                let value = op.value_in(&mut doc).map_or(Value::Null, Value::take);
+                let value = op.value_in(&mut doc).map_or(Value::Null, value_of);
                 op.into_operation(value)
             })
-            .collect()
+            .collect();
+        Some((doc, ops))
     }
 
     /// Records an addition at `place` (for an append, the list and the
