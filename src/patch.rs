@@ -291,7 +291,7 @@ fn would_add<S: AsRef<str>>(doc: &Value, parents: &[S], leaf: &str) -> bool {
 fn child<'v>(node: &'v Value, segment: &str) -> Option<&'v Value> {
     match node {
         Value::Object(map) => map.get(segment),
-        Value::Array(items) => items.get(segment.parse::<usize>().ok()?),
+        Value::Array(items) => items.get(list_index(segment)?),
         _ => None,
     }
 }
@@ -300,9 +300,18 @@ fn child<'v>(node: &'v Value, segment: &str) -> Option<&'v Value> {
 fn child_mut<'v>(node: &'v mut Value, segment: &str) -> Option<&'v mut Value> {
     match node {
         Value::Object(map) => map.get_mut(segment),
-        Value::Array(items) => items.get_mut(segment.parse::<usize>().ok()?),
+        Value::Array(items) => items.get_mut(list_index(segment)?),
         _ => None,
     }
+}
+
+/// A list index as JSON Pointer writes it: decimal digits, no leading zero
+/// and no sign. Only one spelling per item, so that a place is known by
+/// its text (`01` would name the item `1` does, and JSON Pointer refuses it).
+fn list_index(segment: &str) -> Option<usize> {
+    let canonical = segment.bytes().all(|b| b.is_ascii_digit())
+        && (segment == "0" || !segment.starts_with('0'));
+    canonical.then(|| segment.parse().ok()).flatten()
 }
 
 /// The JSON Pointer of `path`, written into a string sized once.
@@ -408,6 +417,20 @@ mod tests {
         assert!(!encodes("a~0b", "a/b"));
         assert!(!encodes("ab", "abc"));
         assert!(!encodes("a~", "a~"), "a lone ~ encodes nothing");
+    }
+
+    #[test]
+    fn list_indexes_have_one_spelling() {
+        assert_eq!(list_index("0"), Some(0));
+        assert_eq!(list_index("12"), Some(12));
+        for other in ["", "01", "+1", "-1", "1a", "-", "00"] {
+            assert_eq!(list_index(other), None, "{other:?}");
+        }
+        let mut b = PatchBuilder::new(json!({"l": [0]}));
+        b.append(&["l"], json!({}));
+        assert!(!b.add_if_absent(&["l", "01", "x"], || json!(1)));
+        assert!(b.add_if_absent(&["l", "1", "x"], || json!(1)));
+        assert_eq!(paths(&b.finish().1), ["/l/-"]);
     }
 
     #[test]

@@ -561,6 +561,26 @@ impl Policy {
                 ));
             }
         }
+        // Mutation adds these to the same pod: two volumes of one name, or
+        // two mounts at one path, would be refused by the API server.
+        let strategy = &self.gateway.strategy_mount;
+        let mut volumes = vec![(
+            "gateway.strategyMount".to_owned(),
+            &strategy.volume,
+            &strategy.mount_path,
+        )];
+        for (i, scratch) in self.pods.scratch_volumes.iter().enumerate() {
+            let path = format!("pods.scratchVolumes[{i}]");
+            for (earlier, name, mount_path) in &volumes {
+                if **name == scratch.name || **mount_path == scratch.mount_path {
+                    return Err(field_error(
+                        path,
+                        format!("shares its volume name or mount path with {earlier}"),
+                    ));
+                }
+            }
+            volumes.push((path, &scratch.name, &scratch.mount_path));
+        }
         let startup = &self.gateway.probes.startup;
         if startup
             .period_seconds
@@ -679,6 +699,23 @@ mod tests {
         assert!(
             Policy::from_yaml("networkPolicy:\n  egressExcept: [fd00::/8, 10.1.2.3]\n").is_ok()
         );
+        for (yaml, field) in [
+            (
+                "pods:\n  scratchVolumes: [{name: tmp, mountPath: /tmp}, {name: tmp2, mountPath: /tmp}]\n",
+                "pods.scratchVolumes[1]",
+            ),
+            (
+                "pods:\n  scratchVolumes: [{name: strategies, mountPath: /scratch}]\n",
+                "pods.scratchVolumes[0]",
+            ),
+            (
+                "pods:\n  scratchVolumes: [{name: tmp, mountPath: /app/configs}]\n",
+                "pods.scratchVolumes[0]",
+            ),
+        ] {
+            let err = Policy::from_yaml(yaml).unwrap_err().to_string();
+            assert!(err.contains(field) && err.contains("mount path"), "{err}");
+        }
         assert!(Policy::from_yaml("- a list\n").is_err());
         assert!(Policy::from_yaml("a: [unclosed\n").is_err());
     }
