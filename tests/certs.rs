@@ -2,6 +2,9 @@
 //! an independent implementation (openssl), private keys 0600, rotation
 //! keeping the CA, and clear errors for half-written input.
 
+mod common;
+
+use common::ScratchDir;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
@@ -40,8 +43,7 @@ fn openssl(args: &[&str]) -> String {
 
 #[test]
 fn issues_verifiable_certificates_and_rotates_under_the_same_ca() {
-    let dir = std::env::temp_dir().join(format!("pg-certs-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = ScratchDir::new("certs");
     let out = certs(
         &dir,
         &["--ip", "127.0.0.1", "--dns", "localhost", "--days", "30"],
@@ -98,9 +100,7 @@ fn issues_verifiable_certificates_and_rotates_under_the_same_ca() {
 
 #[test]
 fn half_written_or_broken_ca_is_a_clear_error() {
-    let dir = std::env::temp_dir().join(format!("pg-certs-bad-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("certs-bad");
     std::fs::write(dir.join("ca.crt"), "-----BEGIN CERTIFICATE-----\n").unwrap();
     let out = certs(&dir, &[]);
     assert_eq!(out.status.code(), Some(2));

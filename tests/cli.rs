@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::repo_path;
+use common::{repo_path, ScratchDir};
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -41,7 +41,7 @@ spec:
 
 #[test]
 fn compliant_files_and_directories_exit_0() {
-    let dir = std::env::temp_dir().join(format!("pg-dir-{}", std::process::id()));
+    let dir = ScratchDir::new("dir");
     std::fs::create_dir_all(dir.join("nested")).unwrap();
     for (file, to) in [
         ("deployment.yaml", "nested/deployment.yml"),
@@ -174,8 +174,7 @@ fn json_output_has_the_documented_shape() {
 
 #[test]
 fn unusable_input_exits_2_with_file_and_line() {
-    let dir = std::env::temp_dir().join(format!("pg-cli-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("cli");
     let broken = dir.join("broken.yaml");
     std::fs::write(
         &broken,
@@ -234,8 +233,7 @@ fn policy_prints_the_effective_policy_and_rejects_bad_files() {
             && printed.contains("gateway.image: deny")
     );
 
-    let dir = std::env::temp_dir().join(format!("pg-policy-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = ScratchDir::new("policy");
     let file = dir.join("policy.yaml");
     std::fs::write(&file, "gateway:\n  version: \"1.13.0\"\n").unwrap();
     let out = run(&["policy", "--policy", file.to_str().unwrap()], None);
@@ -307,9 +305,7 @@ impl Drop for Serving {
 #[test]
 fn serve_without_certificates_prints_a_curl_that_works() {
     use std::io::BufRead;
-    let tmp = std::env::temp_dir().join(format!("pg-newcomer-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).unwrap();
+    let tmp = ScratchDir::new("newcomer");
     // Port 0: the printed line names the port the listener got.
     let mut serving = Serving(
         Command::new(env!("CARGO_BIN_EXE_portkey-guard"))
@@ -323,7 +319,7 @@ fn serve_without_certificates_prints_a_curl_that_works() {
                 "text",
             ])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .env("TMPDIR", &tmp)
+            .env("TMPDIR", &*tmp)
             .env_remove("PORTKEY_GUARD_POLICY")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

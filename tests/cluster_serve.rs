@@ -12,7 +12,10 @@ mod common;
 
 use common::api_server::{standard_resources, FakeApiServer, Resource};
 use common::deploy_portkey;
-use common::server::{connect, post, start_with_certs, trusting};
+use common::server::{
+    cert_args, connect, make_certs, post, start_with_certs, temp_dir, trusting, ServerProcess,
+};
+use common::ScratchDir;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -89,38 +92,40 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 /// `serve --cluster` against `api`, as replica `identity`, with `extra`
-/// flags.
+/// flags. The kubeconfig is written beside the certificates, so that it
+/// lives as long as the directory the caller keeps.
 fn replica(
     name: &str,
     api: &FakeApiServer,
     identity: &str,
     extra: &[&str],
-) -> (std::path::PathBuf, common::server::ServerProcess) {
-    let scratch = common::server::temp_dir(&format!("{name}-kube"));
-    let kubeconfig = api.kubeconfig(&scratch);
-    let mut args = vec![
-        "--cluster",
-        "--kubeconfig",
-        kubeconfig.to_str().unwrap(),
-        "--lease-namespace",
-        "portkey-guard",
-        "--lease-identity",
-        identity,
-    ];
-    args.extend_from_slice(extra);
-    start_with_certs(name, &args)
+) -> (ScratchDir, ServerProcess) {
+    let dir = temp_dir(name);
+    make_certs(&dir);
+    let kubeconfig = api.kubeconfig(&dir);
+    let mut args = cert_args(&dir);
+    args.extend(
+        [
+            "--cluster",
+            "--kubeconfig",
+            kubeconfig.to_str().unwrap(),
+            "--lease-namespace",
+            "portkey-guard",
+            "--lease-identity",
+            identity,
+        ]
+        .into_iter()
+        .chain(extra.iter().copied())
+        .map(str::to_owned),
+    );
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let server = ServerProcess::start_with_env(&args, &[], dir.join("serve.log"));
+    (dir, server)
 }
 
 /// A fake API server holding deploy/portkey, and a replica whose cache
 /// has listed it.
-fn synced_replica(
-    name: &str,
-    extra: &[&str],
-) -> (
-    FakeApiServer,
-    std::path::PathBuf,
-    common::server::ServerProcess,
-) {
+fn synced_replica(name: &str, extra: &[&str]) -> (FakeApiServer, ScratchDir, ServerProcess) {
     let api = FakeApiServer::start(resources(), 500);
     seed(&api);
     let (dir, server) = replica(name, &api, "replica-a", extra);

@@ -10,7 +10,7 @@
 
 mod common;
 
-use common::repo_path;
+use common::{repo_path, ScratchDir};
 
 fn dockerfile() -> String {
     std::fs::read_to_string(repo_path("Dockerfile")).expect("Dockerfile")
@@ -421,8 +421,7 @@ fn the_dependency_layer_stubs_every_declared_target() {
 #[test]
 fn cargo_reads_the_manifests_the_dependency_layer_leaves() {
     let layer = dependency_layer();
-    let dir = std::env::temp_dir().join(format!("pg-image-layer-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = ScratchDir::new("image-layer");
     for copied in &layer.copied {
         let to = dir.join(copied);
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();

@@ -12,10 +12,10 @@ use common::server::{
     connect, post_compliant, review, start_with_certs as start, start_with_certs_and_env,
     streamed_body, trusting, validate_head, ServerProcess, StreamedBody,
 };
+use common::ScratchDir;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -165,7 +165,7 @@ async fn collect(mut done: tokio::sync::mpsc::Receiver<Outcome>, n: usize) -> Ve
 /// A server with a body budget of `mib`, and a request deadline longer
 /// than the attacks, so stalled requests stay held while memory is
 /// measured.
-fn start_with_budget(name: &str, mib: u64) -> (PathBuf, ServerProcess) {
+fn start_with_budget(name: &str, mib: u64) -> (ScratchDir, ServerProcess) {
     let budget = mib.to_string();
     start(
         name,

@@ -1,6 +1,7 @@
 //! Starting the real binary and talking to it over real TLS.
 #![allow(dead_code)]
 
+use super::ScratchDir;
 use axum::body::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::Request;
@@ -26,12 +27,9 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A fresh directory for one test.
-pub fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("pg-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory for one test, removed when dropped.
+pub fn temp_dir(name: &str) -> ScratchDir {
+    ScratchDir::new(name)
 }
 
 /// `portkey-guard certs` into `dir` (reusing a CA already there).
@@ -278,7 +276,7 @@ pub fn cert_args(dir: &Path) -> Vec<String> {
 }
 
 /// Fresh certificates in a fresh directory and a server using them.
-pub fn start_with_certs(name: &str, extra: &[&str]) -> (PathBuf, ServerProcess) {
+pub fn start_with_certs(name: &str, extra: &[&str]) -> (ScratchDir, ServerProcess) {
     start_with_certs_and_env(name, extra, &[])
 }
 
@@ -287,7 +285,7 @@ pub fn start_with_certs_and_env(
     name: &str,
     extra: &[&str],
     env: &[(&str, &str)],
-) -> (PathBuf, ServerProcess) {
+) -> (ScratchDir, ServerProcess) {
     let dir = temp_dir(name);
     make_certs(&dir);
     let mut args = cert_args(&dir);
