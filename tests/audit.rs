@@ -10,7 +10,8 @@ mod common;
 
 use common::api_server::{standard_resources, FakeApiServer, Resource};
 use common::deploy_portkey;
-use common::server::{temp_dir, BIN};
+use common::server::BIN;
+use common::ScratchDir;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::{Command, Output};
@@ -116,7 +117,7 @@ fn has(object: &Value, rule: &str, path: &str) -> bool {
 fn the_live_namespace_is_judged_with_its_relations() {
     let server = FakeApiServer::start(standard_resources(), 2);
     seed(&server);
-    let dir = temp_dir("audit-json");
+    let dir = ScratchDir::new("audit-json");
     let kubeconfig = server.kubeconfig(&dir);
     let o = audit(&kubeconfig, &["--output", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
@@ -248,7 +249,7 @@ fn a_kind_served_only_at_a_version_its_group_does_not_prefer_is_listed() {
     server.put(common::load_one(&common::repo_path(
         "tests/fixtures/base/pushsecret.yaml",
     )));
-    let dir = temp_dir("audit-versions");
+    let dir = ScratchDir::new("audit-versions");
     let o = audit(&server.kubeconfig(&dir), &["--output", "json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let report: Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -310,7 +311,7 @@ fn results(report: &Value) -> Vec<((String, String, String, String), i64)> {
 fn reports_are_written_in_place_and_change_only_with_their_results() {
     let server = FakeApiServer::start(standard_resources(), 500);
     seed(&server);
-    let dir = temp_dir("audit-report");
+    let dir = ScratchDir::new("audit-report");
     let kubeconfig = server.kubeconfig(&dir);
 
     let o = audit(&kubeconfig, &["--report"]);
@@ -436,7 +437,7 @@ fn without_the_policy_report_crds_report_is_an_error_and_audit_still_prints() {
         .collect();
     let server = FakeApiServer::start(resources, 500);
     seed(&server);
-    let dir = temp_dir("audit-no-crd");
+    let dir = ScratchDir::new("audit-no-crd");
     let o = audit(&server.kubeconfig(&dir), &["--report", "--output", "json"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(
@@ -450,7 +451,7 @@ fn without_the_policy_report_crds_report_is_an_error_and_audit_still_prints() {
 
 #[test]
 fn an_unreachable_api_server_is_exit_2_with_a_reason() {
-    let dir = temp_dir("audit-down");
+    let dir = ScratchDir::new("audit-down");
     let port = common::server::free_port();
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(

@@ -3,10 +3,9 @@
 
 mod common;
 
-use common::repo_path;
+use common::{repo_path, ScratchDir};
 use serde_json::Value;
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
 fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
@@ -36,37 +35,6 @@ fn err(o: &Output) -> String {
 
 fn both(o: &Output) -> String {
     format!("stdout:\n{}\nstderr:\n{}", out(o), err(o))
-}
-
-/// A scratch directory for one test, removed when dropped.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir = std::env::temp_dir().join(format!("pg-ci-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Scratch(dir)
-    }
-
-    fn write(&self, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.0.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    fn path(&self) -> &str {
-        self.0.to_str().unwrap()
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 const POSITIONS: &str = "tests/fixtures/cli/positions.yaml";
@@ -174,7 +142,7 @@ fn json_has_positions_and_a_status_per_object() {
 /// file, vendored) with Python's `jsonschema`, which `scripts/test.sh`
 /// installs.
 fn validate_sarif(document: &[u8]) {
-    let scratch = Scratch::new("sarif-doc");
+    let scratch = ScratchDir::new("ci-sarif-doc");
     let file = scratch.write("out.sarif", document);
     let schema = repo_path("tests/fixtures/sarif/sarif-schema-2.1.0.json");
     let check = Command::new("python3")
@@ -266,7 +234,7 @@ fn sarif_validates_and_carries_the_rule_catalog_and_regions() {
 
 #[test]
 fn junit_is_xml_with_a_case_per_object_and_a_failure_per_denied_one() {
-    let staging = Scratch::new("junit");
+    let staging = ScratchDir::new("ci-junit");
     let skipped = staging.write(
         "staging.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c, namespace: portkey-staging}\n",
@@ -356,7 +324,7 @@ fn github_prints_exact_workflow_commands() {
         1
     );
     // Properties escape `:` and `,`, messages `%` and newlines.
-    let scratch = Scratch::new("github");
+    let scratch = ScratchDir::new("ci-github");
     let odd = scratch.write(
         "a,b:c.yaml",
         "apiVersion: v1\nkind: Service\nmetadata: {name: s}\nspec: {type: NodePort}\n",
@@ -367,7 +335,7 @@ fn github_prints_exact_workflow_commands() {
     );
     let escaped = format!(
         "{}/a%2Cb%3Ac.yaml",
-        scratch.path().replace(':', "%3A").replace(',', "%2C")
+        scratch.as_str().replace(':', "%3A").replace(',', "%2C")
     );
     assert!(
         out(&o).contains(&format!("::error file={escaped},line=4,col=")),
@@ -442,7 +410,7 @@ fn a_directory_skips_kustomization_and_non_objects_with_a_note() {
     assert_eq!(report["skippedFiles"].as_array().unwrap().len(), 6);
 
     // Unparsable or unreadable files in a directory are errors, not notes.
-    let scratch = Scratch::new("dir-errors");
+    let scratch = ScratchDir::new("ci-dir-errors");
     scratch.write(
         "ok.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
@@ -452,28 +420,28 @@ fn a_directory_skips_kustomization_and_non_objects_with_a_note() {
         "chart/Chart.yaml",
         "apiVersion: v2\nname: gateway\nversion: 0.1.0\n",
     );
-    let o = run(&["check", scratch.path()], None);
+    let o = run(&["check", scratch.as_str()], None);
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     assert!(
         err(&o).contains(&format!(
             "note: skipped {}/chart/Chart.yaml: not a Kubernetes object (no document has both apiVersion and kind)",
-            scratch.path()
+            scratch.as_str()
         )),
         "{}",
         err(&o)
     );
     assert!(out(&o).contains("1 objects:"), "{}", out(&o));
     scratch.write("broken.yaml", "a: [unclosed\n");
-    let o = run(&["check", scratch.path()], None);
+    let o = run(&["check", scratch.as_str()], None);
     assert_eq!(o.status.code(), Some(2), "{}", both(&o));
     assert!(err(&o).contains("broken.yaml:"), "{}", err(&o));
-    std::fs::remove_file(scratch.0.join("broken.yaml")).unwrap();
+    std::fs::remove_file(scratch.join("broken.yaml")).unwrap();
     std::os::unix::fs::symlink(
-        scratch.0.join("missing-target"),
-        scratch.0.join("dangling.yaml"),
+        scratch.join("missing-target"),
+        scratch.join("dangling.yaml"),
     )
     .unwrap();
-    let o = run(&["check", scratch.path()], None);
+    let o = run(&["check", scratch.as_str()], None);
     assert_eq!(o.status.code(), Some(2), "{}", both(&o));
     assert!(err(&o).contains("dangling.yaml"), "{}", err(&o));
 }
@@ -494,7 +462,7 @@ fn kustomize_renders_and_points_findings_at_the_source_files() {
         "{text}"
     );
 
-    let scratch = Scratch::new("kustomize");
+    let scratch = ScratchDir::new("ci-kustomize");
     let deployment = std::fs::read_to_string(repo_path("deploy/portkey/deployment.yaml")).unwrap();
     scratch.write(
         "deployment.yaml",
@@ -507,11 +475,11 @@ fn kustomize_renders_and_points_findings_at_the_source_files() {
         "kustomization.yaml",
         "namespace: portkey\nresources: [deployment.yaml]\n",
     );
-    let o = run(&["check", "-k", scratch.path()], None);
+    let o = run(&["check", "-k", scratch.as_str()], None);
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     let expected = format!(
         "  {}/deployment.yaml:69:13: deny  pod.read-only-root-filesystem: ",
-        scratch.path()
+        scratch.as_str()
     );
     assert!(
         out(&o).lines().any(|l| l.starts_with(&expected)),
@@ -526,7 +494,7 @@ fn kustomize_renders_and_points_findings_at_the_source_files() {
 
 #[test]
 fn kustomize_overlays_point_findings_at_the_base_and_component_files() {
-    let scratch = Scratch::new("overlay");
+    let scratch = ScratchDir::new("ci-overlay");
     let deployment = std::fs::read_to_string(repo_path("deploy/portkey/deployment.yaml")).unwrap();
     scratch.write(
         "base/deployment.yaml",
@@ -548,22 +516,22 @@ fn kustomize_overlays_point_findings_at_the_base_and_component_files() {
         "overlays/staging/kustomization.yaml",
         "namespace: portkey\nnamePrefix: staging-\nnameSuffix: -a\nresources: [../../base]\ncomponents: [../../exposed]\n",
     );
-    let overlay = format!("{}/overlays/staging", scratch.path());
+    let overlay = format!("{}/overlays/staging", scratch.as_str());
     let o = run(&["check", "-k", &overlay], None);
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     let text = out(&o);
     for expected in [
         format!(
             "DENIED  Deployment portkey/staging-portkey-gateway-a ({}/base/deployment.yaml:1:1)",
-            scratch.path()
+            scratch.as_str()
         ),
         format!(
             "  {}/base/deployment.yaml:69:13: deny  pod.read-only-root-filesystem: ",
-            scratch.path()
+            scratch.as_str()
         ),
         format!(
             "  {}/exposed/service.yaml:6:3: deny  service.type: ",
-            scratch.path()
+            scratch.as_str()
         ),
     ] {
         assert!(
@@ -581,9 +549,9 @@ fn empty_input_is_unusable() {
         assert_eq!(o.status.code(), Some(2), "{input:?}: {}", both(&o));
         assert!(err(&o).contains("no objects"), "{}", err(&o));
     }
-    let scratch = Scratch::new("empty");
+    let scratch = ScratchDir::new("ci-empty");
     scratch.write("notes.json", "{\"not\": \"an object\"}");
-    let o = run(&["check", scratch.path()], None);
+    let o = run(&["check", scratch.as_str()], None);
     assert_eq!(o.status.code(), Some(2), "{}", both(&o));
     assert!(err(&o).contains("no objects"));
 }
@@ -628,7 +596,7 @@ fn yaml_is_read_as_kubectl_reads_it() {
 
 #[test]
 fn warnings_are_full_length_and_fail_on_warn_turns_them_into_exit_1() {
-    let scratch = Scratch::new("warn");
+    let scratch = ScratchDir::new("ci-warn");
     let policy = scratch.write("policy.yaml", "rules:\n  gateway.image: warn\n");
     let deployment = std::fs::read_to_string(repo_path("deploy/portkey/deployment.yaml")).unwrap();
     // A warn-only finding: the service account token.
@@ -682,7 +650,7 @@ fn as_user_and_group_judge_as_that_requester() {
     let o = run(&["check", "--as", &writer, "-"], Some(secret.as_bytes()));
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
 
-    let scratch = Scratch::new("as-group");
+    let scratch = ScratchDir::new("ci-as-group");
     let policy = scratch.write(
         "policy.yaml",
         "exemptions:\n  groups: [platform-breakglass]\n",
@@ -735,21 +703,21 @@ fn assert_refused(args: &[&str], stdin: Option<&[u8]>, message: &str) {
 
 #[test]
 fn directory_symlink_loops_are_detected() {
-    let scratch = Scratch::new("loop");
+    let scratch = ScratchDir::new("ci-loop");
     scratch.write(
         "a/ok.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
     );
-    std::os::unix::fs::symlink(&scratch.0, scratch.0.join("a/back-to-top")).unwrap();
-    assert_refused(&["check", scratch.path()], None, "directory symlink loop");
+    std::os::unix::fs::symlink(&*scratch, scratch.join("a/back-to-top")).unwrap();
+    assert_refused(&["check", scratch.as_str()], None, "directory symlink loop");
     // The same directory twice through a symlink that is not a loop: read once.
-    let twice = Scratch::new("twice");
+    let twice = ScratchDir::new("ci-twice");
     twice.write(
         "real/ok.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
     );
-    std::os::unix::fs::symlink(twice.0.join("real"), twice.0.join("z-alias")).unwrap();
-    let o = run(&["check", twice.path()], None);
+    std::os::unix::fs::symlink(twice.join("real"), twice.join("z-alias")).unwrap();
+    let o = run(&["check", twice.as_str()], None);
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     assert!(out(&o).contains("1 objects:"), "{}", out(&o));
     assert!(err(&o).contains("already read"), "{}", err(&o));
@@ -757,18 +725,18 @@ fn directory_symlink_loops_are_detected() {
 
 #[test]
 fn directory_depth_is_bounded() {
-    let scratch = Scratch::new("depth");
+    let scratch = ScratchDir::new("ci-depth");
     let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
     // 64 directories below the PATH are read ...
     let nested: String = (0..64).map(|i| format!("d{i}/")).collect();
     scratch.write(&format!("{nested}deep.yaml"), config_map);
-    let o = run(&["check", scratch.path()], None);
+    let o = run(&["check", scratch.as_str()], None);
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
     assert!(out(&o).contains("1 objects:"), "{}", out(&o));
     // ... the 65th is refused, and the message names the limit.
     scratch.write(&format!("{nested}d64/deeper.yaml"), config_map);
     assert_refused(
-        &["check", scratch.path()],
+        &["check", scratch.as_str()],
         None,
         "directories nested deeper than 64 levels",
     );
@@ -776,7 +744,7 @@ fn directory_depth_is_bounded() {
 
 #[test]
 fn an_over_limit_file_in_a_directory_is_refused() {
-    let scratch = Scratch::new("dir-limit");
+    let scratch = ScratchDir::new("ci-dir-limit");
     scratch.write(
         "a-small.yaml",
         "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n",
@@ -789,28 +757,31 @@ fn an_over_limit_file_in_a_directory_is_refused() {
         ),
     );
     assert_refused(
-        &["check", "--max-file-bytes", "1024", scratch.path()],
+        &["check", "--max-file-bytes", "1024", scratch.as_str()],
         None,
         &format!("{}: larger than the limit of 1024 bytes", big.display()),
     );
     // Within the limit the same directory is read.
-    let o = run(&["check", "--max-file-bytes", "8192", scratch.path()], None);
+    let o = run(
+        &["check", "--max-file-bytes", "8192", scratch.as_str()],
+        None,
+    );
     assert_eq!(o.status.code(), Some(0), "{}", both(&o));
 }
 
 #[test]
 fn relation_findings_name_file_line_and_column_in_text() {
-    let scratch = Scratch::new("relation");
+    let scratch = ScratchDir::new("ci-relation");
     for file in ["deployment.yaml", "service.yaml"] {
         let text = std::fs::read_to_string(repo_path(&format!("deploy/portkey/{file}"))).unwrap();
         scratch.write(file, text.replace("targetPort: http", "targetPort: 9999"));
     }
-    let o = run(&["check", scratch.path()], None);
+    let o = run(&["check", scratch.as_str()], None);
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
     let text = out(&o);
     let expected = format!(
         "  {}/service.yaml:14:7: deny  relation.service-gateway: spec.ports[0].targetPort: ",
-        scratch.path()
+        scratch.as_str()
     );
     assert!(
         text.lines().any(|l| l.starts_with(&expected)),
@@ -819,7 +790,7 @@ fn relation_findings_name_file_line_and_column_in_text() {
     assert!(
         text.contains(&format!(
             "DENIED  Service portkey/portkey-gateway ({}/service.yaml:1:1)",
-            scratch.path()
+            scratch.as_str()
         )),
         "{text}"
     );
@@ -827,7 +798,7 @@ fn relation_findings_name_file_line_and_column_in_text() {
 
 #[test]
 fn file_size_and_document_count_are_bounded() {
-    let scratch = Scratch::new("limits");
+    let scratch = ScratchDir::new("ci-limits");
     let big = scratch.write(
         "big.yaml",
         format!(
@@ -905,7 +876,7 @@ fn nesting_depth_and_alias_expansion_are_bounded() {
 
 #[test]
 fn non_utf8_input_names_file_and_byte_offset() {
-    let scratch = Scratch::new("utf8");
+    let scratch = ScratchDir::new("ci-utf8");
     let file = scratch.write(
         "latin1.yaml",
         b"apiVersion: v1\nkind: ConfigMap\nmetadata: {name: caf\xe9}\n".as_slice(),

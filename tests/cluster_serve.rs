@@ -13,7 +13,7 @@ mod common;
 use common::api_server::{standard_resources, FakeApiServer, Resource};
 use common::deploy_portkey;
 use common::server::{
-    cert_args, connect, make_certs, post, start_with_certs, temp_dir, trusting, ServerProcess,
+    cert_args, connect, make_certs, post, start_with_certs, trusting, ServerProcess,
 };
 use common::ScratchDir;
 use serde_json::{json, Value};
@@ -100,7 +100,7 @@ fn replica(
     identity: &str,
     extra: &[&str],
 ) -> (ScratchDir, ServerProcess) {
-    let dir = temp_dir(name);
+    let dir = ScratchDir::new(name);
     make_certs(&dir);
     let kubeconfig = api.kubeconfig(&dir);
     let mut args = cert_args(&dir);
@@ -276,7 +276,7 @@ fn relations_warn_at_admission_and_the_background_audit_keeps_the_report() {
 
 #[test]
 fn an_unreachable_api_server_changes_nothing_for_admission() {
-    let scratch = common::server::temp_dir("cluster-serve-down-kube");
+    let scratch = ScratchDir::new("cluster-serve-down-kube");
     let port = common::server::free_port();
     let kubeconfig = scratch.join("kubeconfig");
     std::fs::write(

@@ -6,8 +6,9 @@ mod common;
 
 use common::server::{
     cert_args, connect, http_get, make_certs, peer_certificate, post, post_compliant, review,
-    start_with_certs, temp_dir, tls_client, trusting, validate_head, ServerProcess,
+    start_with_certs, tls_client, trusting, validate_head, ServerProcess,
 };
+use common::ScratchDir;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 use std::path::Path;
@@ -131,7 +132,7 @@ async fn speaks_http2_and_http1_to_trusting_clients_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_certificates_are_required_with_a_client_ca() {
-    let dir = temp_dir("tls-mtls");
+    let dir = ScratchDir::new("tls-mtls");
     make_certs(&dir);
     // A separate CA for clients, and a client certificate it signs.
     let client_ca_key = rcgen::KeyPair::generate().unwrap();
@@ -203,7 +204,7 @@ fn publish(live: &Path, version: &str, cert: &Path, key: &Path) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn certificate_rotation_while_a_client_keeps_sending() {
-    let dir = temp_dir("tls-rotate");
+    let dir = ScratchDir::new("tls-rotate");
     let (issued, live) = (dir.join("issued"), dir.join("live"));
     std::fs::create_dir_all(&live).unwrap();
     make_certs(&issued);
@@ -296,7 +297,7 @@ async fn certificate_rotation_while_a_client_keeps_sending() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn policy_file_changes_are_picked_up_and_garbage_is_refused() {
-    let dir = temp_dir("policy-reload");
+    let dir = ScratchDir::new("policy-reload");
     make_certs(&dir);
     let policy = dir.join("policy.yaml");
     std::fs::write(&policy, "rules:\n  httproute.server-headers: warn\n").unwrap();
@@ -379,7 +380,7 @@ async fn sigterm_finishes_the_request_in_flight_and_exits_0() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_are_cut_off_and_others_are_served() {
-    let dir = temp_dir("slow");
+    let dir = ScratchDir::new("slow");
     make_certs(&dir);
     let mut args = cert_args(&dir);
     args.extend(["--request-timeout-seconds".to_owned(), "1".to_owned()]);
@@ -454,7 +455,7 @@ async fn slow_clients_are_cut_off_and_others_are_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_certificates_it_serves_a_local_self_signed_one() {
-    let dir = temp_dir("local-cert");
+    let dir = ScratchDir::new("local-cert");
     let server = ServerProcess::start(&["--log-format", "json"], dir.join("serve.log"));
     let log = std::fs::read_to_string(&server.log).unwrap();
     let warning: serde_json::Value = log

@@ -22,6 +22,23 @@ impl ScratchDir {
     }
 }
 
+impl ScratchDir {
+    /// Writes `text` to `name` inside, making its directories; its path.
+    pub fn write(&self, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+        let path = self.0.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// The directory's path as text, for command lines.
+    pub fn as_str(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
 impl std::ops::Deref for ScratchDir {
     type Target = Path;
 

@@ -27,11 +27,6 @@ pub fn free_port() -> u16 {
         .port()
 }
 
-/// A fresh directory for one test, removed when dropped.
-pub fn temp_dir(name: &str) -> ScratchDir {
-    ScratchDir::new(name)
-}
-
 /// `portkey-guard certs` into `dir` (reusing a CA already there).
 pub fn make_certs(dir: &Path) {
     let out = Command::new(BIN)
@@ -286,7 +281,7 @@ pub fn start_with_certs_and_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (ScratchDir, ServerProcess) {
-    let dir = temp_dir(name);
+    let dir = ScratchDir::new(name);
     make_certs(&dir);
     let mut args = cert_args(&dir);
     args.extend(extra.iter().map(|s| (*s).to_owned()));
