@@ -4,6 +4,7 @@
 pub mod body;
 pub mod cluster;
 pub mod listener;
+pub mod logging;
 pub mod metrics;
 pub mod probes;
 pub mod reload;
@@ -465,19 +466,6 @@ pub async fn serve(
     Ok(drained)
 }
 
-fn init_logging(format: LogFormat) {
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(tracing::Level::INFO);
-    let result = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.with_ansi(false).try_init(),
-    };
-    if let Err(error) = result {
-        eprintln!("portkey-guard: logging not initialised: {error}");
-    }
-}
-
 /// Turns true on SIGTERM or SIGINT, after marking the server not ready.
 async fn wait_for_signal(state: AppState, stop: watch::Sender<bool>) {
     let terminate = async {
@@ -505,7 +493,7 @@ async fn wait_for_signal(state: AppState, stop: watch::Sender<bool>) {
 
 /// `portkey-guard serve`.
 pub fn run(args: &ServeArgs) -> ExitCode {
-    init_logging(args.log_format);
+    logging::init(args.log_format);
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {

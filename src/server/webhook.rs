@@ -498,18 +498,20 @@ fn record(
     rules.dedup();
     let mut relations: Vec<&str> = related.iter().map(|(rule, _)| rule.as_str()).collect();
     relations.dedup();
+    // Strings are recorded as `&str`, not with `%`, which goes through the
+    // formatting machinery.
     tracing::info!(
-        uid = %req.uid,
+        uid = req.uid.as_str(),
         webhook = webhook.name(),
-        kind = %req.kind.kind,
+        kind = req.kind.kind.as_str(),
         namespace = req.namespace.as_deref().unwrap_or(""),
-        name = %req.name,
+        name = req.name.as_str(),
         operation = operation_name(&req.operation),
         user = req.user_info.username.as_deref().unwrap_or(""),
         dry_run = req.dry_run,
         decision = label,
-        rules = %rules.join(","),
-        relations = %relations.join(","),
+        rules = rules.join(",").as_str(),
+        relations = relations.join(",").as_str(),
         patch_operations = decision.patch.len(),
         duration_us = started.elapsed().as_micros() as u64,
         "admission"

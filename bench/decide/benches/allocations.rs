@@ -74,8 +74,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::sink)
         .with_max_level(tracing::Level::INFO)
-        .json()
-        .flatten_event(true)
+        .event_format(portkey_guard::server::logging::JsonLines)
         .init();
     let state = AppState::new(Policy::default_policy());
     let policy = Policy::default_policy();

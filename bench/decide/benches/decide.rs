@@ -4,6 +4,7 @@
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use portkey_guard::admission::{admit, Stage};
 use portkey_guard::policy::Policy;
+use portkey_guard::server::logging::JsonLines;
 use portkey_guard::server::webhook::{review, AppState, Webhook};
 use portkey_guard_bench::{objects, request_for, review_as_sent, review_for};
 use std::hint::black_box;
@@ -51,8 +52,7 @@ fn decide(c: &mut Criterion) {
     let logger = tracing::Dispatch::new(
         tracing_subscriber::fmt()
             .with_writer(std::io::sink)
-            .json()
-            .flatten_event(true)
+            .event_format(JsonLines)
             .finish(),
     );
     let mut group = c.benchmark_group("handler");
