@@ -35,7 +35,8 @@ pub fn init(format: LogFormat) {
 /// Formats an event as one JSON object: `timestamp` (RFC 3339, UTC),
 /// `level`, the event's fields (`message` among them), `target`. A field
 /// recorded as a string, or with `%`/`?`, is a JSON string; numbers and
-/// booleans are themselves; a float that is not finite is `null`.
+/// booleans are themselves; a float that is not finite is `null`. Spans are
+/// not written: the server opens none.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct JsonLines;
 
