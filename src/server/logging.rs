@@ -4,10 +4,11 @@
 //! The JSON line is written by [`JsonLines`], field by field, straight into
 //! the subscriber's line buffer. It has the shape of tracing-subscriber's
 //! own flattened JSON format (`timestamp`, `level`, the event's fields in
-//! the order given, `target`), byte for byte after the timestamp, at a
-//! sixth of its cost: that format passes every field through a serde
-//! serializer and an `io::Write` adapter that checks each piece for UTF-8
-//! again. One line is written per admission, so this is on the hot path.
+//! the order given, `target`), byte for byte after the timestamp, in 11k
+//! instructions instead of 26k: that format passes every field through a
+//! serde serializer and an `io::Write` adapter that checks each piece for
+//! UTF-8 again. One line is written per admission, so this is on the hot
+//! path.
 
 use super::LogFormat;
 use std::fmt::{self, Write};
@@ -124,8 +125,8 @@ impl Visit for JsonFields<'_, '_> {
 }
 
 /// `at` in RFC 3339, in UTC, with microseconds, as tracing-subscriber
-/// writes it: `2026-11-29T23:15:17.496083Z`. Its digits are placed rather
-/// than formatted, which costs a twentieth as much.
+/// writes it: `2026-11-29T23:15:17.496083Z`, its digits placed rather than
+/// formatted.
 fn write_timestamp(w: &mut Writer<'_>, at: time::OffsetDateTime) -> fmt::Result {
     let Ok(year) = u32::try_from(at.year()) else {
         return SystemTime.format_time(w);
