@@ -78,14 +78,18 @@ fn labelled_as_gateway(pod: &PodTemplate, g: &Gateway) -> bool {
     super::rule::has_labels(pod.meta.labels.as_ref(), &g.labels)
 }
 
+/// The gateway containers of a pod, held inline: nearly every pod has one,
+/// and most rules ask for them.
+pub type GatewayContainers<'a> = smallvec::SmallVec<[&'a ContainerEntry; 2]>;
+
 /// The containers judged as the gateway: the serving containers running
 /// the gateway image (however its reference is spelled); in a pod with none
 /// but labelled as the gateway, whatever would answer the gateway's traffic:
 /// the serving containers exposing the gateway port, or else its first
 /// container. (The labels decide only when no image does, so that
 /// injecting them cannot change which containers are the gateway.)
-pub fn gateway_containers<'a>(pod: &'a PodTemplate, g: &Gateway) -> Vec<&'a ContainerEntry> {
-    let by_image: Vec<&ContainerEntry> = pod
+pub fn gateway_containers<'a>(pod: &'a PodTemplate, g: &Gateway) -> GatewayContainers<'a> {
+    let by_image: GatewayContainers = pod
         .containers
         .iter()
         .filter(|c| serving(c) && runs_gateway_image(c, g))
@@ -100,7 +104,7 @@ pub fn gateway_containers<'a>(pod: &'a PodTemplate, g: &Gateway) -> Vec<&'a Cont
         })
     };
     let serving_containers = pod.containers.iter().filter(|c| serving(c));
-    let by_port: Vec<&ContainerEntry> = serving_containers.filter(exposes_port).collect();
+    let by_port: GatewayContainers = serving_containers.filter(exposes_port).collect();
     if !by_port.is_empty() {
         return by_port;
     }
