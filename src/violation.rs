@@ -63,9 +63,7 @@ impl Violation {
             && self.actual == other.actual
             && self.witness == other.witness
     }
-}
 
-impl Violation {
     /// The parts of the one-line text, in order.
     fn text_parts(&self) -> [&str; 10] {
         [
