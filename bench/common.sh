@@ -39,9 +39,12 @@ start_server() {
   probe=$(free_port)
   local started_ns
   started_ns=$(date +%s%N)
+  # The server writes into a pipe, as in a pod: the container runtime reads
+  # a container's stdout and stderr from pipes. A write into a pipe wakes
+  # its reader; a write into a file costs less than it would in a pod.
   "$binary" serve --addr "127.0.0.1:$port" --probe-addr "127.0.0.1:$probe" \
     --tls-cert "$bench_dir/certs/tls.crt" --tls-key "$bench_dir/certs/tls.key" "$@" \
-    > "$bench_dir/$name.log" 2>&1 &
+    > >(cat > "$bench_dir/$name.log") 2>&1 &
   local pid=$!
   bench_pids+=("$pid")
   until curl -fsS -o /dev/null "http://127.0.0.1:$probe/readyz" 2>/dev/null; do

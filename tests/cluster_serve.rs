@@ -428,11 +428,7 @@ fn a_namespace_over_the_object_limit_has_no_snapshot() {
         "{text}"
     );
     assert_eq!(metric(&text, "portkey_guard_ready"), Some(1.0), "{text}");
-    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
-    assert!(
-        log.contains("more objects than --cache-max-objects"),
-        "{log}"
-    );
+    server.log_when(|log| log.contains("more objects than --cache-max-objects"));
 
     // A replica started now finds the namespace over the limit while
     // listing it: never a snapshot.

@@ -1,5 +1,5 @@
-//! The server's log: one line per event on stderr, as JSON objects or as
-//! text.
+//! The server's log: one line per event on stderr (through a
+//! [`LogQueue`]), as JSON objects or as text.
 //!
 //! The JSON line is written by [`JsonLines`], field by field, straight into
 //! the subscriber's line buffer. It has the shape of tracing-subscriber's
@@ -10,6 +10,7 @@
 //! UTF-8 again. One line is written per admission, so this is on the hot
 //! path.
 
+use super::log_queue::{LogQueue, LogQueueGuard};
 use super::LogFormat;
 use std::fmt::{self, Write};
 use tracing::field::{Field, Visit};
@@ -19,10 +20,12 @@ use tracing_subscriber::fmt::time::{FormatTime, SystemTime};
 use tracing_subscriber::fmt::FmtContext;
 use tracing_subscriber::registry::LookupSpan;
 
-/// Logs events at INFO and above to stderr.
-pub fn init(format: LogFormat) {
+/// Logs events at INFO and above to stderr, through a [`LogQueue`]. Hold
+/// the guard until the process ends: dropping it writes what is queued.
+pub fn init(format: LogFormat) -> LogQueueGuard {
+    let (queue, guard) = LogQueue::start(std::io::stderr());
     let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(queue)
         .with_max_level(tracing::Level::INFO);
     let result = match format {
         LogFormat::Json => builder.event_format(JsonLines).try_init(),
@@ -31,6 +34,7 @@ pub fn init(format: LogFormat) {
     if let Err(error) = result {
         eprintln!("portkey-guard: logging not initialised: {error}");
     }
+    guard
 }
 
 /// Formats an event as one JSON object: `timestamp` (RFC 3339, UTC),

@@ -4,6 +4,7 @@
 pub mod body;
 pub mod cluster;
 pub mod listener;
+pub mod log_queue;
 pub mod logging;
 pub mod metrics;
 pub mod probes;
@@ -493,7 +494,7 @@ async fn wait_for_signal(state: AppState, stop: watch::Sender<bool>) {
 
 /// `portkey-guard serve`.
 pub fn run(args: &ServeArgs) -> ExitCode {
-    logging::init(args.log_format);
+    let _log = logging::init(args.log_format);
     let config = match Config::from_args(args) {
         Ok(config) => config,
         Err(error) => {

@@ -104,6 +104,20 @@ impl ServerProcess {
         );
     }
 
+    /// The log, once `done` holds for it: info lines reach it within
+    /// milliseconds, not at once (the server gathers them).
+    pub fn log_when(&self, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            if done(&log) {
+                return log;
+            }
+            assert!(Instant::now() < deadline, "the log never showed it:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     pub fn metrics(&self) -> String {
         http_get(self.probes, "/metrics")
             .map(|(_, b)| b)

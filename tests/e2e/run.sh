@@ -441,7 +441,14 @@ expect_denied() { # "rule:field[,rule:field...]" command...
   done
 }
 
-guard_log_has() { # jq-free: python reads the JSON lines
+guard_log_has() { # retried briefly: info lines reach the log within milliseconds
+  for _ in $(seq 1 25); do
+    guard_log_has_now "$@" && return 0
+    sleep 0.2
+  done
+  return 1
+}
+guard_log_has_now() { # jq-free: python reads the JSON lines
   python3 - "$work/guard.log" "$@" <<'PY'
 import json, sys
 path, *pairs = sys.argv[1:]
