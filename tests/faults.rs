@@ -341,4 +341,16 @@ async fn sigterm_under_load_completes_in_flight_requests_and_exits_0() {
     }
     assert_eq!(code, Some(0), "clean exit");
     assert_eq!(totals.1, 0, "no request got an error status: {totals:?}");
+    // The lines still gathering when the signal came were written on the
+    // way out: one per answer, and the last line says so.
+    let log = std::fs::read_to_string(dir.join("serve.log")).unwrap();
+    let logged = log.matches(r#""message":"admission""#).count();
+    assert!(logged >= totals.0 as usize, "{logged} lines, {totals:?}");
+    assert!(
+        log.lines()
+            .last()
+            .unwrap_or("")
+            .contains("shut down cleanly"),
+        "{log}"
+    );
 }
