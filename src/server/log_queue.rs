@@ -13,6 +13,11 @@
 //! * dropping the [`LogQueueGuard`] writes what is left; lines logged after
 //!   that are written at once.
 //!
+//! Lines are taken from the queue only by whoever holds the sink, and the
+//! queue's own lock is held just to append or take: a warning waiting for
+//! stderr does not hold up info lines. stderr is held through its own
+//! reentrant lock, so a thread inside `eprintln!` can still log.
+//!
 //! What the queue delays is an info line, by [`GATHER`] and the time the
 //! lines before it take.
 
@@ -36,9 +41,22 @@ pub struct LogQueue(Arc<Shared>);
 struct Shared {
     queue: Mutex<Queue>,
     wake: Condvar,
-    /// Taken while `queue` is held, so that lines leave in the order they
-    /// were queued whoever writes them.
-    sink: Mutex<Box<dyn Write + Send>>,
+    sink: Box<dyn LogSink>,
+}
+
+/// Where the lines go, held for one write of whatever is queued. Lines
+/// are taken from the queue only by whoever holds the sink, so they leave
+/// in the order they were queued, whoever writes them.
+pub trait LogSink: Send + Sync + 'static {
+    fn hold(&self) -> Box<dyn Write + '_>;
+}
+
+/// Held through stderr's own lock, which is reentrant: a thread that holds
+/// it (inside `eprintln!`, say) can still log a warning.
+impl LogSink for io::Stderr {
+    fn hold(&self) -> Box<dyn Write + '_> {
+        Box::new(self.lock())
+    }
 }
 
 #[derive(Default)]
@@ -65,11 +83,11 @@ fn unpoisoned<T>(result: Result<T, PoisonError<T>>) -> T {
 impl LogQueue {
     /// A queue into `sink`, and the guard of its writer thread. Should no
     /// thread start, every line is written at once.
-    pub fn start(sink: impl Write + Send + 'static) -> (LogQueue, LogQueueGuard) {
+    pub fn start(sink: impl LogSink) -> (LogQueue, LogQueueGuard) {
         let queue = LogQueue(Arc::new(Shared {
             queue: Mutex::default(),
             wake: Condvar::new(),
-            sink: Mutex::new(Box::new(sink)),
+            sink: Box::new(sink),
         }));
         let writer = {
             let queue = queue.clone();
@@ -92,14 +110,15 @@ impl LogQueue {
         unpoisoned(self.0.queue.lock())
     }
 
-    /// Takes the queued lines and writes them (with `queue` held until
-    /// the sink is, to keep the order). Write errors are ignored, as
-    /// tracing-subscriber ignores them.
-    fn write_out(&self, mut queue: MutexGuard<'_, Queue>, into: &mut Vec<u8>) {
-        std::mem::swap(into, &mut queue.lines);
-        let mut sink = unpoisoned(self.0.sink.lock());
-        drop(queue);
-        let _ = sink.write_all(into).and_then(|()| sink.flush());
+    /// Holds the sink, takes the queued lines and writes them. The queue
+    /// is held only to take them: logging goes on meanwhile. Write errors
+    /// are ignored, as tracing-subscriber ignores them.
+    fn write_out(&self, into: &mut Vec<u8>) {
+        let mut sink = self.0.sink.hold();
+        std::mem::swap(into, &mut self.lock().lines);
+        if !into.is_empty() {
+            let _ = sink.write_all(into).and_then(|()| sink.flush());
+        }
         into.clear();
     }
 
@@ -116,12 +135,12 @@ impl LogQueue {
             if queue.lines.is_empty() {
                 return;
             }
-            if !queue.closed {
-                drop(queue);
+            let closed = queue.closed;
+            drop(queue);
+            if !closed {
                 thread::sleep(GATHER);
-                queue = self.lock();
             }
-            self.write_out(queue, &mut batch);
+            self.write_out(&mut batch);
             if batch.capacity() > QUEUE_LIMIT {
                 batch = Vec::new();
             }
@@ -132,7 +151,8 @@ impl LogQueue {
         let mut queue = self.lock();
         queue.lines.extend_from_slice(line);
         if at_once || queue.closed || queue.lines.len() > QUEUE_LIMIT {
-            self.write_out(queue, &mut Vec::new());
+            drop(queue);
+            self.write_out(&mut Vec::new());
         } else if queue.writer_waiting {
             queue.writer_waiting = false;
             drop(queue);
@@ -148,6 +168,8 @@ impl Drop for LogQueueGuard {
         if let Some(writer) = self.writer.take() {
             let _ = writer.join();
         }
+        // Whatever a writer that stopped early left.
+        self.queue.write_out(&mut Vec::new());
     }
 }
 
@@ -191,7 +213,7 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A sink the test reads, and can hold shut (every write waits until
+    /// A sink the test reads, and can hold shut (holding it waits until
     /// it is opened).
     #[derive(Clone, Default)]
     struct Sink {
@@ -199,9 +221,22 @@ mod tests {
         gate: Arc<Mutex<()>>,
     }
 
-    impl Write for Sink {
+    struct Held<'a> {
+        _open: MutexGuard<'a, ()>,
+        written: &'a Mutex<Vec<u8>>,
+    }
+
+    impl LogSink for Sink {
+        fn hold(&self) -> Box<dyn Write + '_> {
+            Box::new(Held {
+                _open: unpoisoned(self.gate.lock()),
+                written: &self.written,
+            })
+        }
+    }
+
+    impl Write for Held<'_> {
         fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-            let _open = self.gate.lock().unwrap();
             self.written.lock().unwrap().extend_from_slice(bytes);
             Ok(bytes.len())
         }
@@ -242,7 +277,12 @@ mod tests {
                 thread::spawn(move || {
                     for i in 0..2_000 {
                         let line = format!("thread {t} line {i} {}\n", "x".repeat(i % 300));
-                        queue.make_writer().write_all(line.as_bytes()).unwrap();
+                        // Some written at once, racing the writer's batches.
+                        let mut writer = QueuedLine {
+                            queue: &queue,
+                            at_once: i % 3 == 0,
+                        };
+                        writer.write_all(line.as_bytes()).unwrap();
                     }
                 })
             })
@@ -291,10 +331,12 @@ mod tests {
     fn an_info_line_is_written_without_waiting_for_more() {
         let sink = Sink::default();
         let (queue, _guard) = LogQueue::start(sink.clone());
+        // The writer is waiting by now: the line has to wake it.
+        thread::sleep(Duration::from_millis(50));
         tracing::dispatcher::with_default(&subscriber(queue), || {
             tracing::info!("alone");
         });
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + Duration::from_secs(1);
         while sink.lines().is_empty() {
             assert!(std::time::Instant::now() < deadline, "never written");
             thread::sleep(Duration::from_millis(1));
@@ -305,8 +347,9 @@ mod tests {
     #[test]
     fn a_blocked_stderr_holds_up_logging_instead_of_growing_the_queue_or_dropping_lines() {
         let sink = Sink::default();
-        let shut = sink.gate.lock().unwrap();
         let (queue, guard) = LogQueue::start(sink.clone());
+        // Declared after the guard, so dropped first should the test fail.
+        let shut = sink.gate.lock().unwrap();
         let line = format!("{}\n", "y".repeat(1023));
         let total = 4 * QUEUE_LIMIT / line.len();
         let logged = Arc::new(AtomicUsize::new(0));
@@ -326,6 +369,7 @@ mod tests {
             before = logged.load(Ordering::SeqCst);
             thread::sleep(Duration::from_millis(50));
         }
+        assert!(before > 0, "nothing logged");
         assert!(!logger.is_finished());
         assert!(
             before * line.len() <= 2 * QUEUE_LIMIT + line.len(),
