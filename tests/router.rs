@@ -166,15 +166,29 @@ async fn malformed_reviews_get_400_with_a_reason() {
             "deep nesting",
             format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)).into_bytes(),
         ),
+        ("not UTF-8, in a member no one reads", {
+            let mut v: Value = serde_json::from_slice(&fixture("bare-deployment.json")).unwrap();
+            v["request"]["unread"] = "\u{fffd}".into();
+            let text = serde_json::to_string(&v).unwrap();
+            let at = text.find("\u{fffd}").unwrap();
+            let mut body = text.into_bytes();
+            // U+FFFD's three bytes, broken: a lone continuation byte.
+            body.splice(at..at + 3, [0x80]);
+            body
+        }),
     ];
     for (what, body) in cases {
         let (status, reply) = call(&state, "POST", "/validate", body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{what}");
         assert!(!reply.is_empty(), "{what}: a reason is given");
+        if what.starts_with("not UTF-8") {
+            let reply = String::from_utf8_lossy(&reply);
+            assert!(reply.contains("not UTF-8 at byte"), "{reply}");
+        }
     }
     let metrics = state.metrics.encode();
     assert!(
-        metrics.contains(r#"portkey_guard_rejected_requests_total{reason="malformed"} 5"#),
+        metrics.contains(r#"portkey_guard_rejected_requests_total{reason="malformed"} 6"#),
         "{metrics}"
     );
 }

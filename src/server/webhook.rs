@@ -219,6 +219,8 @@ pub enum ReviewError {
     /// Described by position and kind only: the body may hold a secret.
     #[error("not an AdmissionReview: {}", crate::object::describe_json_error(.0))]
     Json(#[source] serde_json::Error),
+    #[error("not an AdmissionReview: not UTF-8 at byte {}", .0.valid_up_to())]
+    NotUtf8(#[source] std::str::Utf8Error),
     #[error("expected {REVIEW_KIND} {REVIEW_API_VERSION}, got {kind} {api_version}")]
     WrongType { kind: String, api_version: String },
     #[error("the AdmissionReview carries no request")]
@@ -230,7 +232,10 @@ fn bad_request(error: &ReviewError) -> Response {
 }
 
 fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, ReviewError> {
-    let review: AdmissionReview = serde_json::from_slice(body).map_err(ReviewError::Json)?;
+    // Checked as UTF-8 once, whole: read from bytes, serde_json checks each
+    // string it reads on its own (and not the strings it skips).
+    let text = std::str::from_utf8(body).map_err(ReviewError::NotUtf8)?;
+    let review: AdmissionReview = serde_json::from_str(text).map_err(ReviewError::Json)?;
     if review.api_version != REVIEW_API_VERSION || review.kind != REVIEW_KIND {
         return Err(ReviewError::WrongType {
             kind: review.kind,
