@@ -139,13 +139,28 @@ pub struct Gateway {
     pub allowed_env: Vec<String>,
     /// `image` normalised, worked out on first use.
     #[serde(skip)]
-    repository: std::sync::OnceLock<String>,
+    repository: Derived<String>,
+    /// [`Gateway::image_reference`], when it is itself pinned: worked out
+    /// on first use.
+    #[serde(skip)]
+    pinned_reference: Derived<Option<String>>,
+}
+
+/// A value worked out from the rest of its struct on first use. A clone
+/// starts empty: a copy made to be changed never keeps the original's.
+#[derive(Debug, Default)]
+struct Derived<T>(std::sync::OnceLock<T>);
+
+impl<T> Clone for Derived<T> {
+    fn clone(&self) -> Self {
+        Derived(std::sync::OnceLock::new())
+    }
 }
 
 impl Gateway {
     /// The normalised repository (`docker.io/portkeyai/gateway`).
     pub fn repository(&self) -> &str {
-        self.repository.get_or_init(|| {
+        self.repository.0.get_or_init(|| {
             // Policy::check made sure the image is a valid reference.
             ImageRef::parse(&self.image).map_or_else(|_| self.image.clone(), |r| r.repository)
         })
@@ -154,6 +169,33 @@ impl Gateway {
     /// The image reference mutation and messages use.
     pub fn image_reference(&self) -> String {
         format!("{}:{}", self.image, self.version)
+    }
+
+    /// Whether `image` is the pinned release: the gateway's repository
+    /// (however spelled), tagged `version`, with no digest or one of
+    /// `digests`.
+    pub fn pins(&self, image: &str) -> bool {
+        self.is_pinned_reference(image) || self.pins_parsed(image)
+    }
+
+    /// Whether `image` is, as text, [`Gateway::image_reference`] and that
+    /// is pinned: the reference mutation writes, so the one nearly every
+    /// gateway container carries, known without parsing it again. It
+    /// names the gateway's repository too.
+    pub fn is_pinned_reference(&self, image: &str) -> bool {
+        let pinned = self.pinned_reference.0.get_or_init(|| {
+            let reference = self.image_reference();
+            self.pins_parsed(&reference).then_some(reference)
+        });
+        pinned.as_deref() == Some(image)
+    }
+
+    fn pins_parsed(&self, image: &str) -> bool {
+        ImageRef::parse(image).is_ok_and(|r| {
+            r.repository == self.repository()
+                && r.tag.as_deref() == Some(self.version.as_str())
+                && r.digest.as_ref().is_none_or(|d| self.digests.contains(d))
+        })
     }
 
     /// Labels every gateway pod carries, version included.
@@ -632,6 +674,39 @@ fn merge(base: &mut serde_json::Value, overlay: serde_json::Value) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_pinned_release_however_spelled() {
+        let mut policy = Policy::default_policy();
+        let g = &policy.gateway;
+        let reference = g.image_reference();
+        assert!(g.pins(&reference) && g.is_pinned_reference(&reference));
+        let pinned_before = reference.clone();
+        let spelled_out = format!("docker.io/{reference}");
+        assert!(g.pins(&spelled_out) && !g.is_pinned_reference(&spelled_out));
+        for other in [
+            format!("{}:latest", g.image),
+            g.image.clone(),
+            String::new(),
+        ] {
+            assert!(!g.pins(&other) && !g.is_pinned_reference(&other), "{other}");
+        }
+        // A version that is not a valid tag pins nothing, its own reference
+        // included; a changed copy works it out afresh.
+        policy.gateway = Gateway {
+            version: "not a tag".to_owned(),
+            ..policy.gateway.clone()
+        };
+        let g = &policy.gateway;
+        let reference = g.image_reference();
+        assert!(!g.pins(&reference) && !g.is_pinned_reference(&reference));
+        for before in [&pinned_before, &spelled_out] {
+            assert!(
+                !g.pins(before) && !g.is_pinned_reference(before),
+                "{before}"
+            );
+        }
+    }
 
     #[test]
     fn default_actions_come_from_the_catalog_and_are_printed() {

@@ -59,11 +59,14 @@ impl Quantity {
             }
             _ => return Err(err()),
         };
-        let digits = format!("{int_part}{frac_part}");
-        if digits.len() > 30 {
+        if int_part.len() + frac_part.len() > 30 {
             return Err(err());
         }
-        let mantissa: i128 = digits.parse().map_err(|_| err())?;
+        // At most 30 digits: below i128's limit, read without a copy.
+        let mantissa = int_part
+            .bytes()
+            .chain(frac_part.bytes())
+            .fold(0i128, |m, digit| m * 10 + i128::from(digit - b'0'));
         // value = mantissa * 10^(decimal_exp - frac_len) * binary, in nano-units.
         let exp = decimal_exp - frac_part.len() as i32 + 9;
         let scaled = mantissa.checked_mul(binary).ok_or_else(err)?;
@@ -110,6 +113,23 @@ mod tests {
         assert_ne!(q("100m"), q("101m"));
         assert!(q("600m") > q("500m"));
         assert!(q("1Gi") > q("512Mi"));
+        assert_eq!(q("-1.5"), q("-1500m"));
+        assert_eq!(q("0012.50"), q("12500m"));
+        assert!(q("-1") < q("0"));
+    }
+
+    #[test]
+    fn thirty_digits_at_most() {
+        let (whole, nanos) = ("123456789012345678901", "123456789");
+        assert_eq!(
+            q(&format!("{whole}.{nanos}")),
+            q(&format!("{whole}{nanos}n"))
+        );
+        assert!(q(&format!("{whole}.{nanos}")) > q(whole));
+        assert!(Quantity::parse(&format!("{whole}.{nanos}0")).is_err());
+        assert!(Quantity::parse(&format!("{whole}{nanos}0n")).is_err());
+        // Thirty digits, but more nano-units than the type holds.
+        assert!(Quantity::parse(&"9".repeat(30)).is_err());
     }
 
     #[test]

@@ -69,7 +69,11 @@ fn serving(c: &ContainerEntry) -> bool {
 }
 
 fn runs_gateway_image(c: &ContainerEntry, g: &Gateway) -> bool {
-    c.runs_image_of(g.repository())
+    c.container
+        .image
+        .as_deref()
+        .is_some_and(|image| g.is_pinned_reference(image))
+        || c.runs_image_of(g.repository())
 }
 
 /// Whether the pod carries the gateway's labels: what routes the gateway's
@@ -184,14 +188,6 @@ pub fn image(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let gateways = gateway_containers(pod, g);
     let is_gateway = |c: &ContainerEntry| gateways.iter().any(|gc| std::ptr::eq(*gc, c));
     let gateway_pod = !gateways.is_empty();
-    let repository = g.repository();
-    let pinned = |image: &str| {
-        ImageRef::parse(image).is_ok_and(|r| {
-            r.repository == repository
-                && r.tag.as_deref() == Some(g.version.as_str())
-                && r.digest.as_ref().is_none_or(|d| g.digests.contains(d))
-        })
-    };
     let sidecar = |image: &str| {
         ImageRef::parse(image).is_ok_and(|r| {
             g.sidecar_images
@@ -211,7 +207,7 @@ pub fn image(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     for c in &pod.containers {
         let image = c.container.image.as_deref().unwrap_or_default();
         let judged_as_gateway = is_gateway(c) || runs_gateway_image(c, g);
-        if judged_as_gateway && !pinned(image) {
+        if judged_as_gateway && !g.pins(image) {
             out.push(Violation::new(
                 RuleId::GatewayImage,
                 c.path.field("image"),
