@@ -2,7 +2,7 @@
 //! and `mutate` all call [`admit`].
 
 use crate::kinds::{self, Context, Kind, MalformedObject, Origin};
-use crate::object::{Doc, RawObject};
+use crate::object::{Doc, RawObject, ReviewOutline};
 use crate::patch::PatchBuilder;
 use crate::policy::Policy;
 use crate::rules::{Action, RuleId};
@@ -28,6 +28,51 @@ pub struct AdmissionReview {
     pub kind: String,
     #[serde(default)]
     pub request: Option<AdmissionRequest<RawObject>>,
+}
+
+impl AdmissionReview {
+    /// A review from its text. Its objects are checked as JSON and outlined
+    /// in one pass ([`ReviewOutline`]), and serde reads the rest with each
+    /// object left out (a `null` in its place). A review that pass does not
+    /// take (one serde would refuse, or anything unusual) serde reads whole,
+    /// each object on its own, as it always did: its answer, and its error,
+    /// are the ones given.
+    pub fn read(text: &str) -> Result<AdmissionReview, serde_json::Error> {
+        Self::read_outlined(text).map_or_else(|| serde_json::from_str(text), Ok)
+    }
+
+    fn read_outlined(text: &str) -> Option<AdmissionReview> {
+        let found = ReviewOutline::of(text).ok()?;
+        let mut objects = [
+            found.object.map(|found| (found, false)),
+            found.old_object.map(|found| (found, true)),
+        ];
+        objects.sort_by_key(|o| o.as_ref().map(|((range, _), _)| range.start));
+        let taken: usize = objects.iter().flatten().map(|((r, _), _)| r.len()).sum();
+        if taken == 0 {
+            return None; // nothing to take out: serde reads it as it is
+        }
+        let mut rest = String::with_capacity(text.len() - taken + 8);
+        let mut from = 0;
+        for ((range, _), _) in objects.iter().flatten() {
+            rest.push_str(text.get(from..range.start)?);
+            rest.push_str("null");
+            from = range.end;
+        }
+        rest.push_str(text.get(from..)?);
+        let mut review: AdmissionReview = serde_json::from_str(&rest).ok()?;
+        let request = review.request.as_mut()?;
+        for ((range, outline), old) in objects.into_iter().flatten() {
+            let slot = if old {
+                &mut request.old_object
+            } else {
+                &mut request.object
+            };
+            let object = RawObject::from_outline(text.get(range)?.into(), outline).ok()?;
+            *slot = Some(object);
+        }
+        Some(review)
+    }
 }
 
 impl TryFrom<AdmissionReview> for AdmissionRequest<RawObject> {
@@ -600,6 +645,113 @@ pub fn extend_warnings(warnings: &mut Vec<String>, more: impl Iterator<Item = St
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The review as serde reads it whole, each object on its own.
+    fn read_whole(text: &str) -> Result<AdmissionReview, serde_json::Error> {
+        serde_json::from_str(text)
+    }
+
+    fn reviews() -> Vec<String> {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/reviews");
+        let mut texts = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                let value: Value = serde_json::from_str(&text).unwrap();
+                texts.push(value.to_string());
+                texts.push(text);
+            }
+        }
+        texts
+    }
+
+    #[test]
+    fn a_review_read_in_one_pass_is_the_review_serde_reads() {
+        let mut texts = reviews();
+        assert!(texts.len() >= 12, "the fixtures are found");
+        // An update, with both objects, and a delete, with the old one only.
+        let update = serde_json::json!({"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview",
+            "request": {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Service"},
+                "resource": {"group": "", "version": "v1", "resource": "services"},
+                "operation": "UPDATE", "userInfo": {"username": "u"}, "name": "s", "namespace": "n",
+                "oldObject": {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s", "labels": {"a": "1"}}},
+                "object": {"kind": "Service", "apiVersion": "v1", "metadata": {"name": "s"}, "spec": {"ports": []}},
+                "dryRun": false}});
+        let mut delete = update.clone();
+        delete["request"]["operation"] = "DELETE".into();
+        delete["request"]["object"] = Value::Null;
+        texts.extend([
+            update.to_string(),
+            serde_json::to_string_pretty(&update).unwrap(),
+            delete.to_string(),
+        ]);
+        for text in &texts {
+            let outlined = AdmissionReview::read_outlined(text).expect("read in one pass");
+            let whole = read_whole(text).unwrap();
+            assert_eq!(format!("{outlined:?}"), format!("{whole:?}"));
+            let request = outlined.request.unwrap();
+            let object = request
+                .object
+                .as_ref()
+                .or(request.old_object.as_ref())
+                .unwrap();
+            assert!(text.contains(object.text()));
+        }
+    }
+
+    #[test]
+    fn what_one_pass_does_not_take_serde_reads_whole_with_its_own_error() {
+        let base: Value = serde_json::from_str(&reviews()[0]).unwrap();
+        let with = |change: &dyn Fn(&mut Value)| {
+            let mut v = base.clone();
+            change(&mut v);
+            v.to_string()
+        };
+        let object = base["request"]["object"].to_string();
+        let cases = [
+            // The object given twice; the request given twice.
+            base.to_string().replacen(
+                "\"object\":",
+                &format!("\"object\":{object},\"object\":"),
+                1,
+            ),
+            base.to_string().replacen(
+                "\"request\":",
+                &format!("\"request\":{},\"request\":", base["request"]),
+                1,
+            ),
+            // Not an object; malformed inside; a head member twice.
+            with(&|v| v["request"]["object"] = "text".into()),
+            base.to_string()
+                .replacen("\"metadata\":{", "\"metadata\":{\"name\":01,", 1),
+            base.to_string()
+                .replacen("\"metadata\":{", "\"kind\":\"a\",\"metadata\":{", 1),
+            // The rest of the review of the wrong shape; cut short.
+            with(&|v| v["request"]["uid"] = 5.into()),
+            base.to_string()[..base.to_string().len() - 3].to_owned(),
+        ];
+        for text in &cases {
+            assert!(AdmissionReview::read_outlined(text).is_none(), "{text}");
+            let read = AdmissionReview::read(text)
+                .map(|r| format!("{r:?}"))
+                .map_err(|e| e.to_string());
+            let whole = read_whole(text)
+                .map(|r| format!("{r:?}"))
+                .map_err(|e| e.to_string());
+            assert_eq!(read, whole, "{text}");
+        }
+        // Nested deeper than the one pass follows: serde reads it, the same.
+        let deep = with(&|v| {
+            v["request"]["object"]["status"] =
+                serde_json::from_str(&format!("{}{}", "[".repeat(110), "]".repeat(110))).unwrap()
+        });
+        assert!(AdmissionReview::read_outlined(&deep).is_none());
+        assert_eq!(
+            format!("{:?}", AdmissionReview::read(&deep).unwrap()),
+            format!("{:?}", read_whole(&deep).unwrap())
+        );
+    }
 
     #[test]
     fn fingerprints_read_into_the_json_a_string_holds() {

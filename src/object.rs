@@ -11,10 +11,12 @@
 
 mod outline;
 
+pub use outline::{Outline, ReviewOutline};
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube_core::dynamic::ApiResource;
 use kube_core::{DynamicResourceScope, Resource};
-use outline::{Outline, OutlineError, TemplateParts};
+use outline::{OutlineError, TemplateParts};
 use serde::de::{DeserializeSeed, Error as _, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
@@ -28,8 +30,8 @@ use std::sync::{Arc, OnceLock};
 /// A Kubernetes object of any kind.
 #[derive(Clone, Debug)]
 pub struct RawObject {
-    /// The object exactly as received.
-    text: Box<RawValue>,
+    /// The object exactly as received, checked as JSON when it was read.
+    text: Box<str>,
     /// The same, as a JSON tree: built on first use.
     tree: OnceLock<Value>,
     api_version: String,
@@ -145,14 +147,18 @@ impl RawObject {
             OutlineError::Duplicate(name) => serde_json::Error::duplicate_field(name),
             OutlineError::Malformed => serde_json::Error::custom("malformed JSON"),
         })?;
-        let part = |range| slice(text.get(), range);
+        RawObject::from_outline(text.into(), outline)
+    }
+
+    /// An object from its JSON text, already checked as JSON, and the
+    /// outline found in it ([`ReviewOutline`]).
+    pub fn from_outline(text: Box<str>, outline: Outline) -> Result<Self, serde_json::Error> {
+        let part = |range| slice(&text, range);
         let metadata = match part(&outline.metadata) {
             Some(m) => serde_json::from_str::<Option<Metadata>>(m)?,
             None => None,
         };
-        let spec = outline
-            .spec
-            .filter(|r| text.get().get(r.clone()) != Some("null"));
+        let spec = outline.spec.filter(|r| text.get(r.clone()) != Some("null"));
         Ok(RawObject {
             api_version: string_of(part(&outline.api_version))?,
             kind: string_of(part(&outline.kind))?,
@@ -173,7 +179,7 @@ impl RawObject {
             ["spec", "jobTemplate", "spec", "template"] => self.templates[1].as_ref()?,
             _ => return None,
         };
-        let part = |range| slice(self.text.get(), range).filter(|t| *t != "null");
+        let part = |range| slice(&self.text, range).filter(|t| *t != "null");
         Some([part(&parts.metadata), part(&parts.spec)])
     }
 
@@ -228,12 +234,12 @@ impl RawObject {
 
     fn parse_tree(&self) -> Value {
         // The text is valid JSON: it was read as such.
-        serde_json::from_str(self.text.get()).unwrap_or(Value::Null)
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
     }
 
     /// The object as received.
     pub fn text(&self) -> &str {
-        self.text.get()
+        &self.text
     }
 
     pub fn api_version(&self) -> &str {
@@ -253,7 +259,9 @@ impl<'de> Deserialize<'de> for RawObject {
 
 impl Serialize for RawObject {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        self.text.serialize(s)
+        // As it was received (serde_json writes a raw value as it is).
+        let raw: &RawValue = serde_json::from_str(&self.text).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
     }
 }
 

@@ -8,11 +8,13 @@
 //! `template`, then `template` to find its parts): three passes over the
 //! largest part of a workload before it was read once.
 //!
-//! The text is valid JSON (it was read as such), so the scan only follows
-//! its structure: strings, brackets, and the ends of scalars. Anything it
-//! does not expect is an error, never a panic. A member given twice counts
-//! as its last occurrence, as when the text is read into a tree, except in
-//! the head, where it is an error (as serde's derived reading has it).
+//! The scan checks the text as JSON while it goes, as strictly as serde_json
+//! reads it (RFC 8259's grammar), so that a review's object needs no other
+//! pass to be known well-formed ([`ReviewOutline`], which also keeps nesting
+//! within serde_json's limit). What it does not accept is an
+//! error, never a panic. A member given twice counts as its last
+//! occurrence, as when the text is read into a tree, except in the head,
+//! where it is an error (as serde's derived reading has it).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -49,10 +51,93 @@ pub enum OutlineError {
 
 type Scanned<T> = Result<T, OutlineError>;
 
+/// How deep [`ReviewOutline`] lets arrays and objects nest inside a value
+/// it skips: with the levels above it, still under serde_json's limit of
+/// 128 (deeper, serde reads the review).
+pub const MAX_NESTING: usize = 100;
+
 impl Outline {
     pub fn of(text: &str) -> Scanned<Outline> {
-        let scan = Scan(text);
+        let scan = Scan::new(text, usize::MAX);
         let open = scan.skip_space(0);
+        let (end, outline) = scan.outline(open)?;
+        // Only space may follow.
+        if scan.skip_space(end) != text.len() {
+            return Err(OutlineError::Malformed);
+        }
+        Ok(outline)
+    }
+}
+
+/// Where an AdmissionReview's `request.object` and `request.oldObject` are
+/// in its text, with their outlines, found while the whole text is checked
+/// as JSON. Only members that are objects are found; of a member given
+/// twice, the last (serde's reading refuses the review anyway).
+#[derive(Debug, Default)]
+pub struct ReviewOutline {
+    pub object: Option<(Range<usize>, Outline)>,
+    pub old_object: Option<(Range<usize>, Outline)>,
+}
+
+impl ReviewOutline {
+    pub fn of(text: &str) -> Scanned<ReviewOutline> {
+        let scan = Scan::new(text, MAX_NESTING);
+        let open = scan.skip_space(0);
+        if !scan.is_object(open) {
+            return Err(OutlineError::NotAnObject);
+        }
+        let mut found = ReviewOutline::default();
+        let end = scan.members(open, |key, value| {
+            if key != "request" || !scan.is_object(value) {
+                return scan.value_end(value);
+            }
+            scan.members(value, |key, value| {
+                let slot = match &*key {
+                    "object" => &mut found.object,
+                    "oldObject" => &mut found.old_object,
+                    _ => return scan.value_end(value),
+                };
+                if !scan.is_object(value) {
+                    return scan.value_end(value);
+                }
+                // Scanned as a text of its own: the outline's ranges are
+                // the object's.
+                let object = Scan::new(
+                    text.get(value..).ok_or(OutlineError::Malformed)?,
+                    MAX_NESTING,
+                );
+                let (length, outline) = object.outline(0)?;
+                *slot = Some((value..value + length, outline));
+                Ok(value + length)
+            })
+        })?;
+        if scan.skip_space(end) != text.len() {
+            return Err(OutlineError::Malformed);
+        }
+        Ok(found)
+    }
+}
+
+/// Where the first of eight bytes (read little-endian) that is `"`, `\\`
+/// or a control character (below 0x20) is, if one is. Each test sets the
+/// high bit of every byte that passes it, and may set it in bytes above one
+/// that does (a borrow carried up), never below: the lowest bit set is
+/// always a byte that passes.
+fn first_string_stop(eight: u64) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let below = |n: u8, w: u64| w.wrapping_sub(ONES * u64::from(n)) & !w & HIGHS;
+    let zero = |w: u64| below(1, w);
+    let stops = zero(eight ^ (ONES * u64::from(b'"')))
+        | zero(eight ^ (ONES * u64::from(b'\\')))
+        | below(0x20, eight);
+    (stops != 0).then(|| stops.trailing_zeros() as usize / 8)
+}
+
+impl<'a> Scan<'a> {
+    /// The object at `open`: where it ends, and its outline.
+    fn outline(&self, open: usize) -> Scanned<(usize, Outline)> {
+        let scan = self;
         if !scan.is_object(open) {
             return Err(OutlineError::NotAnObject);
         }
@@ -78,20 +163,65 @@ impl Outline {
             *slot = Some(value..end);
             Ok(end)
         })?;
-        // Only space may follow.
-        if scan.skip_space(end) != text.len() {
-            return Err(OutlineError::Malformed);
-        }
-        Ok(outline)
+        Ok((end, outline))
     }
 }
 
 /// The text being scanned.
-struct Scan<'a>(&'a str);
+struct Scan<'a> {
+    text: &'a str,
+    /// How deep arrays and objects may nest inside a value it skips.
+    nesting: usize,
+}
+
+/// Which of the open levels are objects (the others arrays): one bit each
+/// for the first 128, a list beyond.
+#[derive(Default)]
+struct Levels {
+    depth: usize,
+    objects: u128,
+    deeper: Vec<bool>,
+}
+
+impl Levels {
+    fn open(&mut self, object: bool) {
+        if self.depth < 128 {
+            let bit = 1u128 << self.depth;
+            self.objects = if object {
+                self.objects | bit
+            } else {
+                self.objects & !bit
+            };
+        } else {
+            self.deeper.push(object);
+        }
+        self.depth += 1;
+    }
+
+    /// Whether the innermost open level is an object.
+    fn in_object(&self) -> bool {
+        match self.depth {
+            0 => false,
+            d if d <= 128 => self.objects & (1 << (d - 1)) != 0,
+            _ => self.deeper.last() == Some(&true),
+        }
+    }
+
+    fn close(&mut self) {
+        if self.depth > 128 {
+            self.deeper.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
+    }
+}
 
 impl<'a> Scan<'a> {
+    fn new(text: &'a str, nesting: usize) -> Self {
+        Scan { text, nesting }
+    }
+
     fn bytes(&self) -> &'a [u8] {
-        self.0.as_bytes()
+        self.text.as_bytes()
     }
 
     fn at(&self, i: usize) -> Scanned<u8> {
@@ -109,53 +239,163 @@ impl<'a> Scan<'a> {
         i
     }
 
-    /// `i` at an opening quote: the index after the closing one.
+    /// `i` at an opening quote: the index after the closing one. No
+    /// control character unescaped, every escape one of JSON's.
     fn string_end(&self, i: usize) -> Scanned<usize> {
-        let mut j = i + 1;
+        self.string_end_escaped(i).map(|(end, _)| end)
+    }
+
+    /// `string_end`, and whether the string has an escape.
+    fn string_end_escaped(&self, i: usize) -> Scanned<(usize, bool)> {
+        let bytes = self.bytes();
+        let (mut j, mut escaped) = (i + 1, false);
         loop {
-            let rest = self.bytes().get(j..).ok_or(OutlineError::Malformed)?;
-            let found = memchr::memchr2(b'"', b'\\', rest).ok_or(OutlineError::Malformed)?;
-            j += found;
-            if self.bytes()[j] == b'"' {
-                return Ok(j + 1);
+            // To the next byte that is not the string's own: eight at a
+            // time, the last few one by one.
+            loop {
+                match bytes.get(j..j + 8).map(<[u8; 8]>::try_from) {
+                    Some(Ok(eight)) => match first_string_stop(u64::from_le_bytes(eight)) {
+                        Some(at) => break j += at,
+                        None => j += 8,
+                    },
+                    _ => {
+                        while bytes
+                            .get(j)
+                            .is_some_and(|&b| b != b'"' && b != b'\\' && b >= 0x20)
+                        {
+                            j += 1;
+                        }
+                        break;
+                    }
+                }
             }
-            j += 2; // an escape and the character it escapes
+            match self.at(j)? {
+                b'"' => return Ok((j + 1, escaped)),
+                b'\\' => {
+                    escaped = true;
+                    j += match self.at(j + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => 2,
+                        b'u' if bytes
+                            .get(j + 2..j + 6)
+                            .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit)) =>
+                        {
+                            6
+                        }
+                        _ => return Err(OutlineError::Malformed),
+                    }
+                }
+                _ => return Err(OutlineError::Malformed),
+            }
         }
     }
 
-    /// `i` at the start of a value: the index after its end.
-    fn value_end(&self, i: usize) -> Scanned<usize> {
+    /// `i` at a number: the index after it (`-`, then `0` or digits not
+    /// starting with `0`, then an optional fraction and exponent).
+    fn number_end(&self, i: usize) -> Scanned<usize> {
+        let digits_from = |j: usize| {
+            let mut k = j;
+            while self.bytes().get(k).is_some_and(u8::is_ascii_digit) {
+                k += 1;
+            }
+            if k == j {
+                Err(OutlineError::Malformed)
+            } else {
+                Ok(k)
+            }
+        };
+        let mut j = i + usize::from(self.bytes().get(i) == Some(&b'-'));
+        j = if self.at(j)? == b'0' {
+            j + 1
+        } else {
+            digits_from(j)?
+        };
+        if self.bytes().get(j) == Some(&b'.') {
+            j = digits_from(j + 1)?;
+        }
+        if matches!(self.bytes().get(j), Some(b'e' | b'E')) {
+            j += 1;
+            j += usize::from(matches!(self.bytes().get(j), Some(b'+' | b'-')));
+            j = digits_from(j)?;
+        }
+        Ok(j)
+    }
+
+    /// `i` at a value that is not an array or object: the index after it.
+    fn scalar_end(&self, i: usize) -> Scanned<usize> {
+        let word = |word: &[u8]| {
+            if self.bytes().get(i..i + word.len()) == Some(word) {
+                Ok(i + word.len())
+            } else {
+                Err(OutlineError::Malformed)
+            }
+        };
         match self.at(i)? {
             b'"' => self.string_end(i),
-            b'{' | b'[' => {
-                let (mut depth, mut j) = (0usize, i);
-                loop {
-                    match self.at(j)? {
-                        b'"' => {
-                            j = self.string_end(j)?;
-                            continue;
+            b't' => word(b"true"),
+            b'f' => word(b"false"),
+            b'n' => word(b"null"),
+            _ => self.number_end(i),
+        }
+    }
+
+    /// `i` at an object's key: the index of its value.
+    fn after_key(&self, i: usize) -> Scanned<usize> {
+        if self.at(i)? != b'"' {
+            return Err(OutlineError::Malformed);
+        }
+        let colon = self.skip_space(self.string_end(i)?);
+        if self.at(colon)? != b':' {
+            return Err(OutlineError::Malformed);
+        }
+        Ok(self.skip_space(colon + 1))
+    }
+
+    /// `i` at the start of a value: the index after its end. Arrays and
+    /// objects are followed without recursion.
+    fn value_end(&self, i: usize) -> Scanned<usize> {
+        let (mut levels, mut j) = (Levels::default(), i);
+        loop {
+            // `j` at a value.
+            match self.at(j)? {
+                open @ (b'{' | b'[') => {
+                    if levels.depth == self.nesting {
+                        return Err(OutlineError::Malformed);
+                    }
+                    let object = open == b'{';
+                    levels.open(object);
+                    j = self.skip_space(j + 1);
+                    if self.at(j)? != if object { b'}' } else { b']' } {
+                        if object {
+                            j = self.after_key(j)?;
                         }
-                        b'{' | b'[' => depth += 1,
-                        b'}' | b']' => {
-                            depth -= 1;
-                            if depth == 0 {
-                                return Ok(j + 1);
-                            }
-                        }
-                        _ => {}
+                        continue;
                     }
                     j += 1;
+                    levels.close();
                 }
+                _ => j = self.scalar_end(j)?,
             }
-            _ => {
-                let mut j = i;
-                while !matches!(
-                    self.bytes().get(j),
-                    None | Some(b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
-                ) {
-                    j += 1;
+            // After a value: the rest of the levels it closes.
+            loop {
+                if levels.depth == 0 {
+                    return Ok(j);
                 }
-                Ok(j)
+                j = self.skip_space(j);
+                let object = levels.in_object();
+                match self.at(j)? {
+                    b',' => {
+                        j = self.skip_space(j + 1);
+                        if object {
+                            j = self.after_key(j)?;
+                        }
+                        break;
+                    }
+                    b'}' if object => {}
+                    b']' if !object => {}
+                    _ => return Err(OutlineError::Malformed),
+                }
+                j += 1;
+                levels.close();
             }
         }
     }
@@ -176,9 +416,9 @@ impl<'a> Scan<'a> {
             if self.at(i)? != b'"' {
                 return Err(OutlineError::Malformed);
             }
-            let key_end = self.string_end(i)?;
-            let raw = self.0.get(i..key_end).ok_or(OutlineError::Malformed)?;
-            let key = if raw.contains('\\') {
+            let (key_end, escaped) = self.string_end_escaped(i)?;
+            let raw = self.text.get(i..key_end).ok_or(OutlineError::Malformed)?;
+            let key = if escaped {
                 Cow::Owned(serde_json::from_str(raw).map_err(|_| OutlineError::Malformed)?)
             } else {
                 Cow::Borrowed(&raw[1..raw.len() - 1])
@@ -397,6 +637,165 @@ mod tests {
                 object.to_string()
             };
             proptest::prop_assert_eq!(parts(&text), parts_of_tree(&text));
+        }
+    }
+
+    /// Whether the scan takes `text` as one JSON value.
+    fn scanned_whole(text: &str) -> bool {
+        let scan = Scan::new(text, MAX_NESTING);
+        let start = scan.skip_space(0);
+        scan.value_end(start)
+            .is_ok_and(|end| scan.skip_space(end) == text.len())
+    }
+
+    fn serde_reads(text: &str) -> bool {
+        serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok()
+    }
+
+    #[test]
+    fn json_as_strictly_as_serde_reads_it() {
+        let nested = |depth: usize| format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        let valid = [
+            "-0",
+            "0.0e+0",
+            "1E5",
+            "-12.5e-3",
+            "123",
+            r#""\u00e9\/\b\f\n\r\t\"\\""#,
+            "[]",
+            "{}",
+            " [ 1 , { \"a\" : [ ] } ] ",
+            "\"é😀\"",
+            "true",
+            "false",
+            "null",
+        ];
+        for text in valid
+            .iter()
+            .map(|t| t.to_string())
+            .chain([nested(MAX_NESTING)])
+        {
+            assert!(serde_reads(&text), "{text}");
+            assert!(scanned_whole(&text), "{text}");
+        }
+        let invalid = [
+            "01",
+            "-01",
+            "1.",
+            ".5",
+            "-",
+            "+1",
+            "1e",
+            "1e+",
+            "1.e5",
+            "tru",
+            "nul",
+            "nulll",
+            "NaN",
+            "Infinity",
+            "'a'",
+            "[1,]",
+            "{\"a\":1,}",
+            "[,1]",
+            "[1 2]",
+            "{\"a\" 1}",
+            "{\"a\":}",
+            "{a:1}",
+            "{1:1}",
+            r#""\x""#,
+            r#""\u12""#,
+            r#""\u12g4""#,
+            "\"a\u{1}b\"",
+            "\"a\nb\"",
+            "\"a\tb\"",
+            "\"abc",
+            "[",
+            "]",
+            "{",
+            "}",
+            "",
+            "[1]]",
+            "{}}",
+            "[}",
+            "{]",
+        ];
+        for text in invalid {
+            assert!(!serde_reads(text), "{text}");
+            assert!(!scanned_whole(text), "{text}");
+        }
+        // Deeper than a review's scan follows: refused, though serde would
+        // still read it (the review's reader then hands it to serde).
+        assert!(!scanned_whole(&nested(MAX_NESTING + 1)));
+        // An object's own outline follows any depth: serde read it first.
+        for depth in [129, 300, 100_000] {
+            let text = format!(r#"{{"status":{}}}"#, nested(depth));
+            assert!(Outline::of(&text).is_ok(), "{depth}");
+            assert!(Outline::of(&text[..text.len() - 2]).is_err(), "{depth}");
+        }
+        let mixed = format!("{}1{}", r#"[{"a":"#.repeat(200), "}]".repeat(200));
+        assert!(
+            serde_json::from_str::<Value>(&mixed).is_err(),
+            "deeper than serde reads"
+        );
+        assert!(Outline::of(&format!(r#"{{"status":{mixed}}}"#)).is_ok());
+        let crossed = format!("{}1{}", r#"[{"a":"#.repeat(200), "]}".repeat(200));
+        assert!(Outline::of(&format!(r#"{{"status":{crossed}}}"#)).is_err());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 4096,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        #[test]
+        fn the_first_stop_in_eight_bytes(eight: [u8; 8], stop in 0usize..9) {
+            let mut eight = eight;
+            // Often with a stop planted among bytes that are not.
+            if stop < 8 {
+                for b in &mut eight {
+                    *b = (*b).max(0x20);
+                    if *b == b'"' || *b == b'\\' {
+                        *b = b'a';
+                    }
+                }
+                eight[stop] = [b'"', b'\\', 0x1f, 0][stop % 4];
+            }
+            let naive = eight.iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            proptest::prop_assert_eq!(first_string_stop(u64::from_le_bytes(eight)), naive);
+        }
+
+        /// Valid JSON is taken whole; a broken one is taken only if serde
+        /// reads it too.
+        #[test]
+        fn never_takes_what_serde_refuses(
+            value in any_json(),
+            pretty: bool,
+            at in 0usize..10_000,
+            change in 0usize..4,
+            byte in proptest::sample::select(
+                br#" "\/{}[]:,.-+eE0123456789tfnulx"#.to_vec()
+            ),
+        ) {
+            let text = if pretty {
+                serde_json::to_string_pretty(&value).unwrap()
+            } else {
+                value.to_string()
+            };
+            proptest::prop_assert!(scanned_whole(&text), "{}", text);
+            let mut broken = text.into_bytes();
+            let at = at % (broken.len() + 1);
+            match change {
+                0 => broken.truncate(at),
+                1 if at < broken.len() => { broken.remove(at); }
+                2 if at < broken.len() => broken[at] = byte,
+                _ => broken.insert(at, byte),
+            }
+            if let Ok(broken) = String::from_utf8(broken) {
+                if scanned_whole(&broken) {
+                    proptest::prop_assert!(serde_reads(&broken), "{}", broken);
+                }
+            }
         }
     }
 

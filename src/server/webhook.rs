@@ -235,7 +235,7 @@ fn parse(body: &[u8]) -> Result<AdmissionRequest<RawObject>, ReviewError> {
     // Checked as UTF-8 once, whole: read from bytes, serde_json checks each
     // string it reads on its own (and not the strings it skips).
     let text = std::str::from_utf8(body).map_err(ReviewError::NotUtf8)?;
-    let review: AdmissionReview = serde_json::from_str(text).map_err(ReviewError::Json)?;
+    let review = AdmissionReview::read(text).map_err(ReviewError::Json)?;
     if review.api_version != REVIEW_API_VERSION || review.kind != REVIEW_KIND {
         return Err(ReviewError::WrongType {
             kind: review.kind,
