@@ -146,6 +146,10 @@ impl RawObject {
             }
             OutlineError::Duplicate(name) => serde_json::Error::duplicate_field(name),
             OutlineError::Malformed => serde_json::Error::custom("malformed JSON"),
+            OutlineError::TooDeep => serde_json::Error::custom(format_args!(
+                "nested more than {} deep",
+                outline::MAX_NESTING
+            )),
         })?;
         RawObject::from_outline(text.into(), outline)
     }

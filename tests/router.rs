@@ -193,6 +193,39 @@ async fn malformed_reviews_get_400_with_a_reason() {
     );
 }
 
+/// An object nested deeper than a JSON tree can be read (serde_json stops
+/// at 128 levels) once read as no tree at all: an update of a terminating
+/// object then looked like finalizers only, and was allowed unjudged.
+#[tokio::test]
+async fn an_object_too_deep_for_a_tree_is_refused_not_waved_through() {
+    let state = state();
+    let mut v: Value = serde_json::from_slice(&fixture("denied-deployment.json")).unwrap();
+    v["request"]["operation"] = "UPDATE".into();
+    v["request"]["object"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
+    // Compliant before: what the update brings is judged, and denied.
+    let compliant: Value = serde_json::from_slice(&fixture("compliant-deployment.json")).unwrap();
+    v["request"]["oldObject"] = compliant["request"]["object"].clone();
+    v["request"]["oldObject"]["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z".into();
+    let with_status = |depth: usize| {
+        let mut v = v.clone();
+        let status: String = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+        for which in ["object", "oldObject"] {
+            v["request"][which]["status"] = "STATUS".into();
+        }
+        v.to_string().replace("\"STATUS\"", &status).into_bytes()
+    };
+    let (status, reply) = call(&state, "POST", "/validate", with_status(1)).await;
+    assert_eq!(status, StatusCode::OK);
+    let reply: Value = serde_json::from_slice(&reply).unwrap();
+    assert_eq!(reply["response"]["allowed"], false, "judged: {reply}");
+    for depth in [127, 200, 101] {
+        let (status, reply) = call(&state, "POST", "/validate", with_status(depth)).await;
+        let reply = String::from_utf8_lossy(&reply);
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{depth}: {reply}");
+        assert!(reply.contains("not an AdmissionReview"), "{reply}");
+    }
+}
+
 #[tokio::test]
 async fn oversized_bodies_get_413() {
     let state = state();

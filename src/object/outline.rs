@@ -9,9 +9,9 @@
 //! largest part of a workload before it was read once.
 //!
 //! The scan checks the text as JSON while it goes, as strictly as serde_json
-//! reads it (RFC 8259's grammar), so that a review's object needs no other
-//! pass to be known well-formed ([`ReviewOutline`], which also keeps nesting
-//! within serde_json's limit). What it does not accept is an
+//! reads it (RFC 8259's grammar, nesting bounded by [`MAX_NESTING`]), so
+//! that a review's object needs no other pass to be known well-formed
+//! ([`ReviewOutline`]). What it does not accept is an
 //! error, never a panic. A member given twice counts as its last
 //! occurrence, as when the text is read into a tree, except in the head,
 //! where it is an error (as serde's derived reading has it).
@@ -45,20 +45,23 @@ pub enum OutlineError {
     NotAnObject,
     /// A head member given twice.
     Duplicate(&'static str),
+    /// Arrays and objects nested more than [`MAX_NESTING`] deep.
+    TooDeep,
     /// Not the JSON the text was read as (never expected).
     Malformed,
 }
 
 type Scanned<T> = Result<T, OutlineError>;
 
-/// How deep [`ReviewOutline`] lets arrays and objects nest inside a value
-/// it skips: with the levels above it, still under serde_json's limit of
-/// 128 (deeper, serde reads the review).
+/// How deep arrays and objects may nest inside a value the scan skips. An
+/// object nested deeper is refused: with the levels above the value, it
+/// stays under serde_json's limit of 128, so that the object can always be
+/// read into a tree (a tree that cannot be read is no tree to judge).
 pub const MAX_NESTING: usize = 100;
 
 impl Outline {
     pub fn of(text: &str) -> Scanned<Outline> {
-        let scan = Scan::new(text, usize::MAX);
+        let scan = Scan::new(text);
         let open = scan.skip_space(0);
         let (end, outline) = scan.outline(open)?;
         // Only space may follow.
@@ -81,7 +84,7 @@ pub struct ReviewOutline {
 
 impl ReviewOutline {
     pub fn of(text: &str) -> Scanned<ReviewOutline> {
-        let scan = Scan::new(text, MAX_NESTING);
+        let scan = Scan::new(text);
         let open = scan.skip_space(0);
         if !scan.is_object(open) {
             return Err(OutlineError::NotAnObject);
@@ -102,10 +105,7 @@ impl ReviewOutline {
                 }
                 // Scanned as a text of its own: the outline's ranges are
                 // the object's.
-                let object = Scan::new(
-                    text.get(value..).ok_or(OutlineError::Malformed)?,
-                    MAX_NESTING,
-                );
+                let object = Scan::new(text.get(value..).ok_or(OutlineError::Malformed)?);
                 let (length, outline) = object.outline(0)?;
                 *slot = Some((value..value + length, outline));
                 Ok(value + length)
@@ -170,54 +170,41 @@ impl<'a> Scan<'a> {
 /// The text being scanned.
 struct Scan<'a> {
     text: &'a str,
-    /// How deep arrays and objects may nest inside a value it skips.
-    nesting: usize,
 }
 
-/// Which of the open levels are objects (the others arrays): one bit each
-/// for the first 128, a list beyond.
+/// Which of the open levels are objects (the others arrays), one bit each.
 #[derive(Default)]
 struct Levels {
     depth: usize,
     objects: u128,
-    deeper: Vec<bool>,
 }
+
+const _: () = assert!(MAX_NESTING <= 128, "a bit for each level");
 
 impl Levels {
     fn open(&mut self, object: bool) {
-        if self.depth < 128 {
-            let bit = 1u128 << self.depth;
-            self.objects = if object {
-                self.objects | bit
-            } else {
-                self.objects & !bit
-            };
+        let bit = 1u128 << self.depth;
+        self.objects = if object {
+            self.objects | bit
         } else {
-            self.deeper.push(object);
-        }
+            self.objects & !bit
+        };
         self.depth += 1;
     }
 
     /// Whether the innermost open level is an object.
     fn in_object(&self) -> bool {
-        match self.depth {
-            0 => false,
-            d if d <= 128 => self.objects & (1 << (d - 1)) != 0,
-            _ => self.deeper.last() == Some(&true),
-        }
+        self.depth > 0 && self.objects & (1 << (self.depth - 1)) != 0
     }
 
     fn close(&mut self) {
-        if self.depth > 128 {
-            self.deeper.pop();
-        }
         self.depth = self.depth.saturating_sub(1);
     }
 }
 
 impl<'a> Scan<'a> {
-    fn new(text: &'a str, nesting: usize) -> Self {
-        Scan { text, nesting }
+    fn new(text: &'a str) -> Self {
+        Scan { text }
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -358,8 +345,8 @@ impl<'a> Scan<'a> {
             // `j` at a value.
             match self.at(j)? {
                 open @ (b'{' | b'[') => {
-                    if levels.depth == self.nesting {
-                        return Err(OutlineError::Malformed);
+                    if levels.depth == MAX_NESTING {
+                        return Err(OutlineError::TooDeep);
                     }
                     let object = open == b'{';
                     levels.open(object);
@@ -642,7 +629,7 @@ mod tests {
 
     /// Whether the scan takes `text` as one JSON value.
     fn scanned_whole(text: &str) -> bool {
-        let scan = Scan::new(text, MAX_NESTING);
+        let scan = Scan::new(text);
         let start = scan.skip_space(0);
         scan.value_end(start)
             .is_ok_and(|end| scan.skip_space(end) == text.len())
@@ -723,22 +710,19 @@ mod tests {
             assert!(!serde_reads(text), "{text}");
             assert!(!scanned_whole(text), "{text}");
         }
-        // Deeper than a review's scan follows: refused, though serde would
-        // still read it (the review's reader then hands it to serde).
+        // Deeper: refused, where serde's skipping would still take it.
         assert!(!scanned_whole(&nested(MAX_NESTING + 1)));
-        // An object's own outline follows any depth: serde read it first.
-        for depth in [129, 300, 100_000] {
+        for depth in [MAX_NESTING + 1, 127, 300, 100_000] {
             let text = format!(r#"{{"status":{}}}"#, nested(depth));
-            assert!(Outline::of(&text).is_ok(), "{depth}");
-            assert!(Outline::of(&text[..text.len() - 2]).is_err(), "{depth}");
+            assert!(serde_reads(&text), "{depth}");
+            assert_eq!(Outline::of(&text).unwrap_err(), OutlineError::TooDeep);
         }
-        let mixed = format!("{}1{}", r#"[{"a":"#.repeat(200), "}]".repeat(200));
-        assert!(
-            serde_json::from_str::<Value>(&mixed).is_err(),
-            "deeper than serde reads"
-        );
+        let deepest = format!(r#"{{"status":{}}}"#, nested(MAX_NESTING));
+        let tree: Value = serde_json::from_str(&deepest).unwrap();
+        assert!(Outline::of(&deepest).is_ok() && tree.is_object());
+        let mixed = format!("{}1{}", r#"[{"a":"#.repeat(50), "}]".repeat(50));
         assert!(Outline::of(&format!(r#"{{"status":{mixed}}}"#)).is_ok());
-        let crossed = format!("{}1{}", r#"[{"a":"#.repeat(200), "]}".repeat(200));
+        let crossed = format!("{}1{}", r#"[{"a":"#.repeat(50), "]}".repeat(50));
         assert!(Outline::of(&format!(r#"{{"status":{crossed}}}"#)).is_err());
     }
 
