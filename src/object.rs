@@ -11,7 +11,7 @@
 
 mod outline;
 
-pub use outline::{Outline, ReviewOutline};
+pub(crate) use outline::{Outline, ReviewOutline};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube_core::dynamic::ApiResource;
@@ -156,7 +156,10 @@ impl RawObject {
 
     /// An object from its JSON text, already checked as JSON, and the
     /// outline found in it ([`ReviewOutline`]).
-    pub fn from_outline(text: Box<str>, outline: Outline) -> Result<Self, serde_json::Error> {
+    pub(crate) fn from_outline(
+        text: Box<str>,
+        outline: Outline,
+    ) -> Result<Self, serde_json::Error> {
         let part = |range| slice(&text, range);
         let metadata = match part(&outline.metadata) {
             Some(m) => serde_json::from_str::<Option<Metadata>>(m)?,
