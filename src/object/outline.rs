@@ -11,10 +11,10 @@
 //! The scan checks the text as JSON while it goes, as strictly as serde_json
 //! reads it (RFC 8259's grammar, nesting bounded by [`MAX_NESTING`]), so
 //! that a review's object needs no other pass to be known well-formed
-//! ([`ReviewOutline`]). What it does not accept is an
-//! error, never a panic. A member given twice counts as its last
-//! occurrence, as when the text is read into a tree, except in the head,
-//! where it is an error (as serde's derived reading has it).
+//! ([`ReviewOutline`]). What it does not accept is an error, never a panic.
+//! A member given twice counts as its last occurrence, as when the text is
+//! read into a tree, except in the head, where it is an error (as serde's
+//! derived reading has it).
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -47,7 +47,7 @@ pub enum OutlineError {
     Duplicate(&'static str),
     /// Arrays and objects nested more than [`MAX_NESTING`] deep.
     TooDeep,
-    /// Not the JSON the text was read as (never expected).
+    /// Not JSON.
     Malformed,
 }
 
