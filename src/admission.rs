@@ -700,6 +700,45 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 1024,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// A review broken at random reads as serde reads it whole: the same
+        /// request or the same error, and one pass takes only what serde
+        /// takes.
+        #[test]
+        fn any_review_reads_as_serde_reads_it(
+            which in 0usize..64,
+            at in 0usize..100_000,
+            change in 0usize..4,
+            byte in proptest::sample::select(
+                br#" "\/{}[]:,.-+eE019tfnulx"#.to_vec()
+            ),
+        ) {
+            let texts = reviews();
+            let mut text = texts[which % texts.len()].clone().into_bytes();
+            let at = at % (text.len() + 1);
+            match change {
+                0 => text.truncate(at),
+                1 if at < text.len() => { text.remove(at); }
+                2 if at < text.len() => text[at] = byte,
+                _ => text.insert(at, byte),
+            }
+            let Ok(text) = String::from_utf8(text) else { return Ok(()) };
+            let described = |r: Result<AdmissionReview, serde_json::Error>| {
+                r.map(|r| format!("{r:?}")).map_err(|e| e.to_string())
+            };
+            let whole = described(read_whole(&text));
+            if AdmissionReview::read_outlined(&text).is_some() {
+                proptest::prop_assert!(whole.is_ok(), "{}", text);
+            }
+            proptest::prop_assert_eq!(described(AdmissionReview::read(&text)), whole);
+        }
+    }
+
     #[test]
     fn what_one_pass_does_not_take_serde_reads_whole_with_its_own_error() {
         let base: Value = serde_json::from_str(&reviews()[0]).unwrap();
