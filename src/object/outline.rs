@@ -327,14 +327,21 @@ impl<'a> Scan<'a> {
 
     /// `i` at an object's key: the index of its value.
     fn after_key(&self, i: usize) -> Scanned<usize> {
+        self.key(i).map(|(_, _, value)| value)
+    }
+
+    /// `i` at an object's key: where the key ends, whether it has an
+    /// escape, and the index of its value.
+    fn key(&self, i: usize) -> Scanned<(usize, bool, usize)> {
         if self.at(i)? != b'"' {
             return Err(OutlineError::Malformed);
         }
-        let colon = self.skip_space(self.string_end(i)?);
+        let (key_end, escaped) = self.string_end_escaped(i)?;
+        let colon = self.skip_space(key_end);
         if self.at(colon)? != b':' {
             return Err(OutlineError::Malformed);
         }
-        Ok(self.skip_space(colon + 1))
+        Ok((key_end, escaped, self.skip_space(colon + 1)))
     }
 
     /// `i` at the start of a value: the index after its end. Arrays and
@@ -400,21 +407,14 @@ impl<'a> Scan<'a> {
             return Ok(i + 1);
         }
         loop {
-            if self.at(i)? != b'"' {
-                return Err(OutlineError::Malformed);
-            }
-            let (key_end, escaped) = self.string_end_escaped(i)?;
+            let (key_end, escaped, value) = self.key(i)?;
             let raw = self.text.get(i..key_end).ok_or(OutlineError::Malformed)?;
             let key = if escaped {
                 Cow::Owned(serde_json::from_str(raw).map_err(|_| OutlineError::Malformed)?)
             } else {
                 Cow::Borrowed(&raw[1..raw.len() - 1])
             };
-            let colon = self.skip_space(key_end);
-            if self.at(colon)? != b':' {
-                return Err(OutlineError::Malformed);
-            }
-            let end = member(key, self.skip_space(colon + 1))?;
+            let end = member(key, value)?;
             i = self.skip_space(end);
             match self.at(i)? {
                 b',' => i = self.skip_space(i + 1),
