@@ -719,15 +719,10 @@ mod tests {
             ),
         ) {
             let texts = reviews();
-            let mut text = texts[which % texts.len()].clone().into_bytes();
-            let at = at % (text.len() + 1);
-            match change {
-                0 => text.truncate(at),
-                1 if at < text.len() => { text.remove(at); }
-                2 if at < text.len() => text[at] = byte,
-                _ => text.insert(at, byte),
-            }
-            let Ok(text) = String::from_utf8(text) else { return Ok(()) };
+            let text = texts[which % texts.len()].clone();
+            let Some(text) = crate::object::broken_at(text, at, change, byte) else {
+                return Ok(());
+            };
             let described = |r: Result<AdmissionReview, serde_json::Error>| {
                 r.map(|r| format!("{r:?}")).map_err(|e| e.to_string())
             };

@@ -11,6 +11,8 @@
 
 mod outline;
 
+#[cfg(test)]
+pub(crate) use outline::broken_at;
 pub(crate) use outline::{Outline, ReviewOutline};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};

@@ -492,6 +492,25 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// `text` broken at byte `at` (taken modulo its length) in one of four
+/// ways: cut there, a byte removed, replaced by `byte`, or `byte` inserted.
+/// `None` when that leaves no UTF-8. For the properties that break JSON at
+/// random.
+#[cfg(test)]
+pub(crate) fn broken_at(text: String, at: usize, change: usize, byte: u8) -> Option<String> {
+    let mut broken = text.into_bytes();
+    let at = at % (broken.len() + 1);
+    match change % 4 {
+        0 => broken.truncate(at),
+        1 if at < broken.len() => {
+            broken.remove(at);
+        }
+        2 if at < broken.len() => broken[at] = byte,
+        _ => broken.insert(at, byte),
+    }
+    String::from_utf8(broken).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -767,15 +786,7 @@ mod tests {
                 value.to_string()
             };
             proptest::prop_assert!(scanned_whole(&text), "{}", text);
-            let mut broken = text.into_bytes();
-            let at = at % (broken.len() + 1);
-            match change {
-                0 => broken.truncate(at),
-                1 if at < broken.len() => { broken.remove(at); }
-                2 if at < broken.len() => broken[at] = byte,
-                _ => broken.insert(at, byte),
-            }
-            if let Ok(broken) = String::from_utf8(broken) {
+            if let Some(broken) = broken_at(text, at, change, byte) {
                 if scanned_whole(&broken) {
                     proptest::prop_assert!(serde_reads(&broken), "{}", broken);
                 }
