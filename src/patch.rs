@@ -25,70 +25,42 @@ pub struct PatchBuilder<'a> {
     additions: usize,
 }
 
-/// One `add` operation: where it adds (for an append, at the index the
-/// item took), and whether it appends (its path ends in `-`).
+/// One `add` operation: where it adds, as JSON Pointer text (for an
+/// append, at the index the item took), and whether it appends (its path
+/// ends in `-`).
 struct Addition {
-    at: PointerBuf,
+    at: String,
     appends: bool,
 }
 
 impl Addition {
-    /// Whether `segments` name this addition's place or one inside it.
-    fn holds<S: AsRef<str>>(&self, segments: &[S]) -> bool {
-        let mut at = self.at.as_str();
-        for segment in segments {
-            // `at` is empty or starts with `/`.
-            let Some(rest) = at.strip_prefix('/') else {
-                return true;
-            };
-            let end = memchr::memchr(b'/', rest.as_bytes()).unwrap_or(rest.len());
-            if !encodes(&rest[..end], segment.as_ref()) {
-                return false;
-            }
-            at = &rest[end..];
-        }
-        at.is_empty()
+    /// Whether `place` (pointer text) is this addition's place or one
+    /// inside it. Each place has one spelling as a pointer (a token's `/`
+    /// and `~` have one escape each, a list index one form), so this is a
+    /// prefix that ends where a token does.
+    fn holds(&self, place: &str) -> bool {
+        place
+            .strip_prefix(self.at.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     }
 
-    /// What this operation adds, in the finished document.
-    fn value_in<'v>(&self, doc: &'v mut Value) -> Option<&'v mut Value> {
-        self.at
-            .tokens()
+    /// The operation, with what it adds taken from the finished document
+    /// by `value_of`. None only if its place were not a pointer, which
+    /// [`encode`] never writes.
+    fn into_operation(
+        mut self,
+        doc: &mut Value,
+        value_of: fn(&mut Value) -> Value,
+    ) -> Option<PatchOperation> {
+        let at = PointerBuf::parse(std::mem::take(&mut self.at)).ok()?;
+        let value = (at.tokens())
             .try_fold(doc, |node, token| child_mut(node, &token.decoded()))
-    }
-
-    fn into_operation(self, value: Value) -> PatchOperation {
-        let path = if self.appends {
-            let mut path = self.at.parent().map(|p| p.to_buf()).unwrap_or_default();
-            path.push_back("-");
-            path
-        } else {
-            self.at
+            .map_or(Value::Null, value_of);
+        let path = match at.parent() {
+            Some(list) if self.appends => list.with_trailing_token("-"),
+            _ => at,
         };
-        PatchOperation::Add(AddOperation { path, value })
-    }
-}
-
-/// Whether the JSON Pointer token `encoded` stands for `raw`, without
-/// decoding it.
-fn encodes(encoded: &str, raw: &str) -> bool {
-    let (mut encoded, mut raw) = (encoded.bytes(), raw.bytes());
-    loop {
-        match (encoded.next(), raw.next()) {
-            (None, None) => return true,
-            (Some(b'~'), Some(c)) => {
-                let stands_for = match encoded.next() {
-                    Some(b'0') => b'~',
-                    Some(b'1') => b'/',
-                    _ => return false,
-                };
-                if c != stands_for {
-                    return false;
-                }
-            }
-            (Some(a), Some(b)) if a == b => {}
-            _ => return false,
-        }
+        Some(PatchOperation::Add(AddOperation { path, value }))
     }
 }
 
@@ -144,13 +116,8 @@ impl<'a> PatchBuilder<'a> {
             return None;
         }
         let mut doc = self.doc.into_owned();
-        let ops = self
-            .ops
-            .into_iter()
-            .map(|op| {
-                let value = op.value_in(&mut doc).map_or(Value::Null, value_of);
-                op.into_operation(value)
-            })
+        let ops = (self.ops.into_iter())
+            .filter_map(|op| op.into_operation(&mut doc, value_of))
             .collect();
         Some((doc, ops))
     }
@@ -160,12 +127,13 @@ impl<'a> PatchBuilder<'a> {
     /// addition.
     fn record<S: AsRef<str>>(&mut self, place: &[S], appended_at: Option<usize>) {
         self.additions += 1;
-        if self.ops.iter().rev().any(|op| op.holds(place)) {
+        let mut at = encode(place);
+        if self.ops.iter().rev().any(|op| op.holds(&at)) {
             return;
         }
-        let mut at = pointer(place);
         if let Some(index) = appended_at {
-            at.push_back(index);
+            at.push('/');
+            at.push_str(itoa::Buffer::new().format(index));
         }
         self.ops.push(Addition {
             at,
@@ -314,14 +282,16 @@ fn list_index(segment: &str) -> Option<usize> {
     canonical.then(|| segment.parse().ok()).flatten()
 }
 
-/// The JSON Pointer of `path`, written into a string sized once.
-pub fn pointer<S: AsRef<str>>(path: &[S]) -> PointerBuf {
+/// The JSON Pointer text of `path`, written into a string sized once;
+/// every `~` it writes is followed by `0` or `1`, so it parses.
+fn encode<S: AsRef<str>>(path: &[S]) -> String {
     let size = path.iter().map(|s| s.as_ref().len() + 1).sum::<usize>();
     let mut encoded = String::with_capacity(size + size / 8);
     for segment in path {
         encoded.push('/');
         let segment = segment.as_ref();
-        if !segment.contains(['~', '/']) {
+        // Segments are short: a plain loop beats memchr's setup.
+        if !segment.bytes().any(|b| b == b'~' || b == b'/') {
             encoded.push_str(segment);
             continue;
         }
@@ -333,9 +303,7 @@ pub fn pointer<S: AsRef<str>>(path: &[S]) -> PointerBuf {
             }
         }
     }
-    // Every `~` written is followed by 0 or 1: it always parses.
-    PointerBuf::parse(encoded)
-        .unwrap_or_else(|_| PointerBuf::from_tokens(path.iter().map(AsRef::as_ref)))
+    encoded
 }
 
 #[cfg(test)]
@@ -355,9 +323,10 @@ mod tests {
             &["ünï/cødé~"],
             &[],
         ] {
-            assert_eq!(pointer(path), PointerBuf::from_tokens(path.iter().copied()));
+            let at = PointerBuf::parse(encode(path)).unwrap();
+            assert_eq!(at, PointerBuf::from_tokens(path.iter().copied()));
         }
-        assert_eq!(pointer(&["~1", "/"]).as_str(), "/~01/~1");
+        assert_eq!(encode(&["~1", "/"]), "/~01/~1");
     }
 
     /// Finishes `b` both ways, checks they agree and that the operations
@@ -412,11 +381,18 @@ mod tests {
             paths(&ops),
             ["/metadata/annotations/a~1b", "/metadata/annotations/a~0b"]
         );
-        assert!(encodes("a~1b~0", "a/b~"));
-        assert!(!encodes("a~1b", "a~b"));
-        assert!(!encodes("a~0b", "a/b"));
-        assert!(!encodes("ab", "abc"));
-        assert!(!encodes("a~", "a~"), "a lone ~ encodes nothing");
+        let added = |at: &[&str]| Addition {
+            at: encode(at),
+            appends: false,
+        };
+        let holds = |op: &Addition, place: &[&str]| op.holds(&encode(place));
+        assert!(holds(&added(&["a~b"]), &["a~b", "c"]));
+        assert!(holds(&added(&["a/b"]), &["a/b"]));
+        assert!(!holds(&added(&["a/b"]), &["a~b"]));
+        assert!(!holds(&added(&["a"]), &["a", "b"][1..]));
+        assert!(!holds(&added(&["a"]), &["ab"]), "a key is not a prefix");
+        assert!(!holds(&added(&["a", "b"]), &["a"]), "nor its parent");
+        assert!(holds(&added(&[]), &["a"]), "the root holds all");
     }
 
     #[test]

@@ -292,7 +292,7 @@ pub fn review(state: &AppState, webhook: Webhook, body: &[u8]) -> Response {
             webhook: webhook.name(),
         })
         .observe(started.elapsed().as_secs_f64());
-    let body = serde_json::to_vec(&response).unwrap_or_default();
+    let body = response.to_json();
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
@@ -564,8 +564,11 @@ struct Status {
 }
 
 /// `value` as JSON, in base64, as a JSON string.
-fn base64_json_string(value: &impl Serialize) -> Option<Box<RawValue>> {
-    let bytes = serde_json::to_vec(value).ok()?;
+/// `size` is what the JSON is expected to take: a buffer grown step by
+/// step is copied at each step.
+fn base64_json_string(value: &impl Serialize, size: usize) -> Option<Box<RawValue>> {
+    let mut bytes = Vec::with_capacity(size);
+    serde_json::to_writer(&mut bytes, value).ok()?;
     let mut quoted = String::with_capacity(bytes.len() * 4 / 3 + 8);
     quoted.push('"');
     base64::engine::general_purpose::STANDARD.encode_string(bytes, &mut quoted);
@@ -574,6 +577,26 @@ fn base64_json_string(value: &impl Serialize) -> Option<Box<RawValue>> {
 }
 
 impl ReviewResponse {
+    /// The response as JSON (empty if it cannot be written), in a buffer
+    /// sized for what it holds rather than grown step by step.
+    fn to_json(&self) -> Vec<u8> {
+        let body = &self.response;
+        let texts = body.patch.as_ref().map_or(0, |patch| patch.get().len())
+            + body
+                .status
+                .as_ref()
+                .map_or(0, |status| status.message.len())
+            + body.warnings.iter().map(String::len).sum::<usize>()
+            + (body.audit_annotations.iter())
+                .map(|(key, value)| key.len() + value.len())
+                .sum::<usize>();
+        let mut json = Vec::with_capacity(256 + texts + texts / 8);
+        match serde_json::to_writer(&mut json, self) {
+            Ok(()) => json,
+            Err(_) => Vec::new(),
+        }
+    }
+
     fn new(body: ResponseBody) -> Self {
         ReviewResponse {
             api_version: REVIEW_API_VERSION,
@@ -597,7 +620,9 @@ impl ReviewResponse {
             // reason, after all mutations ran.
             Webhook::Mutate => {
                 if !decision.patch.is_empty() {
-                    body.patch = base64_json_string(&decision.patch);
+                    // A patch operation takes about 150 bytes as JSON.
+                    let size = 192 * decision.patch.len();
+                    body.patch = base64_json_string(&decision.patch, size);
                     body.patch_type = body.patch.as_ref().map(|_| "JSONPatch");
                 }
                 if decision.reason != Reason::Exempted {
