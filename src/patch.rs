@@ -150,10 +150,13 @@ impl<'a> PatchBuilder<'a> {
         path: &[S],
         value: impl FnOnce() -> Value,
     ) -> bool {
-        if !self.would_add(path) {
+        // A document shared with its owner is copied on the first
+        // addition, so it is looked at before anything is added; one of the
+        // builder's own is added to in one walk.
+        if matches!(self.doc, Cow::Borrowed(_)) && !self.would_add(path) {
             return false;
         }
-        self.add(path, value())
+        self.add(path, value)
     }
 
     /// Whether [`PatchBuilder::add_if_absent`] would add anything at `path`.
@@ -162,9 +165,10 @@ impl<'a> PatchBuilder<'a> {
             .is_some_and(|(leaf, parents)| would_add(&self.doc, parents, leaf.as_ref()))
     }
 
-    /// [`PatchBuilder::add_if_absent`] once [`PatchBuilder::would_add`]
-    /// said yes.
-    fn add<S: AsRef<str>>(&mut self, path: &[S], value: Value) -> bool {
+    /// [`PatchBuilder::add_if_absent`] on the document itself: parents
+    /// are added only where one is missing, and everything below a missing
+    /// parent is absent, so nothing is added unless the value is.
+    fn add<S: AsRef<str>>(&mut self, path: &[S], value: impl FnOnce() -> Value) -> bool {
         let Some((leaf, parents)) = path.split_last() else {
             return false;
         };
@@ -195,7 +199,7 @@ impl<'a> PatchBuilder<'a> {
         if !map.get(leaf).is_none_or(Value::is_null) {
             return false;
         }
-        map.insert(leaf.to_owned(), value);
+        map.insert(leaf.to_owned(), value());
         let added = first_added.map_or(path, |depth| &path[..=depth]);
         self.record(added, None);
         true
@@ -211,7 +215,7 @@ impl<'a> PatchBuilder<'a> {
     /// parents) when it is missing.
     pub fn append<S: AsRef<str>>(&mut self, path: &[S], value: Value) {
         if self.would_add(path) {
-            self.add(path, Value::Array(vec![value]));
+            self.add(path, || Value::Array(vec![value]));
             return;
         }
         if !matches!(self.get(path), Some(Value::Array(_))) {
