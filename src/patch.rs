@@ -413,6 +413,89 @@ mod tests {
         assert_eq!(paths(&b.finish().1), ["/l/-"]);
     }
 
+    /// Documents and paths over a few keys, escapes and list indexes
+    /// included, so that additions meet, nest and miss.
+    fn segment() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::sample::select(vec!["a", "b", "a/b", "a~b", "0", "1", "01"])
+            .prop_map(str::to_owned)
+    }
+
+    fn document() -> impl proptest::strategy::Strategy<Value = Value> {
+        let leaf = proptest::prop_oneof![Just(Value::Null), (0..3u8).prop_map(Value::from)];
+        leaf.prop_recursive(3, 24, 3, |inner| {
+            proptest::prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+                proptest::collection::btree_map(segment(), inner, 0..3)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    use proptest::prelude::{Just, Strategy};
+
+    /// Appends (`true`) or additions of `{"v": n}`; whether each added
+    /// anything.
+    fn take_steps<'a>(
+        mut b: PatchBuilder<'a>,
+        steps: &[(bool, Vec<String>, u8)],
+    ) -> (Vec<bool>, PatchBuilder<'a>) {
+        let added = (steps.iter())
+            .map(|(appends, path, value)| {
+                let before = b.len();
+                if *appends {
+                    b.append(path, json!(value));
+                } else {
+                    b.add_if_absent(path, || json!({ "v": value }));
+                }
+                b.len() > before
+            })
+            .collect();
+        (added, b)
+    }
+
+    proptest::proptest! {
+        /// Over any document, the builder answers the same whether it
+        /// owns the document or borrows it; its operations turn the
+        /// original into the document it built; no operation's place is
+        /// inside another's; and the webhook's patch is the same.
+        #[test]
+        fn any_additions_patch_the_original_into_the_built_document(
+            original in proptest::prop_oneof![
+                document(),
+                document().prop_map(|d| json!({"a": d})),
+            ],
+            steps in proptest::collection::vec(
+                (proptest::bool::ANY, proptest::collection::vec(segment(), 1..5), 0..3u8),
+                1..12,
+            ),
+        ) {
+            let run = |b| take_steps(b, &steps);
+            let (added, owned) = run(PatchBuilder::new(original.clone()));
+            let (added_over, borrowed) = run(PatchBuilder::over(&original));
+            proptest::prop_assert_eq!(&added, &added_over);
+            let (doc, ops) = owned.finish();
+            let (doc_over, ops_over) = borrowed.finish();
+            proptest::prop_assert_eq!(&doc, &doc_over);
+            proptest::prop_assert_eq!(&ops, &ops_over);
+            proptest::prop_assert_eq!(doc.is_some(), added.contains(&true));
+            let (_, again) = run(PatchBuilder::new(original.clone()));
+            proptest::prop_assert_eq!(&again.into_patch(), &ops);
+            // An append's path names its list, not the item it added.
+            let places: Vec<String> =
+                paths(&ops).into_iter().filter(|p| !p.ends_with("/-")).collect();
+            for (i, a) in places.iter().enumerate() {
+                for (j, b) in places.iter().enumerate() {
+                    let inside = b.strip_prefix(a.as_str())
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+                    proptest::prop_assert!(i == j || !inside, "{} is inside {}", b, a);
+                }
+            }
+            let mut patched = original.clone();
+            proptest::prop_assert!(json_patch::patch(&mut patched, &ops).is_ok());
+            proptest::prop_assert_eq!(Some(patched), doc.or(Some(original)));
+        }
+    }
+
     #[test]
     fn never_overwrites() {
         let mut b = PatchBuilder::new(json!({"a": {"b": 1}}));
