@@ -45,8 +45,9 @@ pub struct RawObject {
     /// (`spec.template`, `spec.jobTemplate.spec.template`), found in the
     /// same pass.
     templates: [Option<TemplateParts>; 2],
-    /// Its `metadata`, read from the text (without `managedFields`).
-    pub metadata: ObjectMeta,
+    /// Its `metadata`, read from the text (without `managedFields`);
+    /// shared with the views that keep it (a workload's pod template).
+    pub metadata: Arc<ObjectMeta>,
     /// A typed view read from the text, kept for whoever reads the same
     /// view next ([`RawObject::shared_view`]).
     view: SharedView,
@@ -174,7 +175,7 @@ impl RawObject {
             tree: OnceLock::new(),
             spec,
             templates: [outline.template, outline.job_template],
-            metadata: metadata.map(ObjectMeta::from).unwrap_or_default(),
+            metadata: Arc::new(metadata.map(ObjectMeta::from).unwrap_or_default()),
             view: SharedView::default(),
             text,
         })
@@ -307,7 +308,7 @@ impl Resource for RawObject {
     /// the metadata) is forgotten.
     fn meta_mut(&mut self) -> &mut ObjectMeta {
         self.view = SharedView::default();
-        &mut self.metadata
+        Arc::make_mut(&mut self.metadata)
     }
 }
 

@@ -5,6 +5,7 @@ mod common;
 
 use common::{load_one, repo_path};
 use kube_core::admission::Operation;
+use kube_core::Resource;
 use portkey_guard::admission::{admit, Reason, Stage};
 use portkey_guard::offline::create_request;
 use portkey_guard::policy::Policy;
@@ -121,7 +122,7 @@ fn finishing_a_deletion_is_never_blocked() {
     req.operation = Operation::Update;
     req.old_object = req.object.clone();
     // The controller removes its finalizer: metadata only.
-    req.object.as_mut().unwrap().metadata.finalizers = None;
+    req.object.as_mut().unwrap().meta_mut().finalizers = None;
     let d = admit(&req, &policy, Stage::Validate).unwrap();
     assert_eq!(d.reason, Reason::Finalizing);
     // A spec change during deletion is judged as usual: a new violation

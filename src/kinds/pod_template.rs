@@ -135,9 +135,9 @@ pub struct SecurityContextView<'a> {
 pub struct PodTemplate {
     pub kind: Kind,
     /// Metadata of the workload object itself (for a Pod, the pod's).
-    pub workload_meta: ObjectMeta,
+    pub workload_meta: Arc<ObjectMeta>,
     /// Metadata of the pod template (for a Pod, the pod's).
-    pub meta: ObjectMeta,
+    pub meta: Arc<ObjectMeta>,
     pub spec: PodSpec,
     /// Init, regular and ephemeral containers, in that order. (They are
     /// moved here from `spec`, whose container lists are left empty.)
@@ -173,21 +173,24 @@ impl PodTemplate {
         let name = kind.info().name;
         let template_pointer = template_pointer(kind);
         let with = |last: &'static str| {
-            let mut p = template_pointer.to_vec();
+            let mut p: Segments = template_pointer.iter().copied().collect();
             p.push(last);
             p
         };
         // Each level is read once: the parts wanted from it in one pass.
         let workload_meta = match doc {
-            Doc::Object(object) => object.metadata.clone(),
-            Doc::Tree(_) => read_meta_at(doc, &["metadata"], name)?,
+            Doc::Object(object) => Arc::clone(&object.metadata),
+            Doc::Tree(_) => Arc::new(read_meta_at(doc, &["metadata"], name)?),
         };
         let (meta, spec_part) = if template_pointer.is_empty() {
             // A Pod is its own template.
-            (workload_meta.clone(), doc.at(&["spec"]))
+            (Arc::clone(&workload_meta), doc.at(&["spec"]))
         } else {
             let [meta, spec] = doc.template_parts(template_pointer);
-            (read_meta_part(meta, &with("metadata"), name)?, spec)
+            (
+                Arc::new(read_meta_part(meta, &with("metadata"), name)?),
+                spec,
+            )
         };
         let spec: PodSpec = read_part(spec_part, &with("spec"), name)?;
         let mut template = PodTemplate {
@@ -279,9 +282,9 @@ impl PodTemplate {
     /// The workload's and the template's metadata with their paths (a bare
     /// Pod has one).
     pub fn metas(&self) -> Vec<(&ObjectMeta, FieldPath)> {
-        let mut metas = vec![(&self.meta, self.meta_path().clone())];
+        let mut metas = vec![(&*self.meta, self.meta_path().clone())];
         if self.has_wrapper() {
-            metas.insert(0, (&self.workload_meta, FieldPath::root("metadata")));
+            metas.insert(0, (&*self.workload_meta, FieldPath::root("metadata")));
         }
         metas
     }

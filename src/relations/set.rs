@@ -142,7 +142,7 @@ impl Object {
         let name = kind.info().name;
         // An object as received has its metadata read already.
         let meta: ObjectMeta = match doc {
-            Doc::Object(object) => object.metadata.clone(),
+            Doc::Object(object) => ObjectMeta::clone(&object.metadata),
             Doc::Tree(_) => read_at(doc, &["metadata"], name)?,
         };
         let view = match kind {
