@@ -23,6 +23,9 @@ pub struct PatchBuilder<'a> {
     ops: Vec<Addition>,
     /// Every addition, those inside an earlier one included.
     additions: usize,
+    /// The place of the addition being recorded, as pointer text: written
+    /// over for each, and copied only into an operation.
+    place: String,
 }
 
 /// One `add` operation: where it adds, as JSON Pointer text (for an
@@ -79,6 +82,7 @@ impl<'a> PatchBuilder<'a> {
             doc,
             ops: Vec::new(),
             additions: 0,
+            place: String::new(),
         }
     }
 
@@ -127,10 +131,12 @@ impl<'a> PatchBuilder<'a> {
     /// addition.
     fn record<S: AsRef<str>>(&mut self, place: &[S], appended_at: Option<usize>) {
         self.additions += 1;
-        let mut at = encode(place);
-        if self.ops.iter().rev().any(|op| op.holds(&at)) {
+        encode_into(place, &mut self.place);
+        if self.ops.iter().rev().any(|op| op.holds(&self.place)) {
             return;
         }
+        let mut at = String::with_capacity(self.place.len() + 8);
+        at.push_str(&self.place);
         if let Some(index) = appended_at {
             at.push('/');
             at.push_str(itoa::Buffer::new().format(index));
@@ -286,11 +292,10 @@ fn list_index(segment: &str) -> Option<usize> {
     canonical.then(|| segment.parse().ok()).flatten()
 }
 
-/// The JSON Pointer text of `path`, written into a string sized once;
-/// every `~` it writes is followed by `0` or `1`, so it parses.
-fn encode<S: AsRef<str>>(path: &[S]) -> String {
-    let size = path.iter().map(|s| s.as_ref().len() + 1).sum::<usize>();
-    let mut encoded = String::with_capacity(size + size / 8);
+/// The JSON Pointer text of `path`, written over `encoded`; every `~` it
+/// writes is followed by `0` or `1`, so it parses.
+fn encode_into<S: AsRef<str>>(path: &[S], encoded: &mut String) {
+    encoded.clear();
     for segment in path {
         encoded.push('/');
         let segment = segment.as_ref();
@@ -307,6 +312,12 @@ fn encode<S: AsRef<str>>(path: &[S]) -> String {
             }
         }
     }
+}
+
+#[cfg(test)]
+fn encode<S: AsRef<str>>(path: &[S]) -> String {
+    let mut encoded = String::new();
+    encode_into(path, &mut encoded);
     encoded
 }
 
