@@ -371,13 +371,45 @@ fn path_segments(path: &str) -> smallvec::SmallVec<[&str; 8]> {
     segments
 }
 
+/// Whether `path` is written as it resolves: `/`, or `/` and segments
+/// none of which is empty, `.` or `..`. Two such paths are the same when
+/// their text is, which spares splitting them (nearly every mount path,
+/// and every path the policy names, is written so).
+fn resolved(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    if rest.is_empty() {
+        return true;
+    }
+    let mut segment = 0;
+    for (i, byte) in rest.bytes().chain([b'/']).enumerate() {
+        if byte == b'/' {
+            if matches!(&rest.as_bytes()[segment..i], b"" | b"." | b"..") {
+                return false;
+            }
+            segment = i + 1;
+        }
+    }
+    true
+}
+
 /// Mount paths compare as the runtime resolves them.
 pub fn same_path(a: &str, b: &str) -> bool {
+    if resolved(a) && resolved(b) {
+        return a == b;
+    }
     path_segments(a) == path_segments(b)
 }
 
 /// `path` is `dir` or below it, both as the runtime resolves them.
 pub fn within(path: &str, dir: &str) -> bool {
+    if resolved(path) && resolved(dir) {
+        return dir == "/"
+            || path
+                .strip_prefix(dir)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'));
+    }
     path_segments(path).starts_with(&path_segments(dir))
 }
 
@@ -510,5 +542,50 @@ pub mod tests {
         }
         assert!(within("/tmp/a/../b", "/tmp"));
         assert!(path_segments("/../../").is_empty());
+        assert!(resolved("/") && resolved("/tmp") && resolved("/a/.b/c.."));
+        for written in ["", "tmp", "//", "/tmp/", "/a//b", "/a/./b", "/a/..", "/."] {
+            assert!(!resolved(written), "{written:?}");
+        }
+    }
+
+    /// Paths of a few segments, one a prefix of another, with every way
+    /// of writing one that does not resolve as written.
+    fn written_path() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        let segment = proptest::sample::select(vec!["", ".", "..", "a", "aa", "b"]);
+        (
+            proptest::bool::weighted(0.8),
+            proptest::collection::vec(segment, 0..4),
+        )
+            .prop_map(|(absolute, segments)| {
+                let path = segments.join("/");
+                if absolute {
+                    format!("/{path}")
+                } else {
+                    path
+                }
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 2048,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Paths compared as text when both are written as they resolve
+        /// compare as their segments do.
+        #[test]
+        fn paths_compare_as_their_segments(
+            a in written_path(),
+            b in written_path(),
+        ) {
+            let (sa, sb) = (path_segments(&a), path_segments(&b));
+            proptest::prop_assert_eq!(same_path(&a, &b), sa == sb);
+            proptest::prop_assert_eq!(within(&a, &b), sa.starts_with(&sb));
+            if resolved(&a) {
+                proptest::prop_assert_eq!(&a, &format!("/{}", sa.join("/")));
+            }
+        }
     }
 }
