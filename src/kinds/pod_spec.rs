@@ -26,6 +26,7 @@ use k8s_openapi::api::core::v1::{
 };
 use serde::de::{IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use std::borrow::Cow;
 use std::fmt;
 
 /// A pod spec: what the rules read of it.
@@ -117,7 +118,81 @@ pub struct Volume {
     pub empty_dir: bool,
     pub config_map: Option<ConfigMapVolumeSource>,
     pub projected: Option<ProjectedVolumeSource>,
-    pub sources: Vec<String>,
+    /// Held inline (a volume has one source), the schema's names without
+    /// a copy.
+    pub sources: smallvec::SmallVec<[Cow<'static, str>; 1]>,
+}
+
+/// The members a volume may have besides `name`: the schema's volume
+/// sources (`VolumeSource`).
+const VOLUME_SOURCES: &[&str] = &[
+    "awsElasticBlockStore",
+    "azureDisk",
+    "azureFile",
+    "cephfs",
+    "cinder",
+    "configMap",
+    "csi",
+    "downwardAPI",
+    "emptyDir",
+    "ephemeral",
+    "fc",
+    "flexVolume",
+    "flocker",
+    "gcePersistentDisk",
+    "gitRepo",
+    "glusterfs",
+    "hostPath",
+    "image",
+    "iscsi",
+    "nfs",
+    "persistentVolumeClaim",
+    "photonPersistentDisk",
+    "portworxVolume",
+    "projected",
+    "quobyte",
+    "rbd",
+    "scaleIO",
+    "secret",
+    "storageos",
+    "vsphereVolume",
+];
+
+/// A volume source's name: the schema's own, or a copy of one it lacks.
+fn source_name(member: &str) -> Cow<'static, str> {
+    match VOLUME_SOURCES.iter().find(|known| **known == member) {
+        Some(known) => Cow::Borrowed(known),
+        None => Cow::Owned(member.to_owned()),
+    }
+}
+
+/// A member's name, borrowed from the text unless it has escapes.
+struct MemberName<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for MemberName<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct NameVisitor;
+        impl<'de> Visitor<'de> for NameVisitor {
+            type Value = MemberName<'de>;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a member name")
+            }
+
+            fn visit_borrowed_str<E>(self, name: &'de str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Borrowed(name)))
+            }
+
+            fn visit_str<E>(self, name: &str) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(name.to_owned())))
+            }
+
+            fn visit_string<E>(self, name: String) -> Result<Self::Value, E> {
+                Ok(MemberName(Cow::Owned(name)))
+            }
+        }
+        d.deserialize_str(NameVisitor)
+    }
 }
 
 impl<'de> Deserialize<'de> for Volume {
@@ -132,8 +207,8 @@ impl<'de> Deserialize<'de> for Volume {
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Volume, A::Error> {
                 let mut volume = Volume::default();
-                while let Some(key) = map.next_key::<String>()? {
-                    match key.as_str() {
+                while let Some(MemberName(key)) = map.next_key()? {
+                    match &*key {
                         "name" => {
                             volume.name = map.next_value::<Option<String>>()?.unwrap_or_default()
                         }
@@ -148,7 +223,7 @@ impl<'de> Deserialize<'de> for Volume {
                         }
                     }
                     if key != "name" {
-                        volume.sources.push(key);
+                        volume.sources.push(source_name(&key));
                     }
                 }
                 Ok(volume)
@@ -198,20 +273,31 @@ mod tests {
         ]}))
         .unwrap();
         let volumes = spec.volumes.unwrap();
-        let sources: Vec<&[String]> = volumes.iter().map(|v| v.sources.as_slice()).collect();
+        let sources: Vec<Vec<&str>> = (volumes.iter())
+            .map(|v| v.sources.iter().map(|s| s.as_ref()).collect())
+            .collect();
         assert_eq!(
             sources,
             [
-                &["emptyDir".to_owned()][..],
-                &["configMap".to_owned(), "hostPath".to_owned()],
-                &["emptyDir".to_owned()],
-                &["projected".to_owned()],
+                &["emptyDir"][..],
+                &["configMap", "hostPath"],
+                &["emptyDir"],
+                &["projected"],
             ]
         );
         let empty: Vec<bool> = volumes.iter().map(|v| v.empty_dir).collect();
         assert_eq!(empty, [true, false, false, false]);
         assert_eq!(volumes[1].config_map.as_ref().unwrap().name, "c");
         assert!(volumes[3].projected.is_some());
+        // A name written with escapes is the name; one the schema lacks
+        // is kept as written.
+        let text = r#"{"volumes": [{"n\u0061me": "e", "empty\u0044ir": {}, "futureSource": {}}]}"#;
+        let volume = &serde_json::from_str::<PodSpec>(text)
+            .unwrap()
+            .volumes
+            .unwrap()[0];
+        assert_eq!((volume.name.as_str(), volume.empty_dir), ("e", true));
+        assert_eq!(volume.sources.as_slice(), ["emptyDir", "futureSource"]);
     }
 
     #[test]
@@ -243,6 +329,6 @@ mod tests {
         let volume = r#"{"name": "a", "emptyDir": {}, "name": "b", "emptyDir": null}"#;
         let volume: Volume = serde_json::from_str(volume).unwrap();
         assert_eq!((volume.name.as_str(), volume.empty_dir), ("b", false));
-        assert_eq!(volume.sources, ["emptyDir", "emptyDir"]);
+        assert_eq!(volume.sources.as_slice(), ["emptyDir", "emptyDir"]);
     }
 }

@@ -389,13 +389,14 @@ pub fn volume_types(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
     let mut out = Vec::new();
     let volumes = pod.spec.volumes.iter().flatten();
     for (i, volume) in volumes.enumerate() {
-        for source in volume.sources.iter().filter(|s| !allowed.contains(s)) {
+        let sources = volume.sources.iter().map(|s| s.as_ref());
+        for source in sources.filter(|s| !allowed.iter().any(|a| a == s)) {
             out.push(Violation::new(
                 RuleId::PssVolumeTypes,
                 pod.volume_path(i).field(source),
                 "volume type is not allowed",
                 allowed.join(" | "),
-                source.as_str(),
+                source,
             ));
         }
     }
