@@ -147,9 +147,9 @@ impl ProbeKind {
 
     fn of(self, c: &Container) -> Option<&Probe> {
         match self {
-            ProbeKind::Startup => c.startup_probe.as_ref(),
-            ProbeKind::Readiness => c.readiness_probe.as_ref(),
-            ProbeKind::Liveness => c.liveness_probe.as_ref(),
+            ProbeKind::Startup => c.startup_probe.as_deref(),
+            ProbeKind::Readiness => c.readiness_probe.as_deref(),
+            ProbeKind::Liveness => c.liveness_probe.as_deref(),
         }
     }
 

@@ -334,9 +334,9 @@ pub fn host_probes(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
     for entry in &pod.containers {
         let c = &entry.container;
         let probes: [(&str, Option<&Probe>); 3] = [
-            ("livenessProbe", c.liveness_probe.as_ref()),
-            ("readinessProbe", c.readiness_probe.as_ref()),
-            ("startupProbe", c.startup_probe.as_ref()),
+            ("livenessProbe", c.liveness_probe.as_deref()),
+            ("readinessProbe", c.readiness_probe.as_deref()),
+            ("startupProbe", c.startup_probe.as_deref()),
         ];
         for (field, probe) in probes {
             if let Some(probe) = probe {
