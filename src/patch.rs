@@ -49,18 +49,19 @@ impl Addition {
 
     /// The operation, with what it adds taken from the finished document
     /// by `value_of`. None only if its place were not a pointer, which
-    /// [`encode`] never writes.
+    /// [`encode_into`] never writes.
     fn into_operation(
-        mut self,
+        self,
         doc: &mut Value,
         value_of: fn(&mut Value) -> Value,
     ) -> Option<PatchOperation> {
-        let at = PointerBuf::parse(std::mem::take(&mut self.at)).ok()?;
+        let Addition { at, appends } = self;
+        let at = PointerBuf::parse(at).ok()?;
         let value = (at.tokens())
             .try_fold(doc, |node, token| child_mut(node, &token.decoded()))
             .map_or(Value::Null, value_of);
         let path = match at.parent() {
-            Some(list) if self.appends => list.with_trailing_token("-"),
+            Some(list) if appends => list.with_trailing_token("-"),
             _ => at,
         };
         Some(PatchOperation::Add(AddOperation { path, value }))
