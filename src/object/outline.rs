@@ -61,14 +61,7 @@ pub const MAX_NESTING: usize = 100;
 
 impl Outline {
     pub fn of(text: &str) -> Scanned<Outline> {
-        let scan = Scan::new(text);
-        let open = scan.skip_space(0);
-        let (end, outline) = scan.outline(open)?;
-        // Only space may follow.
-        if scan.skip_space(end) != text.len() {
-            return Err(OutlineError::Malformed);
-        }
-        Ok(outline)
+        Scan::whole(text, Scan::outline)
     }
 }
 
@@ -84,37 +77,34 @@ pub struct ReviewOutline {
 
 impl ReviewOutline {
     pub fn of(text: &str) -> Scanned<ReviewOutline> {
-        let scan = Scan::new(text);
-        let open = scan.skip_space(0);
-        if !scan.is_object(open) {
-            return Err(OutlineError::NotAnObject);
-        }
-        let mut found = ReviewOutline::default();
-        let end = scan.members(open, |key, value| {
-            if key != "request" || !scan.is_object(value) {
-                return scan.value_end(value);
+        Scan::whole(text, |scan, open| {
+            if !scan.is_object(open) {
+                return Err(OutlineError::NotAnObject);
             }
-            scan.members(value, |key, value| {
-                let slot = match &*key {
-                    "object" => &mut found.object,
-                    "oldObject" => &mut found.old_object,
-                    _ => return scan.value_end(value),
-                };
-                if !scan.is_object(value) {
+            let mut found = ReviewOutline::default();
+            let end = scan.members(open, |key, value| {
+                if key != "request" || !scan.is_object(value) {
                     return scan.value_end(value);
                 }
-                // Scanned as a text of its own: the outline's ranges are
-                // the object's.
-                let object = Scan::new(text.get(value..).ok_or(OutlineError::Malformed)?);
-                let (length, outline) = object.outline(0)?;
-                *slot = Some((value..value + length, outline));
-                Ok(value + length)
-            })
-        })?;
-        if scan.skip_space(end) != text.len() {
-            return Err(OutlineError::Malformed);
-        }
-        Ok(found)
+                scan.members(value, |key, value| {
+                    let slot = match &*key {
+                        "object" => &mut found.object,
+                        "oldObject" => &mut found.old_object,
+                        _ => return scan.value_end(value),
+                    };
+                    if !scan.is_object(value) {
+                        return scan.value_end(value);
+                    }
+                    // Scanned as a text of its own: the outline's ranges are
+                    // the object's.
+                    let object = Scan::new(text.get(value..).ok_or(OutlineError::Malformed)?);
+                    let (length, outline) = object.outline(0)?;
+                    *slot = Some((value..value + length, outline));
+                    Ok(value + length)
+                })
+            })?;
+            Ok((end, found))
+        })
     }
 }
 
@@ -137,28 +127,27 @@ fn first_string_stop(eight: u64) -> Option<usize> {
 impl<'a> Scan<'a> {
     /// The object at `open`: where it ends, and its outline.
     fn outline(&self, open: usize) -> Scanned<(usize, Outline)> {
-        let scan = self;
-        if !scan.is_object(open) {
+        if !self.is_object(open) {
             return Err(OutlineError::NotAnObject);
         }
         let mut outline = Outline::default();
-        let end = scan.members(open, |key, value| {
+        let end = self.members(open, |key, value| {
             let (name, slot) = match &*key {
                 "apiVersion" => ("apiVersion", &mut outline.api_version),
                 "kind" => ("kind", &mut outline.kind),
                 "metadata" => ("metadata", &mut outline.metadata),
                 "spec" => ("spec", &mut outline.spec),
-                _ => return scan.value_end(value),
+                _ => return self.value_end(value),
             };
             if slot.is_some() {
                 return Err(OutlineError::Duplicate(name));
             }
-            let end = if name == "spec" && scan.is_object(value) {
-                let (end, template, job_template) = scan.workload_spec(value)?;
+            let end = if name == "spec" && self.is_object(value) {
+                let (end, template, job_template) = self.workload_spec(value)?;
                 (outline.template, outline.job_template) = (template, job_template);
                 end
             } else {
-                scan.value_end(value)?
+                self.value_end(value)?
             };
             *slot = Some(value..end);
             Ok(end)
@@ -205,6 +194,20 @@ impl Levels {
 impl<'a> Scan<'a> {
     fn new(text: &'a str) -> Self {
         Scan { text }
+    }
+
+    /// `text` read whole by `read` (given where its value starts, it
+    /// answers where the value ends): only space may surround the value.
+    fn whole<T>(
+        text: &'a str,
+        read: impl FnOnce(&Self, usize) -> Scanned<(usize, T)>,
+    ) -> Scanned<T> {
+        let scan = Scan::new(text);
+        let (end, value) = read(&scan, scan.skip_space(0))?;
+        if scan.skip_space(end) != text.len() {
+            return Err(OutlineError::Malformed);
+        }
+        Ok(value)
     }
 
     fn bytes(&self) -> &'a [u8] {
@@ -648,10 +651,10 @@ mod tests {
 
     /// Whether the scan takes `text` as one JSON value.
     fn scanned_whole(text: &str) -> bool {
-        let scan = Scan::new(text);
-        let start = scan.skip_space(0);
-        scan.value_end(start)
-            .is_ok_and(|end| scan.skip_space(end) == text.len())
+        Scan::whole(text, |scan, start| {
+            scan.value_end(start).map(|end| (end, ()))
+        })
+        .is_ok()
     }
 
     fn serde_reads(text: &str) -> bool {
