@@ -107,7 +107,6 @@ fn identity(
     // Set on every running container, the pod may leave it unset.
     let containers_set = pod
         .security_contexts()
-        .iter()
         .filter(|sc| {
             matches!(sc.list, Some(ContainerList::Init | ContainerList::Regular))
                 && value_of(sc).is_some()

@@ -24,7 +24,7 @@ use k8s_openapi::api::core::v1::{
     ProjectedVolumeSource, ResourceRequirements, SecretKeySelector, SecurityContext,
     TCPSocketAction, VolumeDevice, VolumeMount,
 };
-use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 use std::fmt;
@@ -34,10 +34,11 @@ use std::fmt;
 #[serde(default, rename_all = "camelCase")]
 pub struct PodSpec {
     pub automount_service_account_token: Option<bool>,
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(deserialize_with = "containers")]
     pub containers: Vec<Container>,
     pub dns_config: Option<PodDNSConfig>,
     pub dns_policy: Option<String>,
+    #[serde(deserialize_with = "list_from_one")]
     pub ephemeral_containers: Option<Vec<Container>>,
     pub host_aliases: Option<Vec<HostAlias>>,
     #[serde(rename = "hostIPC")]
@@ -46,6 +47,7 @@ pub struct PodSpec {
     #[serde(rename = "hostPID")]
     pub host_pid: Option<bool>,
     pub host_users: Option<bool>,
+    #[serde(deserialize_with = "list_from_one")]
     pub init_containers: Option<Vec<Container>>,
     pub os: Option<PodOS>,
     pub security_context: Option<Box<PodSecurityContext>>,
@@ -233,6 +235,55 @@ impl<'de> Deserialize<'de> for Volume {
     }
 }
 
+/// `containers`, required: `null` reads as empty, as in k8s-openapi.
+fn containers<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Container>, D::Error> {
+    Ok(list_from_one(d)?.unwrap_or_default())
+}
+
+/// A list of large items, or `null`, read with room for one item and then
+/// twice as many each time it fills. serde's own reading makes room for
+/// four at once: four containers take 1.5 KB, a size glibc's allocator
+/// serves only after folding every small block freed so far back into its
+/// bins, on every admission. Most pods have one container, some two.
+fn list_from_one<'de, D, T>(d: D) -> Result<Option<Vec<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    struct List<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> Visitor<'de> for List<T> {
+        type Value = Option<Vec<T>>;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a list or null")
+        }
+
+        fn visit_unit<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+            d.deserialize_seq(self)
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut items = Vec::new();
+            while let Some(item) = seq.next_element()? {
+                if items.len() == items.capacity() {
+                    items.reserve_exact(items.len().max(1));
+                }
+                items.push(item);
+            }
+            Ok(Some(items))
+        }
+    }
+    d.deserialize_option(List(std::marker::PhantomData))
+}
+
 /// A required field: `null` reads as its default, as in k8s-openapi.
 fn null_as_default<'de, D, T>(d: D) -> Result<T, D::Error>
 where
@@ -261,6 +312,41 @@ mod tests {
         let init = &spec.init_containers.unwrap()[0];
         assert_eq!(init.name, "");
         assert!(init.security_context.is_none());
+    }
+
+    #[test]
+    fn container_lists_keep_every_item_in_order_with_room_for_no_more() {
+        let names = |n: usize| (0..n).map(|i| format!("c{i}")).collect::<Vec<_>>();
+        for n in [0, 1, 2, 3, 5, 9] {
+            let list: Vec<_> = names(n).iter().map(|name| json!({"name": name})).collect();
+            let spec = read(json!({"containers": list, "initContainers": list,
+                "ephemeralContainers": list}))
+            .unwrap();
+            for read in [
+                &spec.containers,
+                spec.init_containers.as_ref().unwrap(),
+                spec.ephemeral_containers.as_ref().unwrap(),
+            ] {
+                let read_names: Vec<_> = read.iter().map(|c| c.name.clone()).collect();
+                assert_eq!(read_names, names(n));
+                // Grown from one by doubling: never room for four at once
+                // when there are fewer.
+                assert!(read.capacity() < 2 * n.max(1), "{n}: {}", read.capacity());
+            }
+        }
+        let absent = read(json!({})).unwrap();
+        assert!(absent.containers.is_empty() && absent.init_containers.is_none());
+        let null = read(json!({"initContainers": null, "ephemeralContainers": null})).unwrap();
+        assert!(null.init_containers.is_none() && null.ephemeral_containers.is_none());
+        for wrong in [
+            json!({"containers": "a"}),
+            json!({"initContainers": {"name": "a"}}),
+            json!({"ephemeralContainers": 5}),
+            json!({"containers": [{"name": 5}]}),
+        ] {
+            let error = read(wrong.clone()).unwrap_err().to_string();
+            assert!(error.contains("invalid type"), "{wrong}: {error}");
+        }
     }
 
     #[test]

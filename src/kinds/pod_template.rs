@@ -193,12 +193,17 @@ impl PodTemplate {
             )
         };
         let spec: PodSpec = read_part(spec_part, &with("spec"), name)?;
+        // Room for exactly the containers there are: one entry is below a
+        // kilobyte, four (a vector's first growth) are well above it.
+        let count = spec.containers.len()
+            + spec.init_containers.as_ref().map_or(0, Vec::len)
+            + spec.ephemeral_containers.as_ref().map_or(0, Vec::len);
         let mut template = PodTemplate {
             kind,
             workload_meta,
             meta,
             spec,
-            containers: Vec::new(),
+            containers: Vec::with_capacity(count),
             template_pointer,
             spec_path: FieldPath::default(),
             meta_path: FieldPath::default(),
@@ -281,12 +286,13 @@ impl PodTemplate {
 
     /// The workload's and the template's metadata with their paths (a bare
     /// Pod has one).
-    pub fn metas(&self) -> Vec<(&ObjectMeta, FieldPath)> {
-        let mut metas = vec![(&*self.meta, self.meta_path().clone())];
-        if self.has_wrapper() {
-            metas.insert(0, (&*self.workload_meta, FieldPath::root("metadata")));
-        }
-        metas
+    pub fn metas(&self) -> impl Iterator<Item = (&ObjectMeta, FieldPath)> {
+        let workload = self
+            .has_wrapper()
+            .then(|| (&*self.workload_meta, FieldPath::root("metadata")));
+        workload
+            .into_iter()
+            .chain([(&*self.meta, self.meta_path().clone())])
     }
 
     pub fn is_windows(&self) -> bool {
@@ -312,7 +318,7 @@ impl PodTemplate {
     }
 
     /// The pod's security context, then every container's that is set.
-    pub fn security_contexts(&self) -> Vec<SecurityContextView<'_>> {
+    pub fn security_contexts(&self) -> impl Iterator<Item = SecurityContextView<'_>> {
         // The pod's and a container's context are different types with the
         // same fields for what the standard reads.
         macro_rules! view {
@@ -335,7 +341,7 @@ impl PodTemplate {
             let sc = c.container.security_context.as_ref()?;
             Some(view!(sc, &c.context_path, Some(c.list)))
         });
-        pod.into_iter().chain(containers).collect()
+        pod.into_iter().chain(containers)
     }
 
     /// Appends `volume` to the pod spec unless a volume of that name is
@@ -509,7 +515,7 @@ pub mod tests {
             "securityContext": {"runAsUser": 5},
             "containers": [{"name": "a", "securityContext": {"runAsGroup": 7}}, {"name": "b"}],
         }));
-        let views = pod.security_contexts();
+        let views: Vec<_> = pod.security_contexts().collect();
         assert_eq!(views.len(), 2);
         assert_eq!(views[0].run_as_user, Some(5));
         assert_eq!(

@@ -199,7 +199,6 @@ pub fn selinux(pod: &PodTemplate, ctx: &Context) -> Vec<Violation> {
 pub fn seccomp(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
     let mut out: Vec<Violation> = pod
         .security_contexts()
-        .into_iter()
         .filter_map(|sc| {
             let profile = sc.seccomp_profile.filter(|p| p.type_ == "Unconfined")?;
             Some(Violation::new(
@@ -247,7 +246,6 @@ pub fn seccomp(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
 pub fn apparmor(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
     let mut out: Vec<Violation> = pod
         .security_contexts()
-        .into_iter()
         .filter(|sc| sc.app_armor_type == Some("Unconfined"))
         .map(|sc| {
             Violation::new(
@@ -278,7 +276,6 @@ pub fn apparmor(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
 /// `pss.windows-host-process`: no Windows host process.
 pub fn windows_host_process(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
     pod.security_contexts()
-        .into_iter()
         .filter(|sc| sc.host_process == Some(true))
         .map(|sc| {
             Violation::new(
@@ -295,7 +292,6 @@ pub fn windows_host_process(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
 /// `pss.run-as-user`: nothing runs as UID 0.
 pub fn run_as_user(pod: &PodTemplate, _: &Context) -> Vec<Violation> {
     pod.security_contexts()
-        .into_iter()
         .filter(|sc| sc.run_as_user == Some(0))
         .map(|sc| {
             Violation::new(
