@@ -227,7 +227,7 @@ pub fn admit(
         )]);
         if stage.mutates() {
             if let Some(object) = req.object.as_ref() {
-                let mut builder = builder(object, stage);
+                let mut builder = PatchBuilder::of(Doc::Object(object));
                 let marker = ["metadata", "annotations", EXEMPTION_ANNOTATION];
                 builder.add_if_absent(&marker, || Value::from(who.clone()));
                 (decision.patched, decision.patch) = finish(builder, stage);
@@ -255,7 +255,7 @@ pub fn admit(
 
     let mut warnings = Vec::new();
     let (patched, patch) = if stage.mutates() && mutable(req, object, kind, &ctx) {
-        let mut builder = builder(object, stage);
+        let mut builder = PatchBuilder::of(Doc::Object(object));
         for group in kinds::mutate(kind, &ctx, &mut builder)? {
             warnings.push(format!("portkey-guard added {group}"));
         }
@@ -314,18 +314,6 @@ pub fn admit(
         warnings: limit_warnings(warnings),
         audit_annotations,
     })
-}
-
-/// A patch builder over `object`. For the mutating webhook, over a tree of
-/// its own read from the text. For a stage that judges next, over the tree
-/// the object keeps (what the rules then read when nothing is added),
-/// copied on the first addition.
-fn builder(object: &RawObject, stage: Stage) -> PatchBuilder<'_> {
-    if stage.validates() {
-        PatchBuilder::over(object.json())
-    } else {
-        PatchBuilder::new(object.to_json())
-    }
 }
 
 /// The patch, and the patched object when `stage` goes on to judge it.
@@ -397,9 +385,9 @@ fn judge(kind: Kind, ctx: &Context, doc: Doc) -> Result<Vec<Violation>, AdmitErr
     let mut violations = if kind == Kind::Pod {
         kinds::validate(kind, ctx, doc)?
     } else {
-        let mut builder = PatchBuilder::over(doc.value());
+        let mut builder = PatchBuilder::of(doc);
         kinds::mutate(kind, ctx, &mut builder)?;
-        kinds::validate(kind, ctx, Doc::Tree(builder.doc()))?
+        kinds::validate(kind, ctx, builder.doc())?
     };
     violations.retain(|v| v.rule.is_pod_hardening());
     Ok(violations)

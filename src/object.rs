@@ -13,6 +13,7 @@ mod outline;
 
 #[cfg(test)]
 pub(crate) use outline::broken_at;
+pub use outline::{list_index, MemberIndex};
 pub(crate) use outline::{Outline, ReviewOutline};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};

@@ -5,20 +5,23 @@
 //! and the final document is exactly what the API server stores after the
 //! patch. It copies the document it is given only when it first adds
 //! something, and builds a value only when it adds it: most objects arrive
-//! complete.
+//! complete. Given an object as received, it reads it into a tree only when
+//! it first adds something: until then whether a place is absent is
+//! answered from the object's text ([`MemberIndex`]).
 //!
 //! One operation is recorded per place the original lacked: what is added
 //! later inside an added value is part of that value, which is read from
 //! the final document when the patch is finished. A bare pod spec gets one
 //! `add` of its whole `securityContext`, not one per field.
 
+use crate::object::{list_index, Doc, MemberIndex, RawObject};
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, PatchOperation};
 use serde_json::{Map, Value};
 use std::borrow::Cow;
 
 pub struct PatchBuilder<'a> {
-    doc: Cow<'a, Value>,
+    doc: Document<'a>,
     /// The operations so far, without their values (see the module's text).
     ops: Vec<Addition>,
     /// Every addition, those inside an earlier one included.
@@ -26,6 +29,19 @@ pub struct PatchBuilder<'a> {
     /// The place of the addition being recorded, as pointer text: written
     /// over for each, and copied only into an operation.
     place: String,
+}
+
+/// What the builder adds to.
+enum Document<'a> {
+    /// An object as received, with nothing added yet: read into a tree of
+    /// the builder's own on the first addition. Its index is built on the
+    /// first question.
+    Text {
+        object: &'a RawObject,
+        index: Option<MemberIndex<'a>>,
+    },
+    /// A tree, borrowed until the first addition copies it.
+    Tree(Cow<'a, Value>),
 }
 
 /// One `add` operation: where it adds, as JSON Pointer text (for an
@@ -70,15 +86,27 @@ impl Addition {
 
 impl<'a> PatchBuilder<'a> {
     pub fn new(doc: Value) -> Self {
-        Self::with(Cow::Owned(doc))
+        Self::with(Document::Tree(Cow::Owned(doc)))
     }
 
     /// A builder over `doc`, copied on the first addition.
     pub fn over(doc: &'a Value) -> Self {
-        Self::with(Cow::Borrowed(doc))
+        Self::with(Document::Tree(Cow::Borrowed(doc)))
     }
 
-    fn with(doc: Cow<'a, Value>) -> Self {
+    /// A builder over `doc`. An object as received is read into a tree
+    /// only when something is added to it.
+    pub fn of(doc: Doc<'a>) -> Self {
+        match doc {
+            Doc::Tree(tree) => Self::over(tree),
+            Doc::Object(object) => Self::with(Document::Text {
+                object,
+                index: None,
+            }),
+        }
+    }
+
+    fn with(doc: Document<'a>) -> Self {
         PatchBuilder {
             doc,
             ops: Vec::new(),
@@ -88,8 +116,22 @@ impl<'a> PatchBuilder<'a> {
     }
 
     /// The document with every recorded operation applied.
-    pub fn doc(&self) -> &Value {
-        &self.doc
+    pub fn doc(&self) -> Doc<'_> {
+        match &self.doc {
+            Document::Text { object, .. } => Doc::Object(object),
+            Document::Tree(tree) => Doc::Tree(tree),
+        }
+    }
+
+    /// The tree, read from the object's text if it was not yet.
+    fn tree(&mut self) -> &mut Cow<'a, Value> {
+        if let Document::Text { object, .. } = self.doc {
+            self.doc = Document::Tree(Cow::Owned(object.to_json()));
+        }
+        match &mut self.doc {
+            Document::Tree(tree) => tree,
+            Document::Text { .. } => unreachable!("read into a tree above"),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -120,7 +162,11 @@ impl<'a> PatchBuilder<'a> {
         if self.ops.is_empty() {
             return None;
         }
-        let mut doc = self.doc.into_owned();
+        let mut doc = match self.doc {
+            Document::Tree(tree) => tree.into_owned(),
+            // Not reached: an operation is recorded only on a tree.
+            Document::Text { object, .. } => object.to_json(),
+        };
         let ops = (self.ops.into_iter())
             .filter_map(|op| op.into_operation(&mut doc, value_of))
             .collect();
@@ -158,18 +204,29 @@ impl<'a> PatchBuilder<'a> {
         value: impl FnOnce() -> Value,
     ) -> bool {
         // A document shared with its owner is copied on the first
-        // addition, so it is looked at before anything is added; one of the
-        // builder's own is added to in one walk.
-        if matches!(self.doc, Cow::Borrowed(_)) && !self.would_add(path) {
+        // addition, and an object's text read into a tree, so they are
+        // looked at before anything is added; a tree of the builder's own
+        // is added to in one walk.
+        if !matches!(self.doc, Document::Tree(Cow::Owned(_))) && !self.would_add(path) {
             return false;
         }
         self.add(path, value)
     }
 
     /// Whether [`PatchBuilder::add_if_absent`] would add anything at `path`.
-    fn would_add<S: AsRef<str>>(&self, path: &[S]) -> bool {
-        path.split_last()
-            .is_some_and(|(leaf, parents)| would_add(&self.doc, parents, leaf.as_ref()))
+    fn would_add<S: AsRef<str>>(&mut self, path: &[S]) -> bool {
+        let Some((leaf, parents)) = path.split_last() else {
+            return false;
+        };
+        if let Document::Text { object, index } = &mut self.doc {
+            if index.is_none() {
+                *index = MemberIndex::of(object.text());
+            }
+            if let Some(index) = index {
+                return index.would_add(parents, leaf.as_ref());
+            }
+        }
+        would_add(self.tree(), parents, leaf.as_ref())
     }
 
     /// [`PatchBuilder::add_if_absent`] on the document itself: parents
@@ -181,7 +238,7 @@ impl<'a> PatchBuilder<'a> {
         };
         // The first parent added holds everything below it.
         let mut first_added = None;
-        let mut node = self.doc.to_mut();
+        let mut node = self.tree().to_mut();
         for (depth, segment) in parents.iter().enumerate() {
             let next = match node {
                 Value::Object(map) => {
@@ -212,10 +269,11 @@ impl<'a> PatchBuilder<'a> {
         true
     }
 
-    /// The value at `path` in the document so far.
-    pub fn get<S: AsRef<str>>(&self, path: &[S]) -> Option<&Value> {
-        path.iter()
-            .try_fold(&*self.doc, |node, segment| child(node, segment.as_ref()))
+    /// The value at `path` in the document so far (read into a tree).
+    pub fn get<S: AsRef<str>>(&mut self, path: &[S]) -> Option<&Value> {
+        path.iter().try_fold(&**self.tree(), |node, segment| {
+            child(node, segment.as_ref())
+        })
     }
 
     /// Appends `value` to the list at `path`, creating the list (and its
@@ -228,7 +286,7 @@ impl<'a> PatchBuilder<'a> {
         if !matches!(self.get(path), Some(Value::Array(_))) {
             return;
         }
-        let items = path.iter().try_fold(self.doc.to_mut(), |node, segment| {
+        let items = path.iter().try_fold(self.tree().to_mut(), |node, segment| {
             child_mut(node, segment.as_ref())
         });
         if let Some(Value::Array(items)) = items {
@@ -284,15 +342,6 @@ fn child_mut<'v>(node: &'v mut Value, segment: &str) -> Option<&'v mut Value> {
     }
 }
 
-/// A list index as JSON Pointer writes it: decimal digits, no leading zero
-/// and no sign. Only one spelling per item, so that a place is known by
-/// its text (`01` would name the item `1` does, and JSON Pointer refuses it).
-fn list_index(segment: &str) -> Option<usize> {
-    let canonical = segment.bytes().all(|b| b.is_ascii_digit())
-        && (segment == "0" || !segment.starts_with('0'));
-    canonical.then(|| segment.parse().ok()).flatten()
-}
-
 /// The JSON Pointer text of `path`, written over `encoded`; every `~` it
 /// writes is followed by `0` or `1`, so it parses.
 fn encode_into<S: AsRef<str>>(path: &[S], encoded: &mut String) {
@@ -326,6 +375,7 @@ fn encode<S: AsRef<str>>(path: &[S]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+    use serde_json::value::RawValue;
 
     fn paths(ops: &[PatchOperation]) -> Vec<String> {
         ops.iter().map(|op| op.path().to_string()).collect()
@@ -492,6 +542,15 @@ mod tests {
             proptest::prop_assert_eq!(doc.is_some(), added.contains(&true));
             let (_, again) = run(PatchBuilder::new(original.clone()));
             proptest::prop_assert_eq!(&again.into_patch(), &ops);
+            // An object as received: the same answers from its text, read
+            // into a tree only by an addition.
+            if let Ok(object) = serde_json::value::to_raw_value(&original)
+                .and_then(RawObject::from_text)
+            {
+                let (added_text, from_text) = run(PatchBuilder::of(Doc::Object(&object)));
+                proptest::prop_assert_eq!(&added_text, &added);
+                proptest::prop_assert_eq!(from_text.finish(), (doc.clone(), ops.clone()));
+            }
             // An append's path names its list, not the item it added.
             let places: Vec<String> =
                 paths(&ops).into_iter().filter(|p| !p.ends_with("/-")).collect();
@@ -506,6 +565,91 @@ mod tests {
             proptest::prop_assert!(json_patch::patch(&mut patched, &ops).is_ok());
             proptest::prop_assert_eq!(Some(patched), doc.or(Some(original)));
         }
+    }
+
+    /// Object texts, compact or indented, to ask the index about.
+    fn text_of(doc: &Value, indented: bool) -> String {
+        if indented {
+            serde_json::to_string_pretty(doc).unwrap()
+        } else {
+            serde_json::to_string(doc).unwrap()
+        }
+    }
+
+    proptest::proptest! {
+        /// The index of an object's text answers every question as the
+        /// walk of its tree does.
+        #[test]
+        fn the_index_answers_as_the_tree_does(
+            doc in document(),
+            indented: bool,
+            paths in proptest::collection::vec(proptest::collection::vec(segment(), 1..5), 1..16),
+        ) {
+            let text = text_of(&doc, indented);
+            let index = MemberIndex::of(&text);
+            proptest::prop_assert!(index.is_some(), "no escapes in these keys");
+            let index = index.unwrap();
+            for path in &paths {
+                let (leaf, parents) = path.split_last().unwrap();
+                proptest::prop_assert_eq!(
+                    index.would_add(parents, leaf),
+                    would_add(&doc, parents, leaf),
+                    "{:?} in {}", path, text
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_index_reads_the_last_of_a_key_given_twice_and_no_escaped_key() {
+        let text = r#"{"a": {"b": 1}, "l": [null, {"c": 2}], "a": {"c": null}}"#;
+        let index = MemberIndex::of(text).unwrap();
+        let tree: Value = serde_json::from_str(text).unwrap();
+        for path in [
+            &["a", "b"][..],
+            &["a", "c"],
+            &["a", "c", "d"],
+            &["l", "0", "x"],
+            &["l", "1", "c"],
+            &["l", "1", "d"],
+            &["l", "2", "c"],
+            &["l", "01", "c"],
+            &["x", "y"],
+        ] {
+            let (leaf, parents) = path.split_last().unwrap();
+            assert_eq!(
+                index.would_add(parents, leaf),
+                would_add(&tree, parents, leaf),
+                "{path:?}"
+            );
+        }
+        assert!(index.would_add(&["a"], "b"), "the last `a` has no `b`");
+        // A key with an escape is not the key as written: no index, and
+        // the builder reads the object into a tree instead.
+        let escaped = r#"{"\u0061": {"b": 1}}"#;
+        assert!(MemberIndex::of(escaped).is_none());
+        let object =
+            RawObject::from_text(RawValue::from_string(escaped.to_owned()).unwrap()).unwrap();
+        let mut b = PatchBuilder::of(Doc::Object(&object));
+        assert!(!b.add_if_absent(&["a", "b"], || unreachable!("present")));
+        assert!(b.add_if_absent(&["a", "c"], || json!(2)));
+        assert_eq!(paths(&b.finish().1), ["/a/c"]);
+    }
+
+    #[test]
+    fn an_object_needing_nothing_is_never_read_into_a_tree() {
+        let object = RawObject::from_text(
+            RawValue::from_string(r#"{"kind": "Pod", "spec": {"a": {"b": 1}}}"#.to_owned())
+                .unwrap(),
+        )
+        .unwrap();
+        let mut b = PatchBuilder::of(Doc::Object(&object));
+        assert!(!b.add_if_absent(&["spec", "a", "b"], || unreachable!("present")));
+        assert!(!b.add_if_absent(&["kind", "x"], || unreachable!("a string")));
+        assert!(matches!(b.doc(), Doc::Object(_)), "still the text");
+        assert!(b.finish().0.is_none());
+        let tree_built = !matches!(Doc::Object(&object).root(), crate::object::Part::Text(_));
+        assert!(!tree_built, "no tree was built");
     }
 
     #[test]
@@ -540,7 +684,7 @@ mod tests {
     fn null_counts_as_absent() {
         let mut b = PatchBuilder::new(json!({"a": null}));
         assert!(b.add_if_absent(&["a", "b"], || json!(1)));
-        assert_eq!(b.doc(), &json!({"a": {"b": 1}}));
+        assert_eq!(b.doc().value(), &json!({"a": {"b": 1}}));
     }
 
     #[test]

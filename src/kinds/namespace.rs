@@ -140,7 +140,7 @@ mod tests {
         assert_eq!(name_label(&meta(&[]), &ctx())[0].actual, "unset");
         let mut b = PatchBuilder::new(serde_json::json!({"metadata": {"name": "portkey"}}));
         assert!(inject_name_label(&meta(&[]), ctx().policy, &mut b).is_some());
-        assert_eq!(b.doc()["metadata"]["labels"][NAME_LABEL], "portkey");
+        assert_eq!(b.doc().value()["metadata"]["labels"][NAME_LABEL], "portkey");
     }
 
     #[test]
@@ -154,7 +154,7 @@ mod tests {
             Some("namespace labels (pod-security.kubernetes.io/audit, pod-security.kubernetes.io/enforce, pod-security.kubernetes.io/enforce-version)")
         );
         assert_eq!(
-            b.doc()["metadata"]["labels"]["pod-security.kubernetes.io/warn"],
+            b.doc().value()["metadata"]["labels"]["pod-security.kubernetes.io/warn"],
             "baseline"
         );
     }

@@ -15,9 +15,11 @@ pub fn mutate(
     ctx: &Context,
     builder: &mut PatchBuilder,
 ) -> Result<Vec<String>, MalformedObject> {
-    let template = PodTemplate::read(kind, builder.doc())?;
-    // No injection adds containers, so the template read once stays valid
-    // for all; lists they extend are extended through the builder.
+    // Read from the object's text when nothing was added yet, and kept
+    // with the object for the judgement that follows. No injection adds
+    // containers, so the template read once stays valid for all; lists
+    // they extend are extended through the builder.
+    let template = PodTemplate::read_shared(kind, builder.doc())?;
     let mut injected = inject_all(pod::INJECTIONS, &template, ctx.policy, builder);
     // What the gateway needs was decided, and injected, on the owner.
     if ctx.origin == Origin::Authored {

@@ -67,6 +67,12 @@ fn decide(c: &mut Criterion) {
             Webhook::Mutate,
             "bare-deployment.json",
         ),
+        // What a living namespace sends most: an object that needs nothing.
+        (
+            "compliant-deployment/mutate",
+            Webhook::Mutate,
+            "compliant-deployment.json",
+        ),
     ] {
         let body = review_as_sent(file);
         group.bench_function(format!("{name}/logged"), |b| {
