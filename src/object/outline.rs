@@ -547,7 +547,7 @@ impl<'t> MemberIndex<'t> {
 
     /// The children of `node`, in order.
     fn children(&self, node: usize) -> impl Iterator<Item = usize> + '_ {
-        let end = self.nodes[node].next as usize;
+        let end = self.nodes.get(node).map_or(0, |n| n.next as usize);
         let mut child = node + 1;
         std::iter::from_fn(move || {
             let this = child;
