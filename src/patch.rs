@@ -5,8 +5,9 @@
 //! and the final document is exactly what the API server stores after the
 //! patch. It copies the document it is given only when it first adds
 //! something, and builds a value only when it adds it: most objects arrive
-//! complete. Given an object as received, it reads it into a tree only when
-//! it first adds something: until then whether a place is absent is
+//! complete. Given an object as received, it reads it into a tree only
+//! when it first changes or reads a list, or adds (or when the text has no
+//! index: an escaped key): until then whether a place is absent is
 //! answered from the object's text ([`MemberIndex`]).
 //!
 //! One operation is recorded per place the original lacked: what is added
@@ -34,8 +35,8 @@ pub struct PatchBuilder<'a> {
 /// What the builder adds to.
 enum Document<'a> {
     /// An object as received, with nothing added yet: read into a tree of
-    /// the builder's own on the first addition. Its index is built on the
-    /// first question.
+    /// the builder's own on the first addition, `append` or `get`, or when
+    /// its text has no index. The index is built on the first question.
     Text {
         object: &'a RawObject,
         index: Option<MemberIndex<'a>>,

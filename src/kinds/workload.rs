@@ -16,7 +16,8 @@ pub fn mutate(
     builder: &mut PatchBuilder,
 ) -> Result<Vec<String>, MalformedObject> {
     // Read from the object's text when nothing was added yet, and kept
-    // with the object for the judgement that follows. No injection adds
+    // with the object for its judgement should nothing be added (a
+    // patched object is judged from its tree). No injection adds
     // containers, so the template read once stays valid for all; lists
     // they extend are extended through the builder.
     let template = PodTemplate::read_shared(kind, builder.doc())?;

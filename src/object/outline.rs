@@ -570,7 +570,8 @@ impl<'t> MemberIndex<'t> {
     /// Whether adding `leaf` below `parents` would add anything: a parent
     /// or the leaf absent or null, every parent before it an object or a
     /// list holding the item named. The same answer as the patch builder's
-    /// walk of a tree.
+    /// walk of the tree serde_json reads from the same text (a text serde
+    /// refuses, such as a number beyond `f64`, reads as no tree at all).
     pub fn would_add<S: AsRef<str>>(&self, parents: &[S], leaf: &str) -> bool {
         let mut node = 0;
         for segment in parents {
