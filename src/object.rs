@@ -13,8 +13,7 @@ mod outline;
 
 #[cfg(test)]
 pub(crate) use outline::broken_at;
-pub use outline::{list_index, MemberIndex};
-pub(crate) use outline::{Outline, ReviewOutline};
+pub(crate) use outline::{list_index, MemberIndex, Outline, ReviewOutline};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference, Time};
 use kube_core::dynamic::ApiResource;

@@ -376,7 +376,6 @@ fn encode<S: AsRef<str>>(path: &[S]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
-    use serde_json::value::RawValue;
 
     fn paths(ops: &[PatchOperation]) -> Vec<String> {
         ops.iter().map(|op| op.path().to_string()).collect()
@@ -629,8 +628,7 @@ mod tests {
         // the builder reads the object into a tree instead.
         let escaped = r#"{"\u0061": {"b": 1}}"#;
         assert!(MemberIndex::of(escaped).is_none());
-        let object =
-            RawObject::from_text(RawValue::from_string(escaped.to_owned()).unwrap()).unwrap();
+        let object: RawObject = serde_json::from_str(escaped).unwrap();
         let mut b = PatchBuilder::of(Doc::Object(&object));
         assert!(!b.add_if_absent(&["a", "b"], || unreachable!("present")));
         assert!(b.add_if_absent(&["a", "c"], || json!(2)));
@@ -639,11 +637,8 @@ mod tests {
 
     #[test]
     fn an_object_needing_nothing_is_never_read_into_a_tree() {
-        let object = RawObject::from_text(
-            RawValue::from_string(r#"{"kind": "Pod", "spec": {"a": {"b": 1}}}"#.to_owned())
-                .unwrap(),
-        )
-        .unwrap();
+        let object: RawObject =
+            serde_json::from_str(r#"{"kind": "Pod", "spec": {"a": {"b": 1}}}"#).unwrap();
         let mut b = PatchBuilder::of(Doc::Object(&object));
         assert!(!b.add_if_absent(&["spec", "a", "b"], || unreachable!("present")));
         assert!(!b.add_if_absent(&["kind", "x"], || unreachable!("a string")));
